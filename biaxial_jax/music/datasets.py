@@ -1,0 +1,286 @@
+"""Data sets as train/valid/test tuples of `Piece`s: the embedded Bach chorales, MIDI folders, the benchmark format.
+
+`load_dataset(name_or_path)` takes
+- `'bach_chorales'`: the Bach chorales in music21's corpus, parsed from MusicXML (true durations and ties), cached;
+- a folder: every `.mid`/`.midi` file under it, recursively; files that fail are skipped and reported;
+- a `.pickle`/`.pkl`/`.json` file in the Boulanger-Lewandowski format: `{'train'|'valid'|'test': [piece: [frame:
+  [MIDI numbers]]]}`. Frames become grid steps one to one (pass the file's frame rate as `steps_per_quarter`: 1 for the
+  quarter-note JSB set, 2 for Nottingham) in 4/4; -1 stands for a silent voice. These sets carry no articulation: a note is articulated where it
+  starts sounding only, so a note repeated in consecutive frames reads as held, and articulation metrics on them mean
+  nothing (score the play bits, as the papers do).
+
+Splits of the corpus and of folders are by a stable hash of each piece's identifier (about 80/10/10), never load order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import os
+import pickle
+import sys
+import tempfile
+from fractions import Fraction
+
+import numpy as np
+
+from biaxial_jax.music.midi import read_midi_with_stats
+from biaxial_jax.music.piece import (BiaxialError, Piece, RangePolicy, Tempo, TimeSignature, canonical_roll,
+                                     fit_pitch, roll_from_notes, time_signature_for_steps)
+
+SPLITS = ('train', 'valid', 'test')
+EMBEDDED = ('bach_chorales',)
+_CACHE_VERSION = 1
+
+
+class DatasetError(BiaxialError):
+  """A data set that cannot be loaded; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """Pieces by split, and the files that were skipped as `(path, reason)`."""
+  name: str
+  train: tuple[Piece, ...]
+  valid: tuple[Piece, ...]
+  test: tuple[Piece, ...]
+  skipped: tuple[tuple[str, str], ...] = ()
+
+  def split(self, name: str) -> tuple[Piece, ...]:
+    if name not in SPLITS:
+      raise ValueError(f'split must be one of {SPLITS}, got {name!r}')
+    return getattr(self, name)
+
+  def summary(self) -> str:
+    parts = [f'{s} {len(self.split(s))} pieces / {sum(p.num_steps for p in self.split(s))} steps' for s in SPLITS]
+    return f'{self.name}: ' + ', '.join(parts) + (f'; {len(self.skipped)} files skipped' if self.skipped else '')
+
+
+def split_of(identifier: str) -> str:
+  """The split of a piece, from a stable hash of its identifier: about 80% train, 10% valid, 10% test."""
+  bucket = int.from_bytes(hashlib.sha256(identifier.encode()).digest()[:8], 'big') % 100
+  return 'train' if bucket < 80 else 'valid' if bucket < 90 else 'test'
+
+
+def _by_split(name, pieces_with_ids, skipped=()) -> Dataset:
+  splits = {s: [] for s in SPLITS}
+  for identifier, piece in sorted(pieces_with_ids, key=lambda item: item[0]):
+    splits[split_of(identifier)].append(piece)
+  return Dataset(name, *(tuple(splits[s]) for s in SPLITS), skipped=tuple(skipped))
+
+
+def _progress(iterable, total, label):
+  """Yields from `iterable`, drawing a progress bar on stderr when it is a terminal (else a few log lines)."""
+  try:
+    from tqdm import tqdm
+    yield from tqdm(iterable, total=total, desc=label, unit='file', disable=None, file=sys.stderr)
+  except ImportError:  # tqdm comes with the package; this only guards a trimmed install
+    for i, item in enumerate(iterable):
+      if i % 50 == 0:
+        logging.info('%s: %d/%d', label, i, total)
+      yield item
+
+
+# ---------------------------------------------------------------------------------------------------- MIDI folders
+
+
+def load_midi_folder(folder: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
+                     out_of_range: RangePolicy = 'fold') -> Dataset:
+  """Every `.mid`/`.midi` file under `folder` (recursive); files that fail are skipped and listed in `skipped`."""
+  paths = sorted(os.path.join(root, f) for root, _, files in os.walk(folder) for f in files
+                 if f.lower().endswith(('.mid', '.midi')))
+  if not paths:
+    raise DatasetError(f'{folder}: no .mid or .midi files in this folder')
+  pieces, skipped = [], []
+  for path in _progress(paths, len(paths), f'reading {folder}'):
+    try:
+      piece, _ = read_midi_with_stats(path, lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter,
+                                      out_of_range=out_of_range)
+      pieces.append((os.path.relpath(path, folder), piece))
+    except BiaxialError as e:
+      skipped.append((path, str(e)))
+  for path, reason in skipped:
+    logging.warning('skipped %s', reason)
+  if not pieces:
+    raise DatasetError(f'{folder}: none of its {len(paths)} MIDI files could be read (first: {skipped[0][1]})')
+  logging.info('%s: loaded %d of %d MIDI files, skipped %d', folder, len(pieces), len(paths), len(skipped))
+  return _by_split(os.path.basename(os.path.normpath(folder)), pieces, skipped)
+
+
+# ------------------------------------------------------------------------------------------------ benchmark format
+
+
+class _PlainUnpickler(pickle.Unpickler):
+  """Refuses every global: only plain containers, strings and numbers can come out, nothing is imported or called."""
+
+  def find_class(self, module, name):
+    raise pickle.UnpicklingError(f'refused to load {module}.{name}: only plain lists, dicts and numbers are allowed')
+
+
+def _frames_to_piece(frames, name, *, lowest, num_notes, steps_per_quarter, out_of_range) -> Piece:
+  if not isinstance(frames, (list, tuple)) or not frames:
+    raise DatasetError(f'{name}: a piece must be a non-empty list of frames')
+  play = np.zeros((len(frames), num_notes), np.uint8)
+  for t, frame in enumerate(frames):
+    if not isinstance(frame, (list, tuple)):
+      raise DatasetError(f'{name}: frame {t} is a {type(frame).__name__}, not a list of MIDI note numbers')
+    for pitch in frame:
+      if isinstance(pitch, float) and pitch.is_integer():
+        pitch = int(pitch)
+      if pitch == -1:  # a silent voice in voice-per-column files such as the 16th-note SATB chorales
+        continue
+      if isinstance(pitch, bool) or not isinstance(pitch, int) or not 0 <= pitch <= 127:
+        raise DatasetError(f'{name}: frame {t} holds {pitch!r}, not a MIDI note number in [0, 127]')
+      try:
+        index, _ = fit_pitch(pitch, lowest, num_notes, out_of_range)
+      except ValueError as e:
+        raise DatasetError(f'{name}: frame {t}: {e}') from None
+      if index is not None:
+        play[t, index] = 1
+  roll = canonical_roll(np.stack([play, np.zeros_like(play)], axis=-1))
+  return Piece(roll, lowest=lowest, steps_per_quarter=steps_per_quarter, name=name)
+
+
+def load_benchmark(path: str, *, lowest: int = 21, num_notes: int = 88, steps_per_quarter: int = 1,
+                   out_of_range: RangePolicy = 'fold') -> Dataset:
+  """A Boulanger-Lewandowski style file (pickle, read safely, or JSON); frames become steps one to one."""
+  try:
+    with open(path, 'rb') as f:
+      raw = f.read()
+    data = json.loads(raw) if path.lower().endswith('.json') else _PlainUnpickler(io.BytesIO(raw)).load()
+  except (OSError, ValueError, EOFError, pickle.UnpicklingError, IndexError, KeyError, TypeError) as e:
+    raise DatasetError(f'{path}: not a readable benchmark file ({type(e).__name__}: {e})') from None
+  if not isinstance(data, dict) or not set(SPLITS) <= set(data):
+    raise DatasetError(f'{path}: expected a dict with keys {SPLITS}, got {type(data).__name__}'
+                       + (f' with keys {sorted(map(str, data))}' if isinstance(data, dict) else ''))
+  splits = {}
+  for split in SPLITS:
+    if not isinstance(data[split], (list, tuple)):
+      raise DatasetError(f'{path}: {split} must be a list of pieces')
+    splits[split] = tuple(_frames_to_piece(frames, f'{os.path.basename(path)}:{split}[{i}]', lowest=lowest,
+                                           num_notes=num_notes, steps_per_quarter=steps_per_quarter,
+                                           out_of_range=out_of_range)
+                          for i, frames in enumerate(data[split]))
+  return Dataset(os.path.splitext(os.path.basename(path))[0], splits['train'], splits['valid'], splits['test'])
+
+
+# ---------------------------------------------------------------------------------------- the embedded chorales
+
+
+def cache_dir() -> str:
+  """`$BIAXIAL_JAX_CACHE`, else `$XDG_CACHE_HOME/biaxial_jax`, else `~/.cache/biaxial_jax`."""
+  if os.environ.get('BIAXIAL_JAX_CACHE'):
+    return os.environ['BIAXIAL_JAX_CACHE']
+  return os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'biaxial_jax')
+
+
+def _to_step(quarters, steps_per_quarter) -> int:
+  return int(np.floor(Fraction(quarters) * steps_per_quarter + Fraction(1, 2)))
+
+
+def chorale_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
+                     out_of_range: RangePolicy = 'fold') -> Piece:
+  """A music21 score (all parts merged) as a `Piece`: tied notes joined, pickup bar and meter changes kept."""
+  from music21 import meter, tempo as m21tempo  # pylint: disable=import-outside-toplevel
+
+  notes = []
+  for part in score.parts:
+    for element in part.stripTies().flatten().notes:
+      start = _to_step(element.offset, steps_per_quarter)
+      end = _to_step(element.offset + element.quarterLength, steps_per_quarter)
+      notes.extend((start, end, p.midi) for p in element.pitches)
+  roll, _ = roll_from_notes(notes, lowest=lowest, num_notes=num_notes, out_of_range=out_of_range)
+
+  first_part = score.parts[0]
+  flat = first_part.flatten()
+  signatures = {}
+  for ts in flat.getElementsByClass(meter.TimeSignature):
+    signatures.setdefault(_to_step(ts.offset, steps_per_quarter), (ts.numerator, ts.denominator))
+  signatures.setdefault(0, (4, 4))
+  meters = [TimeSignature(step, n, d) for step, (n, d) in sorted(signatures.items())]
+  measures = first_part.getElementsByClass('Measure')
+  if measures and measures[0].paddingLeft:
+    pickup = _to_step(measures[0].duration.quarterLength, steps_per_quarter)
+    pickup_meter = time_signature_for_steps(pickup, steps_per_quarter) if pickup else None
+    if pickup_meter and pickup < meters[0].steps_per_bar(steps_per_quarter):
+      meters = [pickup_meter, dataclasses.replace(meters[0], step=pickup)] + [m for m in meters[1:] if m.step > pickup]
+  marks = flat.getElementsByClass(m21tempo.MetronomeMark)
+  qpm = next((m.getQuarterBPM() for m in marks if m.getQuarterBPM()), 100.0)
+  return Piece(roll, lowest=lowest, steps_per_quarter=steps_per_quarter, time_signatures=tuple(meters),
+               tempos=(Tempo(0, float(qpm)),), name=identifier)
+
+
+def _save_pieces(path: str, pieces: list[tuple[str, Piece]]):
+  rolls = np.concatenate([p.roll for _, p in pieces])
+  lengths = np.array([p.num_steps for _, p in pieces])
+  meters = np.array([(i, ts.step, ts.numerator, ts.denominator) for i, (_, p) in enumerate(pieces)
+                     for ts in p.time_signatures])
+  tempos = np.array([(i, t.step, t.qpm) for i, (_, p) in enumerate(pieces) for t in p.tempos])
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.npz')
+  with os.fdopen(fd, 'wb') as f:
+    np.savez_compressed(f, rolls=np.packbits(rolls), shape=np.array(rolls.shape), lengths=lengths, meters=meters,
+                        tempos=tempos, ids=np.array([i for i, _ in pieces]))
+  os.replace(tmp, path)
+
+
+def _load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[str, Piece]]:
+  with np.load(path) as z:
+    shape = tuple(z['shape'])
+    rolls = np.unpackbits(z['rolls'], count=int(np.prod(shape))).reshape(shape)
+    lengths, meters, tempos, ids = z['lengths'], z['meters'], z['tempos'], z['ids']
+  starts = np.concatenate([[0], np.cumsum(lengths)])
+  out = []
+  for i, identifier in enumerate(ids):
+    piece_meters = tuple(TimeSignature(int(s), int(n), int(d)) for _, s, n, d in meters[meters[:, 0] == i])
+    piece_tempos = tuple(Tempo(int(s), float(q)) for _, s, q in tempos[tempos[:, 0] == i])
+    out.append((str(identifier), Piece(rolls[starts[i]:starts[i + 1]], lowest=lowest,
+                                       steps_per_quarter=steps_per_quarter, time_signatures=piece_meters,
+                                       tempos=piece_tempos, name=str(identifier))))
+  return out
+
+
+def load_bach_chorales(*, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
+                       out_of_range: RangePolicy = 'fold', refresh: bool = False) -> Dataset:
+  """The Bach chorales of music21's corpus, de-duplicated, parsed once and then loaded from the cache."""
+  key = f'bach_chorales-v{_CACHE_VERSION}-lowest{lowest}-notes{num_notes}-spq{steps_per_quarter}-{out_of_range}.npz'
+  path = os.path.join(cache_dir(), key)
+  if os.path.exists(path) and not refresh:
+    try:
+      return _by_split('bach_chorales', _load_pieces(path, lowest, steps_per_quarter))
+    except (OSError, ValueError, KeyError) as e:
+      logging.warning('%s: unreadable cache (%s), rebuilding it', path, e)
+  try:
+    from music21 import corpus  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise DatasetError(f'bach_chorales needs music21 (pip install music21): {e}') from None
+  files = sorted(set(corpus.chorales.Iterator(returnType='filename')))
+  pieces, skipped = [], []
+  for identifier in _progress(files, len(files), 'parsing Bach chorales (first use only)'):
+    try:
+      pieces.append((identifier, chorale_to_piece(corpus.parse(identifier), identifier, lowest=lowest,
+                                                  num_notes=num_notes, steps_per_quarter=steps_per_quarter,
+                                                  out_of_range=out_of_range)))
+    except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on odd scores; skip them
+      skipped.append((identifier, f'{type(e).__name__}: {e}'))
+  if not pieces:
+    raise DatasetError(f'bach_chorales: no chorale could be parsed (first error: {skipped[0][1]})')
+  os.makedirs(cache_dir(), exist_ok=True)
+  _save_pieces(path, pieces)
+  return _by_split('bach_chorales', pieces, skipped)
+
+
+def load_dataset(name_or_path: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
+                 out_of_range: RangePolicy = 'fold') -> Dataset:
+  """Loads a data set by name (`'bach_chorales'`), MIDI folder, or benchmark file (`.pickle`, `.pkl`, `.json`)."""
+  kwargs = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
+  if name_or_path == 'bach_chorales':
+    return load_bach_chorales(**kwargs)
+  if os.path.isdir(name_or_path):
+    return load_midi_folder(name_or_path, **kwargs)
+  if os.path.isfile(name_or_path) and name_or_path.lower().endswith(('.pickle', '.pkl', '.json')):
+    return load_benchmark(name_or_path, **kwargs)
+  raise DatasetError(f'{name_or_path!r}: not a known data set ({", ".join(EMBEDDED)}), a folder of MIDI files, nor a '
+                     '.pickle/.pkl/.json benchmark file')

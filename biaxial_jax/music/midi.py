@@ -1,0 +1,216 @@
+"""MIDI files <-> `Piece`, with mido.
+
+Reading merges every track and channel except the drum channel (MIDI channel 10, `channel == 9` in mido), rounds onsets
+and offsets to the grid in musical time (ticks, so tempo changes do not move the grid), keeps notes shorter than a step
+as one step, and applies a pitch-range policy. Writing is exact: `read_midi(write_midi(p))` gives back `p`'s roll,
+meter and tempo for any valid `Piece`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import warnings
+from collections import defaultdict, deque
+
+import mido
+import numpy as np
+
+from biaxial_jax.music.piece import (ARTICULATE, PLAY, RANGE_POLICIES, MidiReadError, Piece, RangePolicy, ReadStats, Tempo,
+                                    TimeSignature, roll_from_notes)
+
+DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0 as mido does
+
+
+def _to_step(tick: int, ticks_per_quarter: int, steps_per_quarter: int) -> int:
+  """Nearest grid step to a tick, halves rounded up (integer arithmetic: no float rounding surprises)."""
+  return (2 * tick * steps_per_quarter + ticks_per_quarter) // (2 * ticks_per_quarter)
+
+
+def _open_midi(path) -> mido.MidiFile:
+  if not os.path.isfile(path):
+    raise MidiReadError(f'{path}: no such file')
+  if os.path.getsize(path) == 0:
+    raise MidiReadError(f'{path}: the file is empty')
+  try:
+    # Data bytes above 127 are clipped rather than refused: a common fault of hand-made files that loses nothing.
+    return mido.MidiFile(path, clip=True)
+  except Exception as e:  # mido raises OSError, EOFError, KeyError, IndexError... for damaged files.
+    raise MidiReadError(f'{path}: not a readable MIDI file ({type(e).__name__}: {e})') from None
+
+
+def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78,
+                         steps_per_quarter: int = 4, out_of_range: RangePolicy = 'fold',
+                         max_steps: int = 200_000) -> tuple[Piece, ReadStats]:
+  """Reads a MIDI file into a `Piece` (see `read_midi`) and says what was changed on the way."""
+  if out_of_range not in RANGE_POLICIES:
+    raise ValueError(f'out_of_range must be one of {RANGE_POLICIES}, got {out_of_range!r}')
+  if not 0 <= lowest <= 127 or num_notes < 1 or lowest + num_notes - 1 > 127:
+    raise ValueError(f'notes {lowest}..{lowest + num_notes - 1} fall outside MIDI 0..127')
+  path = os.fspath(path)
+  mid = _open_midi(path)
+  tpq = mid.ticks_per_beat
+  if not isinstance(tpq, int) or tpq <= 0:
+    raise MidiReadError(f'{path}: unsupported time division {tpq!r} (only ticks per quarter note are supported)')
+
+  notes = []  # (start_tick, end_tick, pitch)
+  tempos, meters = {}, {}
+  drum_notes = 0
+  end_tick = 0
+  for track in mid.tracks:  # type 0, 1 and 2 alike: every track's clock starts at 0
+    tick = 0
+    sounding = defaultdict(deque)  # (channel, pitch) -> start ticks, matched first in first out
+    for msg in track:
+      tick += msg.time
+      if msg.type == 'set_tempo':
+        tempos[tick] = msg.tempo
+      elif msg.type == 'time_signature':
+        meters[tick] = (msg.numerator, msg.denominator)
+      elif msg.type in ('note_on', 'note_off'):
+        if msg.channel == DRUM_CHANNEL:
+          drum_notes += msg.type == 'note_on' and msg.velocity > 0
+          continue
+        key = (msg.channel, msg.note)
+        if msg.type == 'note_on' and msg.velocity > 0:
+          sounding[key].append(tick)
+        elif sounding[key]:
+          notes.append((sounding[key].popleft(), tick, msg.note))
+    end_tick = max(end_tick, tick)
+    notes.extend((start, end_tick, key[1]) for key, starts in sounding.items() for start in starts)
+
+  if not notes:
+    if drum_notes:
+      raise MidiReadError(f'{path}: only drum-channel notes (MIDI channel 10), which are skipped')
+    raise MidiReadError(f'{path}: contains no notes')
+
+  spans = [(_to_step(start, tpq, steps_per_quarter), _to_step(end, tpq, steps_per_quarter), pitch)
+           for start, end, pitch in notes]
+  try:
+    roll, stats = roll_from_notes(spans, lowest=lowest, num_notes=num_notes, out_of_range=out_of_range,
+                                  num_steps=_to_step(end_tick, tpq, steps_per_quarter), max_steps=max_steps)
+  except ValueError as e:
+    raise MidiReadError(f'{path}: {e}') from None
+
+  def events_on_grid(ticks_to_value, default):
+    by_step = {0: default}
+    for tick in sorted(ticks_to_value):  # a later event at the same rounded step wins
+      by_step[_to_step(tick, tpq, steps_per_quarter)] = ticks_to_value[tick]
+    return sorted(by_step.items())
+
+  try:
+    meter = tuple(TimeSignature(s, n, d) for s, (n, d) in events_on_grid(meters, (4, 4)))
+    tempo = tuple(Tempo(s, mido.tempo2bpm(t)) for s, t in events_on_grid(tempos, 500_000) if t > 0)
+    piece = Piece(roll, lowest=lowest, steps_per_quarter=steps_per_quarter, time_signatures=meter,
+                  tempos=tempo if tempo and tempo[0].step == 0 else (Tempo(0, 120.0),) + tempo,
+                  name=os.path.basename(path))
+  except ValueError as e:
+    raise MidiReadError(f'{path}: {e}') from None
+  return piece, dataclasses.replace(stats, drum_notes=drum_notes)
+
+
+def read_midi(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
+              out_of_range: RangePolicy = 'fold', max_steps: int = 200_000) -> Piece:
+  """Reads a MIDI file (type 0, 1 or 2) into a `Piece`.
+
+  Args:
+    path: the MIDI file.
+    lowest: MIDI note number of the roll's first note, in [0, 127].
+    num_notes: notes in the roll; `lowest + num_notes - 1` is at most 127.
+    steps_per_quarter: grid steps per quarter note (4: sixteenth notes).
+    out_of_range: what to do with a note outside the range: 'fold' moves it by whole octaves into the range (or
+      drops it when the range is under an octave), 'drop' leaves it out, 'error' raises. A warning counts changes;
+      `read_midi_with_stats` returns the counts.
+    max_steps: longest roll accepted, a guard against files whose notes last for hours.
+
+  Raises:
+    MidiReadError (a `ValueError`): the file is missing, empty, damaged, has no notes (or only drums), no note in
+      range, or a meter that does not fit the grid. The message names the file.
+  """
+  piece, stats = read_midi_with_stats(path, lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter,
+                                      out_of_range=out_of_range, max_steps=max_steps)
+  if stats.folded or stats.dropped:
+    warnings.warn(f'{path}: {stats.folded} notes folded by octaves and {stats.dropped} dropped to fit MIDI '
+                  f'{lowest}..{lowest + num_notes - 1}', stacklevel=2)
+  return piece
+
+
+def note_spans(roll: np.ndarray) -> list[tuple[int, int, int]]:
+  """The notes of a valid roll as `(start_step, end_step, note_index)`, end exclusive, sorted by start."""
+  spans = []
+  num_steps = roll.shape[0]
+  for n in range(roll.shape[1]):
+    play, art = roll[:, n, PLAY], roll[:, n, ARTICULATE]
+    starts = np.flatnonzero(art)
+    if not starts.size:
+      continue
+    breaks = np.append(np.flatnonzero(art.astype(bool) | ~play.astype(bool)), num_steps)
+    ends = breaks[np.searchsorted(breaks, starts, side='right')]
+    spans.extend(zip(starts.tolist(), ends.tolist(), [n] * len(starts)))
+  return sorted(spans)
+
+
+def to_midi_file(piece: Piece, *, velocity: int = 80, program: int = 0, channel: int = 0,
+                 ticks_per_quarter: int = 480) -> mido.MidiFile:
+  """The `mido.MidiFile` (type 0) that `write_midi` saves."""
+  for label, value, lo, hi in (('velocity', velocity, 1, 127), ('program', program, 0, 127),
+                                ('channel', channel, 0, 15), ('ticks_per_quarter', ticks_per_quarter, 1, 32767)):
+    if not lo <= value <= hi:
+      raise ValueError(f'{label} must be in [{lo}, {hi}], got {value}')
+  spq = piece.steps_per_quarter
+
+  def tick(step):
+    return (step * ticks_per_quarter + spq // 2) // spq
+
+  events = []  # (tick, order, message): meta first, then note-offs, then note-ons at the same tick
+  for ts in piece.time_signatures:
+    events.append((tick(ts.step), 0, mido.MetaMessage('time_signature', numerator=ts.numerator,
+                                                      denominator=ts.denominator)))
+  for tempo in piece.tempos:
+    events.append((tick(tempo.step), 0, mido.MetaMessage('set_tempo', tempo=round(mido.bpm2tempo(tempo.qpm)))))
+  events.append((0, 1, mido.Message('program_change', program=program, channel=channel)))
+  for start, end, n in note_spans(piece.roll):
+    pitch = piece.lowest + n
+    events.append((tick(start), 3, mido.Message('note_on', note=pitch, velocity=velocity, channel=channel)))
+    events.append((tick(end), 2, mido.Message('note_off', note=pitch, velocity=0, channel=channel)))
+  events.sort(key=lambda e: (e[0], e[1]))
+
+  track = mido.MidiTrack()
+  now = 0
+  for t, _, msg in events:
+    track.append(msg.copy(time=t - now))
+    now = t
+  track.append(mido.MetaMessage('end_of_track', time=tick(piece.num_steps) - now))
+  mid = mido.MidiFile(type=0, ticks_per_beat=ticks_per_quarter)
+  mid.tracks.append(track)
+  return mid
+
+
+def write_midi(piece: Piece, path: str | os.PathLike, *, velocity: int = 80, program: int = 0, channel: int = 0,
+               ticks_per_quarter: int = 480) -> str:
+  """Writes `piece` as a type-0 MIDI file and returns the path.
+
+  Every note gets a note-off (notes sounding at the end stop at the piece's last step); the file carries the piece's
+  tempo and time-signature events. The file appears whole or not at all (written to a temporary file, then renamed);
+  missing parent folders are created.
+
+  Args:
+    velocity: note-on velocity in [1, 127].
+    program: General MIDI program in [0, 127] (0: acoustic grand piano, 19: church organ).
+    channel: MIDI channel in [0, 15] (9 is the drum channel).
+    ticks_per_quarter: time resolution of the file.
+  """
+  mid = to_midi_file(piece, velocity=velocity, program=program, channel=channel, ticks_per_quarter=ticks_per_quarter)
+  path = os.fspath(path)
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix='.mid')
+  try:
+    with os.fdopen(fd, 'wb') as f:
+      mid.save(file=f)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+  return path

@@ -1,0 +1,267 @@
+"""The `Piece`: a note-state roll on a rhythmic grid, with the meter and tempo needed to write it back.
+
+A roll is `uint8[T, N, 2]`: for each of `T` grid steps and `N` notes (note `n` is MIDI pitch `lowest + n`), the pair
+`(play, articulate)`. `play` = the note sounds during the step; `articulate` = it is struck at the start of the step. A held
+note is `(1, 0)` after its first step, a repeated note is `(1, 1)` again: this is what tells "C twice" from "C held".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import numpy as np
+
+PLAY, ARTICULATE = 0, 1
+RangePolicy = Literal['fold', 'drop', 'error']
+RANGE_POLICIES = ('fold', 'drop', 'error')
+
+
+class BiaxialError(ValueError):
+  """Base of the package's own errors: a user-facing problem with a file, a flag or an argument."""
+
+
+class MidiReadError(BiaxialError):
+  """A MIDI file that cannot be turned into a `Piece`; the message names the file."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeSignature:
+  """A meter that starts at grid step `step` (a new bar starts there).
+
+  `numerator` beats of `1/denominator` whole notes per bar; `denominator` is a power of two in [1, 64].
+  """
+  step: int
+  numerator: int
+  denominator: int
+
+  def __post_init__(self):
+    if self.step < 0:
+      raise ValueError(f'time signature step must be >= 0, got {self.step}')
+    if not 1 <= self.numerator <= 255:
+      raise ValueError(f'time signature numerator must be in [1, 255], got {self.numerator}')
+    if self.denominator not in (1, 2, 4, 8, 16, 32, 64):
+      raise ValueError(f'time signature denominator must be a power of two in [1, 64], got {self.denominator}')
+
+  def steps_per_bar(self, steps_per_quarter: int) -> int:
+    """Bar length in grid steps; a `ValueError` when the bar is not a whole number of steps."""
+    steps = self.numerator * 4 * steps_per_quarter / self.denominator
+    if steps != int(steps):
+      raise ValueError(f'a bar of {self.numerator}/{self.denominator} is {steps} steps at {steps_per_quarter} steps per'
+                       ' quarter: not a whole number of steps')
+    return int(steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tempo:
+  """A tempo of `qpm` quarter notes per minute (in (0, 6e7]) from grid step `step` on."""
+  step: int
+  qpm: float
+
+  def __post_init__(self):
+    if self.step < 0:
+      raise ValueError(f'tempo step must be >= 0, got {self.step}')
+    if not 0 < self.qpm <= 6e7:
+      raise ValueError(f'tempo must be in (0, 6e7] quarter notes per minute, got {self.qpm}')
+
+
+def time_signature_for_steps(num_steps: int, steps_per_quarter: int) -> TimeSignature | None:
+  """A signature whose one bar lasts `num_steps` steps (how a pickup bar is written), or None if none can."""
+  frac_num, frac_den = num_steps, 4 * steps_per_quarter  # the bar as a fraction of a whole note
+  g = math.gcd(frac_num, frac_den)
+  frac_num, frac_den = frac_num // g, frac_den // g
+  while frac_den < 4 and frac_num * 2 <= 255:  # prefer quarter-note or shorter beats: 2/4 rather than 1/2
+    frac_num, frac_den = frac_num * 2, frac_den * 2
+  if frac_den & (frac_den - 1) or frac_den > 64 or frac_num > 255:
+    return None
+  return TimeSignature(0, frac_num, frac_den)
+
+
+def bar_positions(num_steps: int, time_signatures: tuple[TimeSignature, ...], steps_per_quarter: int) -> np.ndarray:
+  """Position of each step within its bar, `int32[num_steps]`, 0 on every downbeat.
+
+  Each time signature starts a bar. A first signature that lasts exactly one bar that is shorter than the next
+  signature's bar is a pickup (anacrusis, how MIDI files spell one): its steps are the last steps of a full bar.
+  """
+  pos = np.zeros(num_steps, np.int32)
+  for i, ts in enumerate(time_signatures):
+    end = time_signatures[i + 1].step if i + 1 < len(time_signatures) else num_steps
+    start, end = min(ts.step, num_steps), min(end, num_steps)
+    bar = ts.steps_per_bar(steps_per_quarter)
+    offset = 0
+    if i == 0 and i + 1 < len(time_signatures) and end - start == bar:
+      next_bar = time_signatures[1].steps_per_bar(steps_per_quarter)
+      if next_bar > bar:
+        offset = next_bar - bar
+    pos[start:end] = np.arange(end - start) % bar + offset
+  return pos
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadStats:
+  """What reading did to the notes of a file.
+
+  Attributes:
+    notes: notes kept in the roll (counting folded ones).
+    folded: notes moved by whole octaves into the range (policy 'fold').
+    dropped: notes outside the range left out (policy 'drop', or 'fold' with a range under an octave).
+    drum_notes: notes on the drum channel, skipped.
+    lengthened: notes that rounded to zero steps, kept as one step.
+  """
+  notes: int = 0
+  folded: int = 0
+  dropped: int = 0
+  drum_notes: int = 0
+  lengthened: int = 0
+
+
+def fit_pitch(pitch: int, lowest: int, num_notes: int, out_of_range: RangePolicy) -> tuple[int | None, bool]:
+  """Note index of MIDI `pitch` under a range policy, and whether it was folded; index None when dropped."""
+  index = pitch - lowest
+  if 0 <= index < num_notes:
+    return index, False
+  if out_of_range == 'error':
+    raise ValueError(f'note {pitch} lies outside MIDI {lowest}..{lowest + num_notes - 1}')
+  if out_of_range == 'drop' or num_notes < 12:
+    return None, False
+  while index < 0:
+    index += 12
+  while index >= num_notes:
+    index -= 12
+  return index, True
+
+
+def roll_from_notes(notes, *, lowest: int, num_notes: int, out_of_range: RangePolicy = 'fold', num_steps: int = 0,
+                    max_steps: int = 200_000) -> tuple[np.ndarray, ReadStats]:
+  """Paints notes `(start_step, end_step, midi_pitch)` (end exclusive) into a valid roll.
+
+  A note that rounded to no length keeps one step; notes of one pitch that overlap sound on, re-struck at each onset.
+  The roll lasts `num_steps` steps or until the last note ends. `ValueError` if no note lands in range.
+  """
+  if out_of_range not in RANGE_POLICIES:
+    raise ValueError(f'out_of_range must be one of {RANGE_POLICIES}, got {out_of_range!r}')
+  cells = []
+  folded = dropped = lengthened = 0
+  for start, end, pitch in notes:
+    index, was_folded = fit_pitch(pitch, lowest, num_notes, out_of_range)
+    if index is None:
+      dropped += 1
+      continue
+    folded += was_folded
+    if end <= start:
+      end, lengthened = start + 1, lengthened + 1
+    cells.append((start, end, index))
+    num_steps = max(num_steps, end)
+  if not cells:
+    raise ValueError(f"none of its {len(notes)} notes lie in MIDI {lowest}..{lowest + num_notes - 1} "
+                     f"(out_of_range='{out_of_range}')")
+  if num_steps > max_steps:
+    raise ValueError(f'it would be {num_steps} steps long, over the limit of {max_steps} (max_steps)')
+  roll = np.zeros((num_steps, num_notes, 2), np.uint8)
+  for start, end, index in cells:
+    roll[start:end, index, PLAY] = 1
+    roll[start, index, ARTICULATE] = 1
+  return roll, ReadStats(len(cells), folded, dropped, 0, lengthened)
+
+
+def onsets_of(roll: np.ndarray) -> np.ndarray:
+  """Where a note starts sounding (plays now, did not play the step before), `bool[T, N]`."""
+  play = roll[..., PLAY].astype(bool)
+  before = np.concatenate([np.zeros_like(play[:1]), play[:-1]], axis=0)
+  return play & ~before
+
+
+def canonical_roll(roll: np.ndarray) -> np.ndarray:
+  """`roll` made valid: articulate only where played, and set wherever a note starts sounding."""
+  roll = np.asarray(roll).astype(np.uint8) & 1
+  out = roll.copy()
+  out[..., ARTICULATE] = (roll[..., ARTICULATE] & roll[..., PLAY]) | onsets_of(roll)
+  return out
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Piece:
+  """A piece of music on a grid of `steps_per_quarter` steps per quarter note.
+
+  Attributes:
+    roll: `uint8[T, N, 2]`, (play, articulate) per step and note; values in {0, 1}; articulate implies play, and a
+      note that starts sounding is articulated. Read-only.
+    lowest: MIDI note number of note index 0, in [0, 127]; note `n` is MIDI `lowest + n` (at most 127).
+    steps_per_quarter: grid steps per quarter note (4: sixteenth notes).
+    time_signatures: meter changes, sorted by step, the first at step 0.
+    tempos: tempo changes, sorted by step, the first at step 0.
+    name: where the piece came from (a file or corpus identifier), for messages.
+  """
+  roll: np.ndarray
+  lowest: int = 24
+  steps_per_quarter: int = 4
+  time_signatures: tuple[TimeSignature, ...] = (TimeSignature(0, 4, 4),)
+  tempos: tuple[Tempo, ...] = (Tempo(0, 120.0),)
+  name: str = ''
+
+  def __post_init__(self):
+    roll = np.asarray(self.roll)
+    if roll.ndim != 3 or roll.shape[2] != 2:
+      raise ValueError(f'roll must have shape [T, N, 2], got {roll.shape}')
+    if roll.shape[0] < 1 or roll.shape[1] < 1:
+      raise ValueError(f'roll must have at least one step and one note, got shape {roll.shape}')
+    if not (np.issubdtype(roll.dtype, np.number) or roll.dtype == bool):
+      raise ValueError(f'roll must hold numbers 0/1, got dtype {roll.dtype}')
+    if not np.all((roll == 0) | (roll == 1)):
+      raise ValueError('roll values must be 0 or 1')
+    roll = roll.astype(np.uint8)
+    if np.any(roll[..., ARTICULATE] > roll[..., PLAY]):
+      t, n = np.argwhere(roll[..., ARTICULATE] > roll[..., PLAY])[0]
+      raise ValueError(f'roll articulates note {n} at step {t} without playing it')
+    if np.any(onsets_of(roll) & (roll[..., ARTICULATE] == 0)):
+      t, n = np.argwhere(onsets_of(roll) & (roll[..., ARTICULATE] == 0))[0]
+      raise ValueError(f'note {n} starts sounding at step {t} without being articulated (see canonical_roll)')
+    if not 0 <= self.lowest or self.lowest + roll.shape[1] - 1 > 127:
+      raise ValueError(f'notes {self.lowest}..{self.lowest + roll.shape[1] - 1} fall outside MIDI 0..127')
+    if self.steps_per_quarter < 1:
+      raise ValueError(f'steps_per_quarter must be >= 1, got {self.steps_per_quarter}')
+    for label, events in (('time_signatures', self.time_signatures), ('tempos', self.tempos)):
+      steps = [e.step for e in events]
+      if not steps or steps[0] != 0 or steps != sorted(set(steps)):
+        raise ValueError(f'{label} must start at step 0 and have strictly increasing steps, got steps {steps}')
+    for ts in self.time_signatures:
+      ts.steps_per_bar(self.steps_per_quarter)
+    roll.flags.writeable = False
+    object.__setattr__(self, 'roll', roll)
+    object.__setattr__(self, 'time_signatures', tuple(self.time_signatures))
+    object.__setattr__(self, 'tempos', tuple(self.tempos))
+
+  @property
+  def num_steps(self) -> int:
+    return self.roll.shape[0]
+
+  @property
+  def num_notes(self) -> int:
+    return self.roll.shape[1]
+
+  @property
+  def bar_position(self) -> np.ndarray:
+    """Position of each step within its bar, `int32[T]`; 0 on downbeats."""
+    return bar_positions(self.num_steps, self.time_signatures, self.steps_per_quarter)
+
+  def with_roll(self, roll: np.ndarray) -> Piece:
+    """The same meter, tempo and range with another roll (its length may differ)."""
+    return dataclasses.replace(self, roll=roll)
+
+  def __eq__(self, other):
+    if not isinstance(other, Piece):
+      return NotImplemented
+    # Tempos compare at MIDI's resolution (whole microseconds per quarter), so a written and re-read piece is equal.
+    def tempo_key(piece):
+      return [(t.step, round(6e7 / t.qpm)) for t in piece.tempos]
+    return (self.roll.shape == other.roll.shape and np.array_equal(self.roll, other.roll) and
+            (self.lowest, self.steps_per_quarter, self.time_signatures, tempo_key(self)) ==
+            (other.lowest, other.steps_per_quarter, other.time_signatures, tempo_key(other)))
+
+  __hash__ = None
+
+  def __repr__(self):
+    meters = ', '.join(f'{ts.numerator}/{ts.denominator}@{ts.step}' for ts in self.time_signatures)
+    return (f'Piece({self.name!r}, {self.num_steps} steps x {self.num_notes} notes from MIDI {self.lowest}, '
+            f'{self.steps_per_quarter} steps/quarter, meter {meters}, {self.tempos[0].qpm:g} qpm)')

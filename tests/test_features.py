@@ -1,0 +1,70 @@
+"""Per-note features against values worked out by hand."""
+
+import jax
+import numpy as np
+
+from biaxial_jax import features as F
+
+N = 78
+
+
+def state(*notes):
+  """A previous step in which the given (index, play, articulate) cells are set."""
+  s = np.zeros((N, 2), np.float32)
+  for n, p, a in notes:
+    s[n] = (p, a)
+  return s
+
+
+def test_layout_is_80_values():
+  assert F.NUM_FEATURES == 80
+  sizes = [s.stop - s.start for s in (F.POSITION, F.PITCH_CLASS, F.VICINITY, F.CONTEXT, F.BEAT)]
+  assert sizes == [1, 12, 50, 12, 5]
+
+
+def test_position_and_pitch_class_at_the_edges():
+  x = np.asarray(F.note_features(state(), 0, lowest=24))
+  assert x.shape == (N, 80)
+  assert x[0, F.POSITION] == 0.0 and x[N - 1, F.POSITION] == 1.0
+  assert np.argmax(x[0, F.PITCH_CLASS]) == 0  # MIDI 24 is a C
+  assert np.argmax(x[N - 1, F.PITCH_CLASS]) == (24 + 77) % 12  # MIDI 101 is an F
+  piano = np.asarray(F.note_features(np.zeros((88, 2)), 0, lowest=21))
+  assert np.argmax(piano[0, F.PITCH_CLASS]) == 9  # MIDI 21 is an A
+
+
+def test_vicinity_is_zero_padded_not_wrapped():
+  x = np.asarray(F.note_features(state((N - 1, 1, 1), (1, 1, 0)), 0, lowest=24))
+  vic = x[:, F.VICINITY].reshape(N, 25, 2)  # offsets -12..12, (play, articulate)
+  # note 0 sees note 1 at offset +1 and nothing below it (the original wrapped around to the top notes here)
+  assert vic[0, 12 + 1].tolist() == [1, 0]
+  assert vic[0].sum() == 1
+  # the top note sees itself at offset 0, note 1 is out of its window
+  assert vic[N - 1, 12].tolist() == [1, 1] and vic[N - 1].sum() == 2
+  # note 13 sees note 1 at offset -12
+  assert vic[13, 0].tolist() == [1, 0]
+
+
+def test_context_counts_pitch_classes_relative_to_the_note():
+  # C3 (index 12), E3 (16) and C4 (24) sound
+  x = np.asarray(F.note_features(state((12, 1, 0), (16, 1, 1), (24, 1, 0)), 0, lowest=24))
+  ctx_c = x[0, F.CONTEXT]  # a C: element k counts pitch class (0 + k)
+  assert ctx_c[0] == 2 and ctx_c[4] == 1 and ctx_c.sum() == 3
+  ctx_e = x[4, F.CONTEXT]  # an E: element 0 counts Es, element 8 counts Cs (E + 8 = C)
+  assert ctx_e[0] == 1 and ctx_e[8] == 2
+  assert np.asarray(F.note_features(state((12, 0, 0)), 0, lowest=24))[:, F.CONTEXT].sum() == 0
+
+
+def test_beat_bits_come_from_the_bar_position():
+  x = np.asarray(F.note_features(np.zeros((2, N, 2)), np.array([0, 11]), lowest=24))
+  assert x[0, 0, F.BEAT].tolist() == [-1, -1, -1, -1, -1]
+  assert x[1, 5, F.BEAT].tolist() == [1, 1, -1, 1, -1]  # 11 = 0b01011
+
+
+def test_sequence_features_use_the_previous_step_and_jit():
+  notes = np.zeros((1, 3, N, 2), np.uint8)
+  notes[0, 0, 30] = (1, 1)
+  x = jax.jit(F.sequence_features, static_argnames='lowest')(notes, np.zeros((1, 3), np.int32), lowest=24)
+  vic = np.asarray(x)[0, :, 30, F.VICINITY].reshape(3, 25, 2)
+  assert vic[0].sum() == 0  # step 0 is predicted from silence
+  assert vic[1, 12].tolist() == [1, 1]  # step 1 sees step 0
+  assert vic[2].sum() == 0
