@@ -1,0 +1,154 @@
+"""Self-describing orbax checkpoints: train state plus the full config (representation included).
+
+A workdir holds numbered step folders; each has `state` (params, optimizer state, step) and `config` (JSON). The
+data order needs no state of its own: batch i is a function of (seed, i) and the step is saved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+
+import jax
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
+
+from biaxial_jax.config import Config, ConfigError
+from biaxial_jax.music.piece import BiaxialError
+
+FORMAT_VERSION = 1
+BEST_METRIC = 'valid_nll_per_frame'
+# Fields a resumed run may change: they alter how long it runs and how often it reports, not what it computes.
+RESUMABLE_CHANGES = {'train.num_steps', 'train.log_every', 'train.eval_every', 'train.eval_batch_size',
+                     'train.checkpoint_every', 'train.keep_checkpoints'}
+
+
+class CheckpointError(BiaxialError):
+  """A missing, incompatible or unreadable checkpoint; the message names the folder."""
+
+
+def open_manager(workdir: str, keep: int = 3, *, read_only: bool = False) -> ocp.CheckpointManager:
+  """A manager that keeps the latest `keep` checkpoints plus the best by valid NLL per frame (`read_only`: for
+  looking only, it creates no folder)."""
+  policy = checkpoint_managers.AnyPreservationPolicy([
+      checkpoint_managers.LatestN(n=keep),
+      checkpoint_managers.BestN(get_metric_fn=lambda m: m[BEST_METRIC], reverse=True, n=1,
+                                keep_checkpoints_without_metrics=False),
+  ])
+  options = ocp.CheckpointManagerOptions(create=not read_only, preservation_policy=policy)
+  return ocp.CheckpointManager(os.path.abspath(workdir), options=options)
+
+
+def config_record(config: Config) -> dict:
+  return {'format_version': FORMAT_VERSION, 'config': config.to_dict()}
+
+
+def save(manager: ocp.CheckpointManager, step: int, state, config: Config, metrics: dict | None = None):
+  """Starts an asynchronous save of `state` at `step` (call `manager.wait_until_finished()` before exiting)."""
+  manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                             config=ocp.args.JsonSave(config_record(config))),
+               metrics=metrics, force=True)
+
+
+def _read_config(manager: ocp.CheckpointManager, step: int) -> Config:
+  record = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))['config']
+  if record.get('format_version') != FORMAT_VERSION:
+    raise CheckpointError(f'checkpoint format {record.get("format_version")}, this version reads {FORMAT_VERSION}')
+  return Config.from_dict(record['config'])
+
+
+def config_differences(saved: Config, current: Config) -> list[str]:
+  """`section.field` names whose values differ, except the ones a resumed run may change."""
+  diffs = []
+  for section in dataclasses.fields(Config):
+    a, b = getattr(saved, section.name), getattr(current, section.name)
+    for field in dataclasses.fields(a):
+      name = f'{section.name}.{field.name}'
+      if getattr(a, field.name) != getattr(b, field.name) and name not in RESUMABLE_CHANGES:
+        diffs.append(f'{name}: checkpoint {getattr(a, field.name)!r}, now {getattr(b, field.name)!r}')
+  return diffs
+
+
+def check_compatible(workdir: str, config: Config):
+  """Raises if `workdir` holds a run whose config differs from `config` in more than run length and reporting."""
+  if not os.path.isdir(workdir):
+    return
+  manager = open_manager(workdir, read_only=True)
+  for step in sorted(manager.all_steps(), reverse=True):
+    try:
+      saved = _read_config(manager, step)
+    except Exception:  # pylint: disable=broad-except  # a damaged checkpoint: restore_latest reports it
+      continue
+    diffs = config_differences(saved, config)
+    if diffs:
+      raise CheckpointError(f'{workdir}: this workdir holds a run with another config (' + '; '.join(diffs)
+                            + '); use a new --workdir or the same config')
+    return
+
+
+def restore_latest(manager: ocp.CheckpointManager, abstract_state):
+  """The newest readable checkpoint's state, or None in an empty workdir.
+
+  A checkpoint that fails to restore (damaged files) is reported and the previous one is tried.
+  """
+  steps = sorted(manager.all_steps(), reverse=True)
+  if not steps:
+    return None
+  errors = []
+  for step in steps:
+    try:
+      restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
+    except Exception as e:  # pylint: disable=broad-except  # orbax raises many types for damaged files
+      errors.append(f'step {step}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}')
+      logging.warning('checkpoint at step %d is unreadable, trying an older one: %s', step, errors[-1])
+      continue
+    if errors:
+      # Set the unreadable ones aside (nothing is deleted) so that training can save those steps again.
+      for bad in steps[:len(errors)]:
+        folder = os.path.join(manager.directory, str(bad))
+        os.replace(folder, f'{folder}.unreadable-{int(time.time())}')
+      manager.reload()
+      logging.warning('resumed from step %d; unreadable newer checkpoints were renamed *.unreadable-*: %s', step,
+                      '; '.join(errors))
+    return restored['state']
+  raise CheckpointError(f'{manager.directory}: no readable checkpoint ({"; ".join(errors)}); move the folder away to '
+                        'start afresh')
+
+
+def abstract_of(tree):
+  """Shapes, dtypes and shardings of a pytree of arrays: what orbax restores into."""
+  return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+def load_config(path: str) -> tuple[Config, int]:
+  """The config and step of the newest checkpoint in a workdir (or of one step folder)."""
+  if not os.path.isdir(path):
+    raise CheckpointError(f'{path}: no such checkpoint folder')
+  try:
+    manager = open_manager(path, read_only=True)
+    step = manager.latest_step()
+    if step is None:
+      raise CheckpointError(f'{path}: holds no checkpoint')
+    return _read_config(manager, step), step
+  except (ConfigError, CheckpointError) as e:
+    raise CheckpointError(f'{path}: {e}') from None
+
+
+def restore_params(path: str) -> tuple[Config, dict, int]:
+  """The config, parameters and step of the newest readable checkpoint in a workdir; all a sampler needs."""
+  from biaxial_jax import model  # pylint: disable=import-outside-toplevel  # model imports nothing from here
+
+  config, step = load_config(path)
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+                          jax.eval_shape(lambda: model.init_params(jax.random.key(0), config.model)))
+  manager = open_manager(path, read_only=True)
+  try:
+    restored = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.PyTreeRestore(item={'params': abstract}, partial_restore=True,
+                                     restore_args=ocp.checkpoint_utils.construct_restore_args({'params': abstract}))))
+  except Exception as e:  # pylint: disable=broad-except
+    raise CheckpointError(f'{path}: checkpoint at step {step} is unreadable ({type(e).__name__}: {e})') from None
+  return config, restored['state']['params'], step

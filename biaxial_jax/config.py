@@ -1,0 +1,167 @@
+"""The one configuration object: frozen, typed, validated, and saved in every checkpoint.
+
+Config files (`biaxial_jax/configs/*.py`) define `get_config() -> Config`. Command lines override any field with
+`--config.<section>.<field>=<value>` (tuples as comma-separated values), parsed and validated by `override`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import typing
+
+OPTIMIZERS = ('adam', 'adadelta')
+
+
+class ConfigError(ValueError):
+  """A config value or override that is not allowed; the message names the field."""
+
+
+def _check(condition: bool, field: str, message: str):
+  if not condition:
+    raise ConfigError(f'{field}: {message}')
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  dataset: str = 'bach_chorales'  # 'bach_chorales', a folder of MIDI files, or a benchmark .pickle/.json file
+  lowest: int = 24  # MIDI note number of the roll's first note
+  num_notes: int = 78  # notes in the roll (78 from MIDI 24, as the original; 88 from 21 for the piano)
+  steps_per_quarter: int = 4  # grid steps per quarter note (4: sixteenth notes); for benchmark files, frames/quarter
+  out_of_range: str = 'fold'  # notes outside the range: 'fold' by octaves, 'drop', or 'error'
+  seq_len: int = 128  # steps per training segment (128 = 8 bars of 4/4)
+  max_transpose: int = 0  # random transposition of training segments, in semitones either way (0: off)
+
+  def validate(self):
+    _check(0 <= self.lowest <= 127 and self.num_notes >= 1 and self.lowest + self.num_notes <= 128, 'data.lowest',
+           f'notes {self.lowest}..{self.lowest + self.num_notes - 1} fall outside MIDI 0..127')
+    _check(self.steps_per_quarter >= 1, 'data.steps_per_quarter', f'must be >= 1, got {self.steps_per_quarter}')
+    _check(self.out_of_range in ('fold', 'drop', 'error'), 'data.out_of_range',
+           f"must be 'fold', 'drop' or 'error', got {self.out_of_range!r}")
+    _check(self.seq_len >= 2, 'data.seq_len', f'must be >= 2, got {self.seq_len}')
+    _check(0 <= self.max_transpose <= 24, 'data.max_transpose', f'must be in [0, 24], got {self.max_transpose}')
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  time_sizes: tuple[int, ...] = (300, 300)  # LSTM sizes of the time axis (recurrent over steps), bottom first
+  note_sizes: tuple[int, ...] = (100, 50)  # LSTM sizes of the note axis (recurrent over notes, low to high)
+  dropout: float = 0.5  # inverted dropout on every LSTM layer's output, one mask per scan
+  hoist_input_projection: bool = False  # compute x @ W_in for all steps before each scan (faster on some backends)
+
+  def validate(self):
+    for name in ('time_sizes', 'note_sizes'):
+      sizes = getattr(self, name)
+      _check(len(sizes) >= 1 and all(s >= 1 for s in sizes), f'model.{name}', f'need >= 1 positive sizes, got {sizes}')
+    _check(0 <= self.dropout < 1, 'model.dropout', f'must be in [0, 1), got {self.dropout}')
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  seed: int = 0  # drives parameter init, data order and dropout
+  batch_size: int = 10  # segments per step, over all devices (divisible by the device count)
+  num_steps: int = 10_000  # total optimizer steps (a resumed run trains up to this; may grow on resume)
+  optimizer: str = 'adam'  # 'adam' (with global-norm clipping) or 'adadelta' (the original's, per-parameter clipping)
+  learning_rate: float = 1e-3  # peak learning rate (adadelta: its multiplier, 1.0 in the original)
+  warmup_steps: int = 100  # linear warm-up from 0 to the peak
+  decay_steps: int = 10_000  # cosine decay ends here, at final_lr_fraction of the peak (then constant)
+  final_lr_fraction: float = 0.1  # where the cosine decay ends, as a fraction of the peak
+  clip_norm: float = 5.0  # gradient clipping norm (global for adam, per parameter for adadelta); 0: off
+  log_every: int = 50  # steps between log lines and metric records
+  eval_every: int = 500  # steps between evaluations on the valid split (0: only at the end)
+  eval_batch_size: int = 16  # whole pieces per evaluation batch
+  checkpoint_every: int = 500  # steps between checkpoints (one is always written at the end)
+  keep_checkpoints: int = 3  # latest checkpoints kept, besides the best by valid NLL
+
+  def validate(self):
+    for name in ('batch_size', 'num_steps', 'decay_steps', 'log_every', 'eval_batch_size', 'checkpoint_every', 'keep_checkpoints'):
+      _check(getattr(self, name) >= 1, f'train.{name}', f'must be >= 1, got {getattr(self, name)}')
+    for name in ('warmup_steps', 'eval_every', 'seed'):
+      _check(getattr(self, name) >= 0, f'train.{name}', f'must be >= 0, got {getattr(self, name)}')
+    _check(self.optimizer in OPTIMIZERS, 'train.optimizer', f'must be one of {OPTIMIZERS}, got {self.optimizer!r}')
+    _check(self.learning_rate > 0, 'train.learning_rate', f'must be > 0, got {self.learning_rate}')
+    _check(0 <= self.final_lr_fraction <= 1, 'train.final_lr_fraction', f'must be in [0, 1], got '
+           f'{self.final_lr_fraction}')
+    _check(self.clip_norm >= 0, 'train.clip_norm', f'must be >= 0, got {self.clip_norm}')
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  data: DataConfig = DataConfig()  # what is learned and how it is represented
+  model: ModelConfig = ModelConfig()  # the network
+  train: TrainConfig = TrainConfig()  # the optimization
+
+  def __post_init__(self):
+    self.data.validate()
+    self.model.validate()
+    self.train.validate()
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, d: dict) -> Config:
+    """Inverse of `to_dict` (lists become tuples); unknown fields are an error."""
+    sections = {}
+    for name, section_cls in typing.get_type_hints(cls).items():
+      values = dict(d.get(name, {}))
+      hints = typing.get_type_hints(section_cls)
+      unknown = set(values) - set(hints)
+      if unknown:
+        raise ConfigError(f'{name}: unknown fields {sorted(unknown)}')
+      sections[name] = section_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    return cls(**sections)
+
+
+def _parse_value(text: str, hint, flag: str):
+  try:
+    if hint is bool:
+      if text.lower() not in ('true', 'false', '1', '0'):
+        raise ValueError(text)
+      return text.lower() in ('true', '1')
+    if typing.get_origin(hint) is tuple:
+      (item,) = set(typing.get_args(hint)) - {Ellipsis}
+      return tuple(item(v) for v in text.split(',') if v.strip())
+    return hint(text)
+  except ValueError:
+    raise ConfigError(f'{flag}: cannot read {text!r} as {getattr(hint, "__name__", hint)}') from None
+
+
+def override(config: Config, assignments: dict[str, str]) -> Config:
+  """`config` with fields replaced from `{'train.batch_size': '16', ...}`; errors name the flag."""
+  sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+  for path, text in assignments.items():
+    flag = f'--config.{path}'
+    section, _, field = path.partition('.')
+    if section not in sections or not field:
+      raise ConfigError(f'{flag}: unknown config field (sections: {", ".join(sections)})')
+    hints = typing.get_type_hints(type(sections[section]))
+    if field not in hints:
+      raise ConfigError(f'{flag}: unknown config field (fields of {section}: {", ".join(hints)})')
+    sections[section] = dataclasses.replace(sections[section], **{field: _parse_value(text, hints[field], flag)})
+  try:
+    return Config(**sections)
+  except ConfigError as e:
+    field = str(e).split(':', 1)[0]
+    raise ConfigError(f'--config.{e}' if field in assignments else str(e)) from None
+
+
+def load_config_file(name_or_path: str) -> Config:
+  """A config from a file defining `get_config()`, or by name from `biaxial_jax/configs/` ('default', 'small'...)."""
+  path = name_or_path
+  if not os.path.exists(path):
+    path = os.path.join(os.path.dirname(__file__), 'configs', f'{name_or_path}.py')
+  if not os.path.isfile(path):
+    names = sorted(f[:-3] for f in os.listdir(os.path.join(os.path.dirname(__file__), 'configs'))
+                   if f.endswith('.py') and not f.startswith('_'))
+    raise ConfigError(f'--config: {name_or_path!r} is neither a file nor a config name ({", ".join(names)})')
+  spec = importlib.util.spec_from_file_location('biaxial_jax_user_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, 'get_config'):
+    raise ConfigError(f'--config: {path} defines no get_config()')
+  config = module.get_config()
+  if not isinstance(config, Config):
+    raise ConfigError(f'--config: get_config() in {path} returned {type(config).__name__}, not a Config')
+  return config

@@ -1,0 +1,128 @@
+"""The biaxial network as pure functions over a parameter pytree.
+
+Time axis: a stack of LSTMs recurrent over time steps, one sequence per note (notes folded into the batch).
+Note axis: a stack of LSTMs recurrent over notes from low to high, one sequence per time step (time folded into the
+batch); note n sees the time-axis output for n and the `(play, articulate)` of note n-1 at the same step.
+A dense layer gives 2 logits per note and step: play, and articulate given play.
+
+Parameters: `{'time': [layer...], 'note': [layer...], 'out': {'w', 'b'}}`, each LSTM layer
+`{'w_in': [D, 4H], 'w_rec': [H, 4H], 'b': [4H]}` with the gates fused in one matmul, in the order (i, f, g, o).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from biaxial_jax.config import ModelConfig
+from biaxial_jax.features import NUM_FEATURES
+
+Params = dict
+LstmState = tuple[jnp.ndarray, jnp.ndarray]  # (c, h), each [batch, hidden]
+
+
+def _init_lstm(key, in_size: int, hidden: int) -> dict:
+  k_in, k_rec = jax.random.split(key)
+  bias = jnp.zeros(4 * hidden).at[hidden:2 * hidden].set(1.0)  # forget gate starts open
+  return {'w_in': jax.nn.initializers.glorot_uniform()(k_in, (in_size, 4 * hidden)),
+          'w_rec': jax.nn.initializers.orthogonal(column_axis=-1)(k_rec, (hidden, 4 * hidden)),
+          'b': bias}
+
+
+def init_params(key: jax.Array, config: ModelConfig, num_features: int = NUM_FEATURES) -> Params:
+  """Fresh parameters: Glorot inputs, orthogonal recurrences, forget-gate bias 1 (1,369,902 at default sizes)."""
+  keys = iter(jax.random.split(key, len(config.time_sizes) + len(config.note_sizes) + 1))
+  time, size = [], num_features
+  for hidden in config.time_sizes:
+    time.append(_init_lstm(next(keys), size, hidden))
+    size = hidden
+  note, size = [], config.time_sizes[-1] + 2
+  for hidden in config.note_sizes:
+    note.append(_init_lstm(next(keys), size, hidden))
+    size = hidden
+  out = {'w': jax.nn.initializers.glorot_uniform()(next(keys), (size, 2)), 'b': jnp.zeros(2)}
+  return {'time': time, 'note': note, 'out': out}
+
+
+def count_params(params: Params) -> int:
+  return sum(x.size for x in jax.tree.leaves(params))
+
+
+def lstm_cell(layer: dict, state: LstmState, gates_in_Bx4H: jnp.ndarray) -> tuple[LstmState, jnp.ndarray]:
+  """One LSTM step given the input's share of the gates (`x @ w_in + b`); returns the new state and `h`."""
+  c, h = state
+  i, f, g, o = jnp.split(gates_in_Bx4H + h @ layer['w_rec'], 4, axis=-1)
+  c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+  h = jax.nn.sigmoid(o) * jnp.tanh(c)
+  return (c, h), h
+
+
+def zero_state(layers: list[dict], batch: int, dtype=jnp.float32) -> list[LstmState]:
+  return [(jnp.zeros((batch, l['w_rec'].shape[0]), dtype),) * 2 for l in layers]
+
+
+def _layer_scan(layer: dict, x_SxBxD: jnp.ndarray, mask_BxH, hoist: bool) -> jnp.ndarray:
+  """One LSTM layer over the leading (scan) axis."""
+  batch = x_SxBxD.shape[1]
+  init = zero_state([layer], batch, x_SxBxD.dtype)[0]
+  if hoist:
+    def step(state, gates_in):
+      return lstm_cell(layer, state, gates_in)
+    _, h_SxBxH = jax.lax.scan(step, init, x_SxBxD @ layer['w_in'] + layer['b'])
+  else:
+    def step(state, x):
+      return lstm_cell(layer, state, x @ layer['w_in'] + layer['b'])
+    _, h_SxBxH = jax.lax.scan(step, init, x_SxBxD)
+  return h_SxBxH if mask_BxH is None else h_SxBxH * mask_BxH
+
+
+def dropout_masks(key: jax.Array | None, sizes, batch: int, rate: float) -> list[jnp.ndarray | None]:
+  """Inverted-dropout masks `[batch, size]` per layer, each fixed along its scan (variational dropout)."""
+  if key is None or rate == 0:
+    return [None] * len(sizes)
+  keys = jax.random.split(key, len(sizes))
+  return [jax.random.bernoulli(k, 1 - rate, (batch, s)).astype(jnp.float32) / (1 - rate) for k, s in zip(keys, sizes)]
+
+
+def time_axis(params: Params, x_BxTxNxF: jnp.ndarray, config: ModelConfig, masks) -> jnp.ndarray:
+  """Time-axis outputs `[B, T, N, H]`; step t depends on features of steps <= t only."""
+  b, t, n, f = x_BxTxNxF.shape
+  h = jnp.transpose(x_BxTxNxF, (1, 0, 2, 3)).reshape(t, b * n, f)
+  for layer, mask in zip(params['time'], masks):
+    h = _layer_scan(layer, h, mask, config.hoist_input_projection)
+  return jnp.transpose(h.reshape(t, b, n, -1), (1, 0, 2, 3))
+
+
+def lower_neighbours(notes_BxTxNx2: jnp.ndarray) -> jnp.ndarray:
+  """For each note, the `(play, articulate)` of the note below it (zeros under the lowest)."""
+  return jnp.pad(notes_BxTxNx2[..., :-1, :], [(0, 0)] * (notes_BxTxNx2.ndim - 2) + [(1, 0), (0, 0)])
+
+
+def note_axis(params: Params, h_BxTxNxH: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, config: ModelConfig,
+              masks) -> jnp.ndarray:
+  """Logits `[B, T, N, 2]` given time-axis outputs and the notes (teacher forcing: note n sees note n-1)."""
+  b, t, n, _ = h_BxTxNxH.shape
+  x = jnp.concatenate([h_BxTxNxH, lower_neighbours(notes_BxTxNx2).astype(h_BxTxNxH.dtype)], axis=-1)
+  x = jnp.transpose(x, (2, 0, 1, 3)).reshape(n, b * t, -1)
+  for layer, mask in zip(params['note'], masks):
+    x = _layer_scan(layer, x, mask, config.hoist_input_projection)
+  logits = x @ params['out']['w'] + params['out']['b']
+  return jnp.transpose(logits.reshape(n, b, t, 2), (1, 2, 0, 3))
+
+
+def apply(params: Params, x_BxTxNxF: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, config: ModelConfig, *,
+          dropout_key: jax.Array | None = None) -> jnp.ndarray:
+  """Logits `[B, T, N, 2]` (play; articulate given play) for every step and note.
+
+  Args:
+    x_BxTxNxF: input features of each step (from the previous step's notes; see `features.sequence_features`).
+    notes_BxTxNx2: the notes of each step; note n's prediction sees only notes below n (teacher forcing).
+    config: the model config (sizes, dropout, hoisting).
+    dropout_key: a key turns dropout on (training); None turns it off.
+  """
+  b, t, n, _ = x_BxTxNxF.shape
+  time_key = note_key = None
+  if dropout_key is not None:
+    time_key, note_key = jax.random.split(dropout_key)
+  h = time_axis(params, x_BxTxNxF, config, dropout_masks(time_key, config.time_sizes, b * n, config.dropout))
+  return note_axis(params, h, notes_BxTxNx2, config, dropout_masks(note_key, config.note_sizes, b * t, config.dropout))

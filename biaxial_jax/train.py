@@ -1,0 +1,232 @@
+"""Training: `train_and_evaluate(config, workdir)`, data parallel over a device mesh, resumable from orbax checkpoints."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from biaxial_jax import checkpoint, features, loss, model
+from biaxial_jax.config import Config, ConfigError, TrainConfig
+from biaxial_jax.music.batches import Batch, piece_batches, training_batch
+from biaxial_jax.music.datasets import load_dataset
+from biaxial_jax.music.piece import BiaxialError
+
+
+class TrainingError(BiaxialError):
+  """Training cannot go on (a non-finite loss, no training data); the last good checkpoint is kept."""
+
+
+def clip_each_by_norm(max_norm: float) -> optax.GradientTransformation:
+  """Scales each parameter's gradient to norm at most `max_norm` on its own (the original's clipping)."""
+  def update(updates, state, params=None):
+    del params
+    def clip(g):
+      norm = jnp.sqrt(jnp.sum(g * g))
+      return g * jnp.minimum(1.0, max_norm / jnp.maximum(norm, 1e-12))
+    return jax.tree.map(clip, updates), state
+  return optax.GradientTransformation(lambda _: optax.EmptyState(), update)
+
+
+def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+  """Adam with global-norm clipping and warm-up + cosine decay; or the original's Adadelta with per-parameter clipping."""
+  # The schedule ignores num_steps, so that a run extended on resume follows the same curve as an unbroken one.
+  schedule = optax.warmup_cosine_decay_schedule(
+      0.0, cfg.learning_rate, max(cfg.warmup_steps, 1), max(cfg.decay_steps, cfg.warmup_steps + 1),
+      end_value=cfg.learning_rate * cfg.final_lr_fraction)
+  if cfg.optimizer == 'adam':
+    clip = optax.clip_by_global_norm(cfg.clip_norm) if cfg.clip_norm else optax.identity()
+    return optax.chain(clip, optax.adam(schedule))
+  clip = clip_each_by_norm(cfg.clip_norm) if cfg.clip_norm else optax.identity()
+  return optax.chain(clip, optax.adadelta(schedule, rho=0.95, eps=1e-6))
+
+
+def logits_of(params, batch_notes, batch_bar_position, config: Config, dropout_key=None):
+  """Teacher-forced logits `[B, T, N, 2]` of a batch."""
+  x = features.sequence_features(batch_notes, batch_bar_position, lowest=config.data.lowest)
+  return model.apply(params, x, batch_notes, config.model, dropout_key=dropout_key)
+
+
+def train_step(state: dict, batch: Batch, dropout_root: jax.Array, *, config: Config,
+               optimizer: optax.GradientTransformation) -> tuple[dict, dict]:
+  """One optimizer step; returns the new state and the batch's loss, NLL sums and gradient norm."""
+  dropout_key = jax.random.fold_in(dropout_root, state['step'])
+
+  def objective(params):
+    logits = logits_of(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config, dropout_key)
+    return loss.loss_fn(logits, batch.notes_BxTxNx2, batch.mask_BxT)
+
+  (value, sums), grads = jax.value_and_grad(objective, has_aux=True)(state['params'])
+  updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
+  new_state = {'params': optax.apply_updates(state['params'], updates), 'opt_state': opt_state,
+               'step': state['step'] + 1}
+  return new_state, {'loss': value, 'grad_norm': optax.tree.norm(grads), **sums}
+
+
+def eval_step(params, batch: Batch, *, config: Config) -> dict:
+  """NLL sums of a batch of whole pieces, no dropout."""
+  logits = logits_of(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config)
+  return loss.nll_sums(logits, batch.notes_BxTxNx2, batch.mask_BxT)
+
+
+def make_mesh(devices=None) -> jax.sharding.Mesh:
+  """A one-axis ('data') mesh over `devices` (default: every device of every process); auto axis types keep plain
+  scan carries legal."""
+  devices = jax.devices() if devices is None else devices
+  return jax.make_mesh((len(devices),), ('data',), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
+
+
+def to_global(batch: Batch, sharding: NamedSharding) -> Batch:
+  """This process's rows of a global batch, placed on its devices as one global array per field."""
+  n, i = jax.process_count(), jax.process_index()
+  def put(x):
+    rows = x.shape[0] // n
+    return jax.make_array_from_process_local_data(sharding, x[i * rows:(i + 1) * rows], x.shape)
+  return Batch(*(put(x) for x in batch))
+
+
+def init_state(config: Config, optimizer, replicated: NamedSharding) -> dict:
+  params = model.init_params(jax.random.fold_in(jax.random.key(config.train.seed), 0), config.model)
+  state = {'params': params, 'opt_state': optimizer.init(params), 'step': jnp.zeros((), jnp.int32)}
+  return jax.device_put(state, replicated)
+
+
+def check_runnable(config: Config):
+  """Errors a user can fix, found before any data is loaded or anything is compiled."""
+  devices = jax.device_count()
+  if config.train.batch_size % devices:
+    raise ConfigError(f'train.batch_size: {config.train.batch_size} is not divisible by the {devices} devices')
+
+
+class _Recorder:
+  """Metrics as JSON lines (`metrics.jsonl`) and TensorBoard event files (`tb/`) in the workdir; process 0 only."""
+
+  def __init__(self, workdir: str):
+    self.active = jax.process_index() == 0
+    self.path = os.path.join(workdir, 'metrics.jsonl')
+    self.tb = None
+    if self.active:
+      try:
+        from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
+        self.tb = SummaryWriter(os.path.join(workdir, 'tb'))
+      except ImportError:
+        logging.warning('tensorboardX is not installed: no TensorBoard event files')
+
+  def write(self, step: int, split: str, metrics: dict):
+    if not self.active:
+      return
+    record = {'step': step, 'split': split, 'time': time.time(), **{k: float(v) for k, v in metrics.items()}}
+    with open(self.path, 'a') as f:
+      f.write(json.dumps(record) + '\n')
+    if self.tb:
+      for k, v in metrics.items():
+        self.tb.add_scalar(f'{split}/{k}', float(v), step)
+      self.tb.flush()
+
+  def close(self):
+    if self.tb:
+      self.tb.close()
+
+
+def evaluate(params, pieces, eval_fn, config: Config, sharding: NamedSharding) -> dict:
+  """Per-frame, per-note and play-only NLL over whole pieces (padding masked)."""
+  batch_size = -(-config.train.eval_batch_size // jax.device_count()) * jax.device_count()
+  ordered = sorted(pieces, key=lambda p: p.num_steps)  # similar lengths share a padded shape
+  totals = None
+  for batch in piece_batches(ordered, batch_size=batch_size, length_multiple=128):
+    sums = jax.device_get(eval_fn(params, to_global(batch, sharding)))
+    totals = sums if totals is None else jax.tree.map(np.add, totals, sums)
+  return {k: float(v) for k, v in loss.metrics_from_sums(totals).items()}
+
+
+def _eta(seconds: float) -> str:
+  seconds = int(seconds)
+  return f'{seconds // 3600}h{seconds // 60 % 60:02d}m' if seconds >= 3600 else f'{seconds // 60}m{seconds % 60:02d}s'
+
+
+def train_and_evaluate(config: Config, workdir: str) -> dict:
+  """Trains (or resumes) in `workdir` up to `config.train.num_steps`; returns the last valid metrics.
+
+  Ctrl-C saves a checkpoint and returns; re-running the same command resumes from the newest readable checkpoint.
+  """
+  check_runnable(config)
+  checkpoint.check_compatible(workdir, config)
+  os.makedirs(workdir, exist_ok=True)
+  cfg = config.train
+  try:
+    data = load_dataset(config.data.dataset, lowest=config.data.lowest, num_notes=config.data.num_notes,
+                        steps_per_quarter=config.data.steps_per_quarter, out_of_range=config.data.out_of_range)
+  except BiaxialError as e:
+    raise TrainingError(f'data.dataset: {e}') from None
+  if not data.train:
+    raise TrainingError(f'data.dataset: {config.data.dataset} has no training pieces')
+  logging.info('%s', data.summary())
+  valid = data.valid or data.train
+
+  mesh = make_mesh()
+  replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P('data'))
+  optimizer = make_optimizer(cfg)
+  state = init_state(config, optimizer, replicated)
+  logging.info('model: %d parameters; %d devices (%s)', model.count_params(state['params']), jax.device_count(),
+               jax.devices()[0].platform)
+  manager = checkpoint.open_manager(workdir, cfg.keep_checkpoints)
+  restored = checkpoint.restore_latest(manager, checkpoint.abstract_of(state))
+  if restored is not None:
+    state = restored
+    logging.info('resumed from step %d in %s', int(state['step']), workdir)
+  step = int(state['step'])
+
+  step_fn = jax.jit(functools.partial(train_step, config=config, optimizer=optimizer), donate_argnums=0)
+  eval_fn = jax.jit(functools.partial(eval_step, config=config))
+  dropout_root = jax.random.fold_in(jax.random.key(cfg.seed), 1)
+  recorder = _Recorder(workdir)
+  valid_metrics = {}
+  window, window_start, window_steps = None, time.perf_counter(), 0
+  try:
+    while step < cfg.num_steps:
+      batch = training_batch(data.train, batch_size=cfg.batch_size, seq_len=config.data.seq_len, seed=cfg.seed,
+                             step=step, max_transpose=config.data.max_transpose)
+      state, metrics = step_fn(state, to_global(batch, batch_sharding), dropout_root)
+      metrics = jax.device_get(metrics)
+      if not (math.isfinite(metrics['loss']) and math.isfinite(metrics['grad_norm'])):
+        pieces = [f'{data.train[i].name}@{s}' for i, s in zip(batch.piece_B, batch.start_B)]
+        raise TrainingError(f'non-finite loss ({metrics["loss"]}) or gradient norm ({metrics["grad_norm"]}) at step '
+                            f'{step}, batch pieces {pieces}; the last good checkpoint is kept in {workdir}')
+      step += 1
+      window = metrics if window is None else jax.tree.map(np.add, window, metrics)
+      window_steps += 1
+      if step % cfg.log_every == 0 or step == cfg.num_steps:
+        rate = window_steps / (time.perf_counter() - window_start)
+        summary = loss.metrics_from_sums(window)
+        logging.info('step %d/%d  nll/frame %.3f  play %.3f  grad norm %.2f  %.2f steps/s  ETA %s', step,
+                     cfg.num_steps, summary['nll_per_frame'], summary['play_nll_per_frame'],
+                     window['grad_norm'] / window_steps, rate, _eta((cfg.num_steps - step) / rate))
+        recorder.write(step, 'train', {**summary, 'steps_per_second': rate})
+        window, window_start, window_steps = None, time.perf_counter(), 0
+      evaluate_now = step == cfg.num_steps or (cfg.eval_every and step % cfg.eval_every == 0)
+      if evaluate_now:
+        valid_metrics = evaluate(state['params'], valid, eval_fn, config, batch_sharding)
+        logging.info('step %d  valid nll/frame %.4f  per note %.5f  play-only %.4f', step,
+                     valid_metrics['nll_per_frame'], valid_metrics['nll_per_note'], valid_metrics['play_nll_per_frame'])
+        recorder.write(step, 'valid', valid_metrics)
+      if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
+        metrics_for_ckpt = {checkpoint.BEST_METRIC: valid_metrics['nll_per_frame']} if evaluate_now else None
+        checkpoint.save(manager, step, state, config, metrics_for_ckpt)
+  except KeyboardInterrupt:
+    step = int(state['step'])  # the state may be one step ahead of the loop's count
+    logging.warning('interrupted at step %d: saving a checkpoint; run the same command to resume', step)
+    if step not in manager.all_steps():
+      checkpoint.save(manager, step, state, config)
+  finally:
+    manager.wait_until_finished()
+    recorder.close()
+  return valid_metrics

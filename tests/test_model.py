@@ -1,0 +1,108 @@
+"""The biaxial network: sizes, causality along both axes, jit, hoisting, dropout, and that it can learn."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from biaxial_jax import features, model
+from biaxial_jax.config import Config, DataConfig, ModelConfig
+from biaxial_jax.loss import loss_fn
+from biaxial_jax.train import logits_of
+
+SMALL = ModelConfig(time_sizes=(16, 12), note_sizes=(10, 6), dropout=0.0)
+CONFIG = Config(data=DataConfig(num_notes=30, lowest=48), model=SMALL)
+
+
+def random_notes(key, b=2, t=12, n=30):
+  play = jax.random.bernoulli(key, 0.2, (b, t, n))
+  art = play & jax.random.bernoulli(jax.random.fold_in(key, 1), 0.5, (b, t, n))
+  return jnp.stack([play, art], -1).astype(jnp.uint8)
+
+
+@pytest.fixture(scope='module')
+def params():
+  return model.init_params(jax.random.key(0), SMALL)
+
+
+def test_default_size_matches_the_original():
+  assert model.count_params(model.init_params(jax.random.key(0), ModelConfig())) == 1_369_902
+
+
+def test_shapes(params):
+  notes = random_notes(jax.random.key(1))
+  x = features.sequence_features(notes, jnp.zeros((2, 12), jnp.int32), lowest=48)
+  assert model.apply(params, x, notes, SMALL).shape == (2, 12, 30, 2)
+
+
+def test_output_at_step_t_ignores_later_steps(params):
+  notes = random_notes(jax.random.key(2))
+  bar = jnp.tile(jnp.arange(12) % 16, (2, 1))
+  flipped = jnp.stack([1 - notes[:, 7:, :, 0], jnp.zeros_like(notes[:, 7:, :, 1])], -1)
+  changed = notes.at[:, 7:].set(flipped)
+  a = logits_of(params, notes, bar, CONFIG)
+  b = logits_of(params, changed, bar.at[:, 7:].set(3), CONFIG)
+  np.testing.assert_array_equal(a[:, :7], b[:, :7])
+  assert not np.allclose(a[:, 7:], b[:, 7:])
+
+
+def test_output_for_note_n_ignores_higher_notes_at_the_same_step(params):
+  notes = random_notes(jax.random.key(3))
+  x = features.sequence_features(notes, jnp.zeros((2, 12), jnp.int32), lowest=48)
+  changed = notes.at[:, :, 20:].set(jnp.uint8(1))  # x stays: only the note axis sees the change
+  a, b = model.apply(params, x, notes, SMALL), model.apply(params, x, changed, SMALL)
+  np.testing.assert_array_equal(a[:, :, :21], b[:, :, :21])  # note 20 sees only notes below it
+  assert not np.allclose(a[:, :, 21:], b[:, :, 21:])
+
+
+def test_jit_hoisting_and_eager_agree(params):
+  notes = random_notes(jax.random.key(4))
+  x = features.sequence_features(notes, jnp.zeros((2, 12), jnp.int32), lowest=48)
+  eager = model.apply(params, x, notes, SMALL)
+  jitted = jax.jit(model.apply, static_argnums=3)(params, x, notes, SMALL)
+  hoisted = model.apply(params, x, notes, dataclasses.replace(SMALL, hoist_input_projection=True))
+  np.testing.assert_allclose(eager, jitted, atol=1e-5)
+  np.testing.assert_allclose(eager, hoisted, atol=1e-5)
+
+
+def test_dropout_only_with_a_key(params):
+  cfg = dataclasses.replace(SMALL, dropout=0.5)
+  notes = random_notes(jax.random.key(5))
+  x = features.sequence_features(notes, jnp.zeros((2, 12), jnp.int32), lowest=48)
+  plain = model.apply(params, x, notes, cfg)
+  np.testing.assert_array_equal(plain, model.apply(params, x, notes, SMALL))
+  a = model.apply(params, x, notes, cfg, dropout_key=jax.random.key(0))
+  b = model.apply(params, x, notes, cfg, dropout_key=jax.random.key(0))
+  c = model.apply(params, x, notes, cfg, dropout_key=jax.random.key(1))
+  np.testing.assert_array_equal(a, b)
+  assert not np.allclose(a, plain) and not np.allclose(a, c)
+
+
+def test_a_tiny_model_overfits_a_tiny_piece():
+  config = Config(data=DataConfig(num_notes=24, lowest=60), model=ModelConfig(time_sizes=(24,), note_sizes=(16,),
+                                                                                dropout=0.0))
+  params = model.init_params(jax.random.key(0), config.model)
+  # an arpeggio with a repeated note: the model must learn play and articulation
+  notes = np.zeros((1, 16, 24, 2), np.uint8)
+  for t in range(16):
+    n = [0, 4, 7, 12][t // 2 % 4]
+    notes[0, t, n] = (1, t % 2 == 0)
+  bar = np.arange(16)[None] % 16
+  mask = np.ones((1, 16), np.float32)
+  opt = optax.adam(3e-2)
+  state = opt.init(params)
+
+  @jax.jit
+  def step(params, state):
+    value, grads = jax.value_and_grad(lambda p: loss_fn(logits_of(p, notes, bar, config), notes, mask)[0])(params)
+    updates, state = opt.update(grads, state)
+    return optax.apply_updates(params, updates), state, value
+
+  first = None
+  for _ in range(300):
+    params, state, value = step(params, state)
+    first = value if first is None else first
+  assert float(value) < float(first) / 20

@@ -1,0 +1,185 @@
+"""Training end to end on a tiny config: checkpoints, exact resume, fallbacks, NaN stop, data parallel, the script."""
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from biaxial_jax import checkpoint, loss, train
+from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig
+from tests.midi_util import STEP, make_midi
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def midi_folder(tmp_path_factory):
+  """Twenty short two-voice pieces: enough for every split."""
+  folder = tmp_path_factory.mktemp('midi')
+  rng = np.random.default_rng(0)
+  for i in range(20):
+    notes, t = [], 0
+    while t < 48:
+      length = int(rng.choice([2, 4, 6, 8]))
+      root = int(rng.integers(55, 67))
+      notes += [(t * STEP, (t + length) * STEP, root), (t * STEP, (t + length) * STEP, root - 12)]
+      t += length
+    make_midi(folder / f'p{i:02d}.mid', notes)
+  return str(folder)
+
+
+def tiny(midi_folder, **train_overrides) -> Config:
+  train_config = dict(batch_size=2, num_steps=6, warmup_steps=1, learning_rate=1e-2, log_every=2, eval_every=3,
+                      eval_batch_size=4, checkpoint_every=3, keep_checkpoints=3)
+  return Config(data=DataConfig(dataset=midi_folder, lowest=36, num_notes=36, seq_len=16),
+                model=ModelConfig(time_sizes=(8,), note_sizes=(6,), dropout=0.2),
+                train=TrainConfig(**{**train_config, **train_overrides}))
+
+
+def params_of(workdir):
+  return checkpoint.restore_params(workdir)[1]
+
+
+def assert_same_params(a, b):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
+def test_one_run_writes_checkpoints_and_metrics(midi_folder, tmp_path):
+  metrics = train.train_and_evaluate(tiny(midi_folder), str(tmp_path))
+  assert set(metrics) >= {'nll_per_frame', 'nll_per_note', 'play_nll_per_frame'}
+  assert sorted(int(d) for d in os.listdir(tmp_path) if d.isdigit()) == [3, 6]
+  records = [json.loads(line) for line in open(tmp_path / 'metrics.jsonl')]
+  assert [(r['step'], r['split']) for r in records] == [(2, 'train'), (3, 'valid'), (4, 'train'), (6, 'train'),
+                                                        (6, 'valid')]
+  assert os.listdir(tmp_path / 'tb')
+  config, params, step = checkpoint.restore_params(str(tmp_path))
+  assert step == 6 and config == tiny(midi_folder)  # the checkpoint carries its whole config
+
+
+def test_resume_gives_the_same_params_as_an_unbroken_run(midi_folder, tmp_path):
+  train.train_and_evaluate(tiny(midi_folder), str(tmp_path / 'straight'))
+  first = train.train_and_evaluate(tiny(midi_folder, num_steps=3), str(tmp_path / 'resumed'))
+  assert first
+  train.train_and_evaluate(tiny(midi_folder), str(tmp_path / 'resumed'))
+  assert_same_params(params_of(str(tmp_path / 'straight')), params_of(str(tmp_path / 'resumed')))
+
+
+def test_same_seed_same_losses_other_seed_differs(midi_folder, tmp_path):
+  runs = {}
+  for name, seed in (('a', 0), ('b', 0), ('c', 1)):
+    train.train_and_evaluate(tiny(midi_folder, seed=seed), str(tmp_path / name))
+    runs[name] = [r for r in map(json.loads, open(tmp_path / name / 'metrics.jsonl')) if r['split'] == 'train']
+  assert [r['nll_per_frame'] for r in runs['a']] == [r['nll_per_frame'] for r in runs['b']]
+  assert [r['nll_per_frame'] for r in runs['a']] != [r['nll_per_frame'] for r in runs['c']]
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous(midi_folder, tmp_path, caplog):
+  train.train_and_evaluate(tiny(midi_folder), str(tmp_path / 'straight'))
+  work = tmp_path / 'damaged'
+  train.train_and_evaluate(tiny(midi_folder), str(work))
+  for root, _, files in os.walk(work / '6' / 'state'):
+    for f in files:
+      os.remove(os.path.join(root, f))
+  shutil.rmtree(work / 'tb')
+  train.train_and_evaluate(tiny(midi_folder, num_steps=9), str(work))
+  assert 'step 6 is unreadable' in caplog.text
+  train.train_and_evaluate(tiny(midi_folder, num_steps=9), str(tmp_path / 'straight'))
+  assert_same_params(params_of(str(tmp_path / 'straight')), params_of(str(work)))
+
+
+def test_another_config_in_the_same_workdir_is_refused(midi_folder, tmp_path):
+  train.train_and_evaluate(tiny(midi_folder, num_steps=3), str(tmp_path))
+  other = dataclasses.replace(tiny(midi_folder), model=ModelConfig(time_sizes=(9,), note_sizes=(6,)))
+  with pytest.raises(checkpoint.CheckpointError, match=r'model.time_sizes: checkpoint \(8,\), now \(9,\)'):
+    train.train_and_evaluate(other, str(tmp_path))
+
+
+def test_a_nan_loss_stops_and_keeps_the_last_checkpoint(midi_folder, tmp_path, monkeypatch):
+  train.train_and_evaluate(tiny(midi_folder, num_steps=3), str(tmp_path))
+  monkeypatch.setattr(loss, 'loss_fn', lambda *a: (float('nan'), loss.nll_sums(*a)))
+  with pytest.raises(train.TrainingError, match=r'non-finite loss \(nan\).* at step 3, batch pieces \[.*p\d\d.mid@'):
+    train.train_and_evaluate(tiny(midi_folder), str(tmp_path))
+  assert checkpoint.restore_params(str(tmp_path))[2] == 3
+
+
+DATA_PARALLEL = """
+import jax, numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+from biaxial_jax import train
+from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig
+from biaxial_jax.music.batches import training_batch
+from biaxial_jax.music.datasets import load_dataset
+assert jax.device_count() == 4
+config = Config(data=DataConfig(dataset=FOLDER, lowest=36, num_notes=36, seq_len=16),
+                model=ModelConfig(time_sizes=(8,), note_sizes=(6,), dropout=0.0), train=TrainConfig(batch_size=4))
+pieces = load_dataset(FOLDER, lowest=36, num_notes=36).train
+batch = training_batch(pieces, batch_size=4, seq_len=16, seed=0, step=0)
+opt = train.make_optimizer(config.train)
+out = []
+for devices in (jax.devices()[:1], jax.devices()):
+  mesh = train.make_mesh(devices)
+  state = train.init_state(config, opt, NamedSharding(mesh, P()))
+  step = jax.jit(lambda s, b, k: train.train_step(s, b, k, config=config, optimizer=opt))
+  state, metrics = step(state, train.to_global(batch, NamedSharding(mesh, P('data'))), jax.random.key(0))
+  out.append((float(metrics['loss']), jax.device_get(state['params'])))
+  print(len(devices), 'devices: loss', out[-1][0], 'batch sharding', state['params']['out']['w'].sharding)
+assert abs(out[0][0] - out[1][0]) < 1e-5, out
+for a, b in zip(jax.tree.leaves(out[0][1]), jax.tree.leaves(out[1][1])):
+  np.testing.assert_allclose(a, b, atol=1e-6)
+print('match')
+"""
+
+
+def test_data_parallel_over_4_devices_matches_one(midi_folder):
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4', PYTHONPATH=ROOT)
+  result = subprocess.run([sys.executable, '-c', f'FOLDER = {midi_folder!r}\n' + DATA_PARALLEL], env=env,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'match' in result.stdout
+
+
+def run_script(*args, **kwargs):
+  return subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'train.py'), *args], capture_output=True,
+                        text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT), **kwargs)
+
+
+def test_train_script_runs_and_validates_flags(midi_folder, tmp_path):
+  ok = run_script('--config=tiny', f'--workdir={tmp_path}/run', f'--config.data.dataset={midi_folder}',
+                  '--config.data.lowest=36', '--config.data.num_notes=36', '--config.train.num_steps=3')
+  assert ok.returncode == 0, ok.stderr[-3000:]
+  assert 'valid: nll_per_frame' in ok.stdout and 'step 3/3' in ok.stderr
+  for flag, message in (('--config.train.batch_sise=3', '--config.train.batch_sise: unknown config field'),
+                        ('--config.model.dropout=1.5', '--config.model.dropout: must be in [0, 1)'),
+                        ('--config=nonesuch', "--config: 'nonesuch' is neither a file nor a config name"),
+                        ('--num_processes=2', '--coordinator_address, --num_processes and --process_id go together')):
+    bad = run_script(f'--workdir={tmp_path}/bad', flag)
+    assert bad.returncode == 2 and bad.stderr.strip() == f'error: {bad.stderr.strip()[7:]}'
+    assert message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+  assert not os.path.exists(tmp_path / 'bad')
+
+
+def test_ctrl_c_saves_and_exits_cleanly(midi_folder, tmp_path):
+  proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'experiments', 'train.py'), '--config=tiny',
+                           f'--workdir={tmp_path}', f'--config.data.dataset={midi_folder}', '--config.data.lowest=36',
+                           '--config.data.num_notes=36', '--config.train.num_steps=100000',
+                           '--config.train.checkpoint_every=100000', '--config.train.eval_every=0',
+                           '--config.train.log_every=1'],
+                          stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+  for line in proc.stderr:
+    if 'step 20/' in line:
+      break
+  proc.send_signal(signal.SIGINT)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 0, err[-3000:]
+  assert 'interrupted at step' in err
+  step = checkpoint.restore_params(str(tmp_path))[2]
+  assert 20 <= step < 100000
