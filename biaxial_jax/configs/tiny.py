@@ -8,6 +8,6 @@ def get_config() -> Config:
   return Config(
       data=DataConfig(dataset='bach_chorales', seq_len=16),
       model=ModelConfig(time_sizes=(12,), note_sizes=(8,), dropout=0.0),
-      train=TrainConfig(batch_size=2, num_steps=20, decay_steps=20, learning_rate=1e-2, warmup_steps=2, log_every=5, eval_every=10,
-                        eval_batch_size=4, checkpoint_every=10, keep_checkpoints=2),
+      train=TrainConfig(batch_size=2, num_steps=20, decay_steps=20, learning_rate=1e-2, warmup_steps=2, log_every=5,
+                        eval_every=10, eval_batch_size=4, checkpoint_every=10, keep_checkpoints=2),
   )

@@ -1,0 +1,131 @@
+r"""Speed of the train step per config, against this machine's float32 matmul rate; prints a table, writes JSON.
+
+  python experiments/benchmark.py --configs=tiny,small,default --batch_size=10 --seq_len=128 --repeats=5
+"""
+
+import json
+import statistics
+import time
+
+from absl import app, flags
+
+from biaxial_jax import cli
+from biaxial_jax import config as config_lib
+
+_CONFIGS = flags.DEFINE_list('configs', ['tiny', 'small', 'default'], 'Config names or files to measure.')
+_BATCH_SIZE = flags.DEFINE_integer('batch_size', None, 'Batch size for every config (default: each config\'s own).')
+_SEQ_LEN = flags.DEFINE_integer('seq_len', None, 'Steps per segment (default: each config\'s own).')
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed train steps per config (the median is reported).')
+_HOIST = flags.DEFINE_enum('hoist', 'config', ['config', 'true', 'false'], 'Override hoist_input_projection.')
+_OUTPUT = flags.DEFINE_string('output', None, 'Write the results as JSON here.')
+
+
+def lstm_flops(in_size: int, hidden: int, rows: int) -> float:
+  """Multiply-adds x 2 of one LSTM step for `rows` sequences: input and recurrent matmuls of the fused gates."""
+  return 2.0 * rows * (in_size + hidden) * 4 * hidden
+
+
+def train_step_flops(config: config_lib.Config, batch: int, seq_len: int, num_features: int) -> float:
+  """Matmul FLOPs of one train step: forward once, backward about twice (the usual 3x)."""
+  n = config.data.num_notes
+  forward, size = 0.0, num_features
+  for hidden in config.model.time_sizes:
+    forward += seq_len * lstm_flops(size, hidden, batch * n)
+    size = hidden
+  size += 2
+  for hidden in config.model.note_sizes:
+    forward += n * lstm_flops(size, hidden, batch * seq_len)
+    size = hidden
+  forward += 2.0 * batch * seq_len * n * size * 2
+  return 3 * forward
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+  """This machine's float32 matmul rate through XLA (the ceiling a train step is compared with)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
+  f = jax.jit(lambda x: x @ x)
+  f(a).block_until_ready()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    f(a).block_until_ready()
+    times.append(time.perf_counter() - start)
+  return 2 * size ** 3 / min(times) / 1e9
+
+
+def measure(config: config_lib.Config, repeats: int) -> dict:
+  import jax  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=import-outside-toplevel
+  from biaxial_jax import features, model, train  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.music.batches import Batch  # pylint: disable=import-outside-toplevel
+
+  b, t, n = config.train.batch_size, config.data.seq_len, config.data.num_notes
+  rng = np.random.default_rng(0)
+  play = (rng.random((b, t, n)) < 0.05).astype(np.uint8)
+  batch = Batch(np.stack([play, play], -1), np.tile(np.arange(t) % 16, (b, 1)).astype(np.int32),
+                np.ones((b, t), np.float32), np.zeros(b, np.int32), np.zeros(b, np.int32))
+  mesh = train.make_mesh()
+  optimizer = train.make_optimizer(config.train)
+  state = train.init_state(config, optimizer, NamedSharding(mesh, P()))
+  step = jax.jit(lambda s, x, k: train.train_step(s, x, k, config=config, optimizer=optimizer), donate_argnums=0)
+  batch = train.to_global(batch, NamedSharding(mesh, P('data')))
+  key = jax.random.key(0)
+  start = time.perf_counter()
+  compiled = step.lower(state, batch, key).compile()
+  compile_s = time.perf_counter() - start
+  state, metrics = compiled(state, batch, key)
+  jax.block_until_ready(metrics)
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    state, metrics = compiled(state, batch, key)
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - start)
+  step_s = statistics.median(times)
+  flops = train_step_flops(config, b, t, features.NUM_FEATURES)
+  return {'params': model.count_params(state['params']), 'batch': b, 'seq_len': t, 'compile_s': compile_s,
+          'step_s': step_s, 'steps_per_s': 1 / step_s, 'cells_per_s': b * t * n / step_s, 'tflop_per_step':
+          flops / 1e12, 'gflops': flops / step_s / 1e9}
+
+
+def main(argv):
+  if len(argv) > 1:
+    cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
+  overrides = {}
+  if _BATCH_SIZE.value is not None:
+    overrides['train.batch_size'] = str(_BATCH_SIZE.value)
+  if _SEQ_LEN.value is not None:
+    overrides['data.seq_len'] = str(_SEQ_LEN.value)
+  if _HOIST.value != 'config':
+    overrides['model.hoist_input_projection'] = _HOIST.value
+  if _REPEATS.value < 1:
+    cli.fail(f'--repeats must be >= 1, got {_REPEATS.value}')
+  try:
+    configs = {name: config_lib.override(config_lib.load_config_file(name), overrides) for name in _CONFIGS.value}
+  except config_lib.ConfigError as e:
+    cli.fail(str(e))
+  import jax  # pylint: disable=import-outside-toplevel
+  ceiling = matmul_gflops()
+  print(f'{jax.devices()[0].platform} x{jax.device_count()}, jax {jax.__version__}; float32 matmul (2048^3, XLA): '
+        f'{ceiling:.1f} GFLOP/s')
+  print(f'{"config":>8} {"params":>10} {"batch":>9} {"compile s":>10} {"step s":>8} {"steps/s":>8} '
+        f'{"Mcells/s":>9} {"TFLOP/step":>10} {"GFLOP/s":>8} {"of matmul":>9}')
+  results = {'platform': jax.devices()[0].platform, 'devices': jax.device_count(), 'jax': jax.__version__,
+             'matmul_gflops': ceiling, 'configs': {}}
+  for name, config in configs.items():
+    r = measure(config, _REPEATS.value)
+    r['fraction_of_matmul'] = r['gflops'] / ceiling
+    results['configs'][name] = r
+    print(f'{name:>8} {r["params"]:>10,} {r["batch"]:>4}x{r["seq_len"]:<4} {r["compile_s"]:>10.2f} '
+          f'{r["step_s"]:>8.3f} {r["steps_per_s"]:>8.2f} {r["cells_per_s"] / 1e6:>9.3f} {r["tflop_per_step"]:>10.3f} '
+          f'{r["gflops"]:>8.1f} {r["fraction_of_matmul"]:>9.0%}')
+  if _OUTPUT.value:
+    with open(_OUTPUT.value, 'w') as f:
+      json.dump(results, f, indent=2)
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=cli.parse_flags)
