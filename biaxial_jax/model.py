@@ -61,6 +61,20 @@ def zero_state(layers: list[dict], batch: int, dtype=jnp.float32) -> list[LstmSt
   return [(jnp.zeros((batch, l['w_rec'].shape[0]), dtype),) * 2 for l in layers]
 
 
+def stack_step(layers: list[dict], states: list[LstmState], x_BxD: jnp.ndarray) -> tuple[list[LstmState], jnp.ndarray]:
+  """One step of a stack of LSTMs (no dropout: for generation); returns the new states and the top output."""
+  new_states = []
+  for layer, state in zip(layers, states):
+    state, x_BxD = lstm_cell(layer, state, x_BxD @ layer['w_in'] + layer['b'])
+    new_states.append(state)
+  return new_states, x_BxD
+
+
+def output_logits(params: Params, h_BxH: jnp.ndarray) -> jnp.ndarray:
+  """The dense layer: note-axis output -> (play, articulate) logits."""
+  return h_BxH @ params['out']['w'] + params['out']['b']
+
+
 def _layer_scan(layer: dict, x_SxBxD: jnp.ndarray, mask_BxH, hoist: bool) -> jnp.ndarray:
   """One LSTM layer over the leading (scan) axis."""
   batch = x_SxBxD.shape[1]
@@ -106,7 +120,7 @@ def note_axis(params: Params, h_BxTxNxH: jnp.ndarray, notes_BxTxNx2: jnp.ndarray
   x = jnp.transpose(x, (2, 0, 1, 3)).reshape(n, b * t, -1)
   for layer, mask in zip(params['note'], masks):
     x = _layer_scan(layer, x, mask, config.hoist_input_projection)
-  logits = x @ params['out']['w'] + params['out']['b']
+  logits = output_logits(params, x)
   return jnp.transpose(logits.reshape(n, b, t, 2), (1, 2, 0, 3))
 
 

@@ -15,10 +15,11 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from biaxial_jax import checkpoint, features, loss, model
+from biaxial_jax import checkpoint, features, generate, loss, model
 from biaxial_jax.config import Config, ConfigError, TrainConfig
 from biaxial_jax.music.batches import Batch, piece_batches, training_batch
 from biaxial_jax.music.datasets import load_dataset
+from biaxial_jax.music.midi import write_midi
 from biaxial_jax.music.piece import BiaxialError
 
 
@@ -148,6 +149,13 @@ def evaluate(params, pieces, eval_fn, config: Config, sharding: NamedSharding) -
   return {k: float(v) for k, v in loss.metrics_from_sums(totals).items()}
 
 
+def write_sample(params, config: Config, workdir: str, step: int, num_bars: int = 4) -> str:
+  """A few bars sampled from the current parameters, `workdir/samples/step_NNNNNNN.mid`, to hear progress."""
+  composer = generate.Composer(config, params, step)
+  piece = composer.sample(num_bars * 4 * config.data.steps_per_quarter, seed=config.train.seed)[0]
+  return write_midi(piece, os.path.join(workdir, 'samples', f'step_{step:07d}.mid'))
+
+
 def _eta(seconds: float) -> str:
   seconds = int(seconds)
   return f'{seconds // 3600}h{seconds // 60 % 60:02d}m' if seconds >= 3600 else f'{seconds // 60}m{seconds % 60:02d}s'
@@ -218,6 +226,8 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
         logging.info('step %d  valid nll/frame %.4f  per note %.5f  play-only %.4f', step,
                      valid_metrics['nll_per_frame'], valid_metrics['nll_per_note'], valid_metrics['play_nll_per_frame'])
         recorder.write(step, 'valid', valid_metrics)
+        if jax.process_index() == 0:
+          write_sample(state['params'], config, workdir, step)
       if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
         metrics_for_ckpt = {checkpoint.BEST_METRIC: valid_metrics['nll_per_frame']} if evaluate_now else None
         checkpoint.save(manager, step, state, config, metrics_for_ckpt)

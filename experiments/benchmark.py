@@ -17,6 +17,8 @@ _BATCH_SIZE = flags.DEFINE_integer('batch_size', None, 'Batch size for every con
 _SEQ_LEN = flags.DEFINE_integer('seq_len', None, 'Steps per segment (default: each config\'s own).')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed train steps per config (the median is reported).')
 _HOIST = flags.DEFINE_enum('hoist', 'config', ['config', 'true', 'false'], 'Override hoist_input_projection.')
+_GENERATE = flags.DEFINE_list('generate_batches', ['1', '16'], 'Sampler batch sizes to time (empty: skip).')
+_GENERATE_STEPS = flags.DEFINE_integer('generate_steps', 256, 'Steps generated per timed sampler call.')
 _OUTPUT = flags.DEFINE_string('output', None, 'Write the results as JSON here.')
 
 
@@ -38,6 +40,45 @@ def train_step_flops(config: config_lib.Config, batch: int, seq_len: int, num_fe
     size = hidden
   forward += 2.0 * batch * seq_len * n * size * 2
   return 3 * forward
+
+
+def generation_flops_per_step(config: config_lib.Config, batch: int, num_features: int) -> float:
+  """Matmul FLOPs to generate one time step of `batch` samples: the time stack once, the note stack per note."""
+  n, flops, size = config.data.num_notes, 0.0, num_features
+  for hidden in config.model.time_sizes:
+    flops += lstm_flops(size, hidden, batch * n)
+    size = hidden
+  size += 2
+  for hidden in config.model.note_sizes:
+    flops += n * lstm_flops(size, hidden, batch)
+    size = hidden
+  return flops + 2.0 * batch * n * size * 2
+
+
+def measure_generation(config: config_lib.Config, batch: int, num_steps: int, repeats: int) -> dict:
+  """Wall time of the compiled sampler for `num_steps` steps of `batch` samples (random parameters)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from biaxial_jax import features, model, sampling  # pylint: disable=import-outside-toplevel
+
+  params = model.init_params(jax.random.key(0), config.model)
+  n = config.data.num_notes
+  args = (params, jax.random.key(0), jnp.arange(num_steps) % 16, jnp.zeros((batch, num_steps, n, 2), bool),
+          jnp.zeros((batch, num_steps, n, 2), bool), jnp.zeros((batch, num_steps, n), bool),
+          sampling.Controls(jnp.float32(1), jnp.float32(1), jnp.float32(0)))
+  kwargs = dict(config=config.model, lowest=config.data.lowest)
+  start = time.perf_counter()
+  compiled = sampling.sample_rolls.lower(*args, **kwargs).compile()
+  compile_s = time.perf_counter() - start
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(*args))
+    times.append(time.perf_counter() - start)
+  seconds = min(times)
+  flops = generation_flops_per_step(config, batch, features.NUM_FEATURES) * num_steps
+  return {'batch': batch, 'num_steps': num_steps, 'compile_s': compile_s, 'seconds': seconds,
+          'ms_per_step': 1e3 * seconds / num_steps, 'gflops': flops / seconds / 1e9}
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -122,6 +163,18 @@ def main(argv):
     print(f'{name:>8} {r["params"]:>10,} {r["batch"]:>4}x{r["seq_len"]:<4} {r["compile_s"]:>10.2f} '
           f'{r["step_s"]:>8.3f} {r["steps_per_s"]:>8.2f} {r["cells_per_s"] / 1e6:>9.3f} {r["tflop_per_step"]:>10.3f} '
           f'{r["gflops"]:>8.1f} {r["fraction_of_matmul"]:>9.0%}')
+  generate_batches = [int(b) for b in _GENERATE.value]
+  if generate_batches:
+    print(f'\ngeneration of {_GENERATE_STEPS.value} steps (best of {_REPEATS.value}, after compilation):')
+    print(f'{"config":>8} {"samples":>8} {"compile s":>10} {"wall s":>8} {"ms/step":>8} {"GFLOP/s":>8} {"of matmul":>9}')
+  for name, config in configs.items():
+    results['configs'][name]['generation'] = []
+    for batch in generate_batches:
+      g = measure_generation(config, batch, _GENERATE_STEPS.value, _REPEATS.value)
+      g['fraction_of_matmul'] = g['gflops'] / ceiling
+      results['configs'][name]['generation'].append(g)
+      print(f'{name:>8} {batch:>8} {g["compile_s"]:>10.2f} {g["seconds"]:>8.3f} {g["ms_per_step"]:>8.2f} '
+            f'{g["gflops"]:>8.1f} {g["fraction_of_matmul"]:>9.0%}')
   if _OUTPUT.value:
     with open(_OUTPUT.value, 'w') as f:
       json.dump(results, f, indent=2)

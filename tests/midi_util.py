@@ -1,5 +1,7 @@
 """Tiny MIDI files built in code for the tests (no binary fixtures)."""
 
+import os
+
 import mido
 
 TPQ = 480
@@ -29,5 +31,6 @@ def make_midi(path, notes, *, meters=((0, 4, 4),), tempos=((0, 120),), file_type
       track.append(msg.copy(time=t - now))
       now = t
     mid.tracks.append(track)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   mid.save(path)
   return path

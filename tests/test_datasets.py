@@ -16,7 +16,6 @@ SHARED = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data')
 
 
 def test_midi_folder_skips_and_reports_bad_files(tmp_path):
-  (tmp_path / 'sub').mkdir()
   for i in range(12):
     make_midi(tmp_path / 'sub' / f'good{i}.mid' if i % 2 else tmp_path / f'good{i}.mid', [(0, 4 * STEP, 60 + i)])
   (tmp_path / 'broken.mid').write_bytes(b'MThd garbage')

@@ -22,11 +22,11 @@ import logging
 import os
 import pickle
 import sys
-import tempfile
 from fractions import Fraction
 
 import numpy as np
 
+from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.midi import read_midi_with_stats
 from biaxial_jax.music.piece import (BiaxialError, Piece, RangePolicy, Tempo, TimeSignature, canonical_roll,
                                      fit_pitch, roll_from_notes, time_signature_for_steps)
@@ -219,11 +219,9 @@ def _save_pieces(path: str, pieces: list[tuple[str, Piece]]):
   meters = np.array([(i, ts.step, ts.numerator, ts.denominator) for i, (_, p) in enumerate(pieces)
                      for ts in p.time_signatures])
   tempos = np.array([(i, t.step, t.qpm) for i, (_, p) in enumerate(pieces) for t in p.tempos])
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.npz')
-  with os.fdopen(fd, 'wb') as f:
+  with atomic_path(path) as tmp, open(tmp, 'wb') as f:
     np.savez_compressed(f, rolls=np.packbits(rolls), shape=np.array(rolls.shape), lengths=lengths, meters=meters,
                         tempos=tempos, ids=np.array([i for i, _ in pieces]))
-  os.replace(tmp, path)
 
 
 def _load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[str, Piece]]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import warnings
 from collections import defaultdict, deque
 
 import mido
 import numpy as np
 
+from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.piece import (ARTICULATE, PLAY, RANGE_POLICIES, MidiReadError, Piece, RangePolicy, ReadStats, Tempo,
                                     TimeSignature, roll_from_notes)
 
@@ -201,16 +201,6 @@ def write_midi(piece: Piece, path: str | os.PathLike, *, velocity: int = 80, pro
     ticks_per_quarter: time resolution of the file.
   """
   mid = to_midi_file(piece, velocity=velocity, program=program, channel=channel, ticks_per_quarter=ticks_per_quarter)
-  path = os.fspath(path)
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix='.mid')
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      mid.save(file=f)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-  return path
+  with atomic_path(path) as tmp:
+    mid.save(tmp)
+  return os.fspath(path)

@@ -1,0 +1,98 @@
+"""Output a person can see and hear: piano-roll PNGs, WAV renders through FluidSynth, and an HTML listening page.
+
+Every file appears whole or not at all (written beside its target, then renamed).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import subprocess
+
+import numpy as np
+
+from biaxial_jax.music.files import atomic_path
+from biaxial_jax.music.piece import ARTICULATE, PLAY, Piece
+
+SOUNDFONTS = ('/usr/share/sounds/sf2/FluidR3_GM.sf2', '/usr/share/sounds/sf2/TimGM6mb.sf2',
+              '/usr/share/sounds/sf2/default-GM.sf2', '/usr/share/soundfonts/default.sf2',
+              '/usr/share/soundfonts/FluidR3_GM.sf2')
+NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
+
+
+def piano_roll_png(piece: Piece, path: str, *, title: str = '') -> str:
+  """Time on x with bar lines, pitch on y labelled at every C; a held note is a bar, each strike a dark tick."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  play = piece.roll[..., PLAY].T.astype(float)
+  strikes = piece.roll[..., ARTICULATE].T.astype(bool)
+  sounding = np.flatnonzero(play.any(axis=1))
+  lo, hi = (max(int(sounding[0]) - 3, 0), min(int(sounding[-1]) + 4, piece.num_notes)) if sounding.size else (0, 1)
+  fig, ax = plt.subplots(figsize=(min(4 + piece.num_steps / 16, 40), 4 + (hi - lo) / 12), dpi=80)
+  image = np.where(strikes, 1.0, play * 0.55)[lo:hi]
+  ax.imshow(image, origin='lower', aspect='auto', cmap='Blues', vmin=0, vmax=1, interpolation='nearest',
+            extent=(0, piece.num_steps, lo - 0.5, hi - 0.5))
+  for step in np.flatnonzero(piece.bar_position == 0):
+    ax.axvline(step, color='0.6', linewidth=0.8)
+  cs = [n for n in range(lo, hi) if (piece.lowest + n) % 12 == 0]
+  ax.set_yticks(cs, [f'C{(piece.lowest + n) // 12 - 1}' for n in cs])
+  ax.set_xlabel(f'step ({piece.steps_per_quarter} per quarter note; grey lines: bar lines)')
+  ax.set_title(title or piece.name)
+  fig.tight_layout()
+  with atomic_path(path) as tmp:
+    fig.savefig(tmp, format='png')
+  plt.close(fig)
+  return path
+
+
+def find_soundfont() -> str | None:
+  """A General MIDI soundfont: `$BIAXIAL_JAX_SOUNDFONT`, else a Debian package's (fluid-soundfont-gm...)."""
+  candidates = [os.environ.get('BIAXIAL_JAX_SOUNDFONT', '')] + list(SOUNDFONTS)
+  return next((c for c in candidates if c and os.path.isfile(c)), None)
+
+
+def render_wav(midi_path: str, wav_path: str, *, sample_rate: int = 44100) -> tuple[str | None, str]:
+  """Renders a MIDI file with FluidSynth; returns (the WAV path or None, a one-line note when it was skipped)."""
+  fluidsynth, soundfont = shutil.which('fluidsynth'), find_soundfont()
+  if not fluidsynth or not soundfont:
+    missing = 'fluidsynth' if not fluidsynth else 'a General MIDI soundfont'
+    return None, (f'no WAV: {missing} not found (apt-get install fluidsynth fluid-soundfont-gm, or set '
+                  'BIAXIAL_JAX_SOUNDFONT)')
+  with atomic_path(wav_path) as tmp:
+    result = subprocess.run([fluidsynth, '-ni', '-g', '0.8', '-F', tmp, '-r', str(sample_rate), soundfont,
+                             midi_path], capture_output=True, text=True, timeout=600, check=False)
+    if result.returncode != 0 or not os.path.getsize(tmp):
+      return None, f'no WAV: fluidsynth failed ({result.stderr.strip().splitlines()[-1:] or result.returncode})'
+  return wav_path, ''
+
+
+def index_html(entries: list[dict], path: str, *, title: str = 'biaxial-jax samples') -> str:
+  """A page listing every sample: piano roll, audio player (where a WAV exists), MIDI link; opens from disk.
+
+  Each entry: `name`, `midi`, `png`, optional `wav` and `info` (file names relative to the page's folder).
+  """
+  rows = []
+  for e in entries:
+    audio = (f'<audio controls preload="none" src="{html.escape(e["wav"])}"></audio>' if e.get('wav')
+             else '<p class="note">no audio: FluidSynth or a soundfont was not available</p>')
+    rows.append(f'''<section>
+  <h2>{html.escape(e["name"])}</h2>
+  <p>{html.escape(e.get("info", ""))} <a href="{html.escape(e["midi"])}" download>MIDI</a></p>
+  {audio}
+  <img src="{html.escape(e["png"])}" alt="piano roll of {html.escape(e["name"])}">
+</section>''')
+  page = f'''<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:100%}} img{{max-width:100%;border:1px solid #ccc}}
+section{{margin-bottom:2em}} .note{{color:#777}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+{chr(10).join(rows)}
+</body></html>
+'''
+  with atomic_path(path) as tmp:
+    with open(tmp, 'w', encoding='utf-8') as f:
+      f.write(page)
+  return path
