@@ -84,9 +84,28 @@ class Composer:
     except BiaxialError as e:
       raise GenerationError(f'{what}: {e}') from None
 
-  def constraints(self, num_steps: int | None, *, primer=None, melody=None, forbid_above_melody: bool = True,
-                  time_signature: tuple[int, int] = (4, 4), tempo: float | None = None) -> Constraints:
-    """The masks for a primer (kept verbatim) and a melody (kept exactly, voices generated under it)."""
+  def _fixed(self, fixed, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """User-given fixed notes as `[T, N, 2]` mask and values; a `[T, N]` mask fixes play and articulate together."""
+    try:
+      mask, values = (np.asarray(a) for a in fixed)
+    except (TypeError, ValueError):
+      raise GenerationError('fixed: expected a pair (mask, values) of arrays') from None
+    if mask.ndim == 2:
+      mask = np.repeat(mask[..., None], 2, axis=-1)
+    if mask.ndim != 3 or mask.shape[1:] != (self.num_notes, 2) or values.shape != mask.shape:
+      raise GenerationError(f'fixed: mask and values must both be [T, {self.num_notes}, 2] (or a [T, '
+                            f'{self.num_notes}] mask), got {mask.shape} and {values.shape}')
+    if mask.shape[0] > num_steps:
+      raise GenerationError(f'fixed: {mask.shape[0]} steps long, longer than the {num_steps} steps asked for')
+    if not (np.isin(mask, (0, 1)).all() and np.isin(values, (0, 1)).all()):
+      raise GenerationError('fixed: mask and values must hold 0/1 or booleans')
+    return mask.astype(bool), values.astype(bool)
+
+  def constraints(self, num_steps: int | None, *, primer=None, melody=None, fixed=None,
+                  forbid_above_melody: bool = True, time_signature: tuple[int, int] = (4, 4),
+                  tempo: float | None = None) -> Constraints:
+    """The masks for a primer (kept verbatim), a melody (kept exactly, voices generated under it) and fixed notes
+    (obeyed wherever their mask is set; they take precedence over the other two)."""
     primer = None if primer is None else self._piece('primer', primer, self.config.data.out_of_range)
     melody = None if melody is None else top_voice(self._piece('melody', melody, 'error'))
     if num_steps is None:
@@ -118,6 +137,11 @@ class Composer:
       after = np.concatenate([roll[1:], np.zeros_like(roll[:1])])
       ended = roll[..., PLAY] & ~(after[..., PLAY] & ~after[..., ARTICULATE])
       force[1:melody.num_steps + 1] |= ended[:num_steps - 1]
+    if fixed is not None:
+      fixed_mask, fixed_values = self._fixed(fixed, num_steps)
+      steps = fixed_mask.shape[0]
+      mask[:steps] |= fixed_mask
+      values[:steps] = np.where(fixed_mask, fixed_values, values[:steps])
     source = primer or melody
     if source is not None:
       meters, tempos = source.time_signatures, source.tempos
@@ -135,7 +159,7 @@ class Composer:
     return Constraints(mask, values, force, meters, tempos)
 
   def sample(self, num_steps: int | None = None, *, num_samples: int = 1, seed: int = 0, temperature: float = 1.0,
-             conservativity: float = 1.0, adaptive: bool = False, primer=None, melody=None,
+             conservativity: float = 1.0, adaptive: bool = False, primer=None, melody=None, fixed=None,
              forbid_above_melody: bool = True, time_signature: tuple[int, int] = (4, 4),
              tempo: float | None = None) -> list[Piece]:
     """Generates `num_samples` independent pieces.
@@ -149,6 +173,8 @@ class Composer:
       adaptive: the original's anti-silence mode (lowers the exponent while fewer than 2 notes sound).
       primer: a `Piece` or MIDI path whose steps are kept verbatim; the model continues from them.
       melody: a `Piece` or MIDI path; its top voice is kept exactly and the other voices are generated under it.
+      fixed: `(mask, values)`, `[T, N, 2]` arrays (T <= num_steps; a `[T, N]` mask fixes both bits): the sampler
+        obeys `values` wherever `mask` is set.
       forbid_above_melody: no generated note above the melody while it sounds.
       time_signature: (numerator, denominator) when neither primer nor melody gives the meter.
       tempo: quarter notes per minute for the output (default: the primer's or melody's, else 100).
@@ -160,7 +186,7 @@ class Composer:
       raise GenerationError(f'num_samples: must be in [1, 4096], got {num_samples!r}')
     if not (isinstance(seed, numbers.Integral) and seed >= 0):
       raise GenerationError(f'seed: must be an integer >= 0, got {seed!r}')
-    c = self.constraints(num_steps, primer=primer, melody=melody, forbid_above_melody=forbid_above_melody,
+    c = self.constraints(num_steps, primer=primer, melody=melody, fixed=fixed, forbid_above_melody=forbid_above_melody,
                          time_signature=time_signature, tempo=tempo)
     steps = c.mask.shape[0]
     bar_position = bar_positions(steps, c.time_signatures, self.steps_per_quarter)

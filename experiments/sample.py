@@ -23,6 +23,8 @@ _CONSERVATIVITY = flags.DEFINE_float('conservativity', 1.0, 'Exponent on P(play)
 _ADAPTIVE = flags.DEFINE_boolean('adaptive', False, "The original's anti-silence mode.")
 _PRIMER = flags.DEFINE_string('primer', None, 'A MIDI file kept verbatim at the start; the model continues it.')
 _HARMONIZE = flags.DEFINE_string('harmonize', None, 'A MIDI melody (its top voice) to keep exactly and harmonize.')
+_FIXED = flags.DEFINE_string('fixed_notes', None, 'A .npz file with arrays mask and values, [T, N, 2] (or a [T, N] '
+                             'mask): notes the sampler must obey.')
 _ALLOW_ABOVE = flags.DEFINE_boolean('allow_above_melody', False, 'With --harmonize: allow notes above the melody.')
 _TIME_SIGNATURE = flags.DEFINE_string('time_signature', '4/4', 'Meter when no primer or melody gives one.')
 _TEMPO = flags.DEFINE_float('tempo', None, 'Quarter notes per minute (default: the primer/melody tempo, else 100).')
@@ -36,7 +38,8 @@ _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace files of the same
 # Composer.sample's keyword arguments, as this script's flags (errors name the flag the user typed).
 _FLAG_OF_ARGUMENT = {'num_steps': '--num_steps', 'num_samples': '--num_samples', 'seed': '--seed',
                      'temperature': '--temperature', 'conservativity': '--conservativity', 'primer': '--primer',
-                     'melody': '--harmonize', 'tempo': '--tempo', 'time_signature': '--time_signature'}
+                     'melody': '--harmonize', 'fixed': '--fixed_notes', 'tempo': '--tempo',
+                     'time_signature': '--time_signature'}
 
 
 def _time_signature() -> tuple[int, int]:
@@ -52,7 +55,7 @@ def main(argv):
     cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
   if not _CHECKPOINT.value:
     cli.fail('--checkpoint is required: a training workdir')
-  for flag in (_PRIMER, _HARMONIZE):
+  for flag in (_PRIMER, _HARMONIZE, _FIXED):
     if flag.value and not os.path.isfile(flag.value):
       cli.fail(f'--{flag.name}: {flag.value}: no such file')
   if not os.path.isdir(_CHECKPOINT.value):
@@ -60,6 +63,14 @@ def main(argv):
   if _NUM_STEPS.value and _NUM_BARS.value:
     cli.fail('--num_steps and --num_bars: give one of them')
   meter = _time_signature()
+  fixed = None
+  if _FIXED.value:
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    try:
+      with np.load(_FIXED.value, allow_pickle=False) as z:
+        fixed = (z['mask'], z['values'])
+    except (OSError, ValueError, KeyError) as e:
+      cli.fail(f'--fixed_notes: {_FIXED.value}: expected an .npz file with arrays mask and values ({e})')
   cli.quiet_library_logs()
   from biaxial_jax import generate, render  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music.midi import write_midi  # pylint: disable=import-outside-toplevel
@@ -78,7 +89,7 @@ def main(argv):
                'another --seed or --output_dir')
     pieces = composer.sample(num_steps, num_samples=_NUM_SAMPLES.value, seed=_SEED.value,
                              temperature=_TEMPERATURE.value, conservativity=_CONSERVATIVITY.value,
-                             adaptive=_ADAPTIVE.value, primer=_PRIMER.value, melody=_HARMONIZE.value,
+                             adaptive=_ADAPTIVE.value, primer=_PRIMER.value, melody=_HARMONIZE.value, fixed=fixed,
                              forbid_above_melody=not _ALLOW_ABOVE.value, time_signature=meter, tempo=_TEMPO.value)
   except BiaxialError as e:
     argument, _, rest = str(e).partition(': ')

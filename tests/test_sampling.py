@@ -1,6 +1,7 @@
 """The compiled sampler and the generation API: consistency with training, constraints obeyed, reproducibility."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import biaxial_jax as bj
-from biaxial_jax import model, sampling, train
+from biaxial_jax import model, render, sampling, train
 from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig
 from biaxial_jax.music.midi import note_spans
 from biaxial_jax.music.piece import TimeSignature, time_signature_for_steps
@@ -58,6 +59,20 @@ def test_fixed_notes_are_obeyed_exactly(composer):
   rolls, _ = sampling.sample_rolls(composer.params, jax.random.key(0), jnp.zeros(24, jnp.int32), mask, values, force,
                                    controls(), config=CONFIG.model, lowest=36)
   np.testing.assert_array_equal(np.asarray(rolls)[:, :, columns], np.broadcast_to(target[:, columns], (2, 24, 12, 2)))
+
+
+def test_fixed_notes_through_the_api(composer):
+  mask = np.zeros((30, 40), bool)
+  mask[:, 5] = True  # note 5 held for the whole piece, struck every 4 steps
+  mask[10:20] = True  # and steps 10..19 silent apart from it
+  values = np.zeros((30, 40, 2), bool)
+  values[:, 5, 0] = True
+  values[::4, 5, 1] = True
+  piece = composer.sample(40, fixed=(mask, values), seed=2)[0]
+  np.testing.assert_array_equal(piece.roll[:30, 5], values[:, 5])
+  assert piece.roll[10:20, :, 0].sum() == 10
+  with pytest.raises(bj.GenerationError, match=r'fixed: mask and values must both be \[T, 40, 2\]'):
+    composer.sample(40, fixed=(mask[:, :30], values))
 
 
 def test_primer_is_kept_verbatim_and_continued(composer):
@@ -119,6 +134,14 @@ def test_bad_arguments_give_clear_errors(composer, kwargs, message):
     composer.sample(**kwargs)
 
 
+def test_missing_or_foreign_checkpoints_give_clear_errors(tmp_path):
+  with pytest.raises(bj.BiaxialError, match='nope: no such checkpoint folder'):
+    bj.load_checkpoint(tmp_path / 'nope')
+  (tmp_path / 'empty').mkdir()
+  with pytest.raises(bj.BiaxialError, match='empty: holds no checkpoint'):
+    bj.load_checkpoint(tmp_path / 'empty')
+
+
 def test_a_melody_outside_the_range_is_refused(composer, tmp_path):
   path = make_midi(tmp_path / 'high.mid', [(0, 4 * STEP, 100)])
   with pytest.raises(bj.GenerationError, match='melody: .*high.mid: note 100 .* outside MIDI 36..75'):
@@ -154,3 +177,9 @@ def test_sample_script_writes_midi_png_and_an_index_of_every_sample(tmp_path):
     assert f'src="{name}.png"' in page and f'href="{name}.mid"' in page
   again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
   assert again.returncode == 2 and 'pass --overwrite' in again.stderr  # a user's files are never replaced silently
+  if render.find_soundfont() and shutil.which('fluidsynth'):  # where FluidSynth is installed, WAVs are rendered
+    with_wav = subprocess.run(args + ['--overwrite', '--num_samples=1'], capture_output=True, text=True,
+                              env=dict(env, PATH=os.environ['PATH']), timeout=300)
+    assert with_wav.returncode == 0, with_wav.stderr[-3000:]
+    assert open(out / 'sample_4_0.wav', 'rb').read(4) == b'RIFF'
+    assert 'src="sample_4_0.wav"' in open(out / 'index.html').read()

@@ -96,6 +96,21 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_previous(midi_folder, tmp
   assert_same_params(params_of(str(tmp_path / 'straight')), params_of(str(work)))
 
 
+def test_the_originals_adadelta_with_per_parameter_clipping_learns(midi_folder, tmp_path):
+  config = tiny(midi_folder, optimizer='adadelta', learning_rate=1.0, clip_norm=5.0, num_steps=30, eval_every=0,
+                log_every=10)
+  train.train_and_evaluate(config, str(tmp_path))
+  losses = [r['nll_per_frame'] for r in map(json.loads, open(tmp_path / 'metrics.jsonl')) if r['split'] == 'train']
+  assert losses[-1] < losses[0]
+
+
+def test_clip_each_by_norm_clips_every_parameter_on_its_own():
+  grads = {'a': np.array([3.0, 4.0]), 'b': np.array([0.3, 0.4])}
+  clipped, _ = train.clip_each_by_norm(1.0).update(grads, None)
+  np.testing.assert_allclose(clipped['a'], [0.6, 0.8], rtol=1e-6)
+  np.testing.assert_allclose(clipped['b'], [0.3, 0.4], rtol=1e-6)
+
+
 def test_another_config_in_the_same_workdir_is_refused(midi_folder, tmp_path):
   train.train_and_evaluate(tiny(midi_folder, num_steps=3), str(tmp_path))
   other = dataclasses.replace(tiny(midi_folder), model=ModelConfig(time_sizes=(9,), note_sizes=(6,)))
