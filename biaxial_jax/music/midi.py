@@ -9,6 +9,7 @@ meter and tempo for any valid `Piece`.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import warnings
 from collections import defaultdict, deque
@@ -21,6 +22,7 @@ from biaxial_jax.music.piece import (ARTICULATE, PLAY, RANGE_POLICIES, MidiReadE
                                     TimeSignature, roll_from_notes)
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0 as mido does
+STEPS_PER_BYTE = 256  # longest roll per byte of file: roll memory is at most 256 * 2 * num_notes bytes per file byte
 
 
 def _to_step(tick: int, ticks_per_quarter: int, steps_per_quarter: int) -> int:
@@ -33,9 +35,12 @@ def _open_midi(path) -> mido.MidiFile:
     raise MidiReadError(f'{path}: no such file')
   if os.path.getsize(path) == 0:
     raise MidiReadError(f'{path}: the file is empty')
+  with open(path, 'rb') as f:
+    data = f.read()
   try:
+    # From memory: a file object's read(n) reserves n bytes first, and a damaged chunk length can claim gigabytes.
     # Data bytes above 127 are clipped rather than refused: a common fault of hand-made files that loses nothing.
-    return mido.MidiFile(path, clip=True)
+    return mido.MidiFile(file=io.BytesIO(data), clip=True)
   except Exception as e:  # mido raises OSError, EOFError, KeyError, IndexError... for damaged files.
     raise MidiReadError(f'{path}: not a readable MIDI file ({type(e).__name__}: {e})') from None
 
@@ -50,6 +55,8 @@ def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes
     raise ValueError(f'notes {lowest}..{lowest + num_notes - 1} fall outside MIDI 0..127')
   path = os.fspath(path)
   mid = _open_midi(path)
+  # Work and memory stay proportional to the file: a few bytes cannot ask for hours of roll.
+  max_steps = min(max_steps, STEPS_PER_BYTE * os.path.getsize(path) + 1024)
   tpq = mid.ticks_per_beat
   if not isinstance(tpq, int) or tpq <= 0:
     raise MidiReadError(f'{path}: unsupported time division {tpq!r} (only ticks per quarter note are supported)')
@@ -86,9 +93,10 @@ def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes
 
   spans = [(_to_step(start, tpq, steps_per_quarter), _to_step(end, tpq, steps_per_quarter), pitch)
            for start, end, pitch in notes]
+  end_step = _to_step(end_tick, tpq, steps_per_quarter)  # trailing rests up to the end of the last track
   try:
     roll, stats = roll_from_notes(spans, lowest=lowest, num_notes=num_notes, out_of_range=out_of_range,
-                                  num_steps=_to_step(end_tick, tpq, steps_per_quarter), max_steps=max_steps)
+                                  num_steps=end_step if end_step <= max_steps else 0, max_steps=max_steps)
   except ValueError as e:
     raise MidiReadError(f'{path}: {e}') from None
 
@@ -121,7 +129,8 @@ def read_midi(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78,
     out_of_range: what to do with a note outside the range: 'fold' moves it by whole octaves into the range (or
       drops it when the range is under an octave), 'drop' leaves it out, 'error' raises. A warning counts changes;
       `read_midi_with_stats` returns the counts.
-    max_steps: longest roll accepted, a guard against files whose notes last for hours.
+    max_steps: longest roll accepted, a guard against files whose notes last for hours; a file of `b` bytes may
+      also give at most `256 * b + 1024` steps, so that memory stays proportional to the file.
 
   Raises:
     MidiReadError (a `ValueError`): the file is missing, empty, damaged, has no notes (or only drums), no note in

@@ -158,10 +158,14 @@ def roll_from_notes(notes, *, lowest: int, num_notes: int, out_of_range: RangePo
                      f"(out_of_range='{out_of_range}')")
   if num_steps > max_steps:
     raise ValueError(f'it would be {num_steps} steps long, over the limit of {max_steps} (max_steps)')
+  # Sounding-note counts by difference arrays: linear in notes plus cells, however long and overlapping the notes.
+  starts, ends, indices = (np.array(column) for column in zip(*cells))
+  change = np.zeros((num_steps + 1, num_notes), np.int32)
+  np.add.at(change, (starts, indices), 1)
+  np.add.at(change, (ends, indices), -1)
   roll = np.zeros((num_steps, num_notes, 2), np.uint8)
-  for start, end, index in cells:
-    roll[start:end, index, PLAY] = 1
-    roll[start, index, ARTICULATE] = 1
+  roll[..., PLAY] = np.cumsum(change[:-1], axis=0, dtype=np.int32) > 0
+  roll[starts, indices, ARTICULATE] = 1
   return roll, ReadStats(len(cells), folded, dropped, 0, lengthened)
 
 
