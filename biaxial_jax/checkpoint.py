@@ -7,11 +7,13 @@ data order needs no state of its own: batch i is a function of (seed, i) and the
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import time
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
@@ -41,22 +43,43 @@ def open_manager(workdir: str, keep: int = 3, *, read_only: bool = False) -> ocp
   return ocp.CheckpointManager(os.path.abspath(workdir), options=options)
 
 
-def config_record(config: Config) -> dict:
-  return {'format_version': FORMAT_VERSION, 'config': config.to_dict()}
+def digest(tree) -> str:
+  """SHA-256 of a pytree's leaves (paths and bytes): damage that still restores is caught by comparing it."""
+  h = hashlib.sha256()
+  for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+    # A replicated array's first local shard is the whole array, also where other processes hold the rest.
+    value = np.asarray(leaf.addressable_data(0) if isinstance(leaf, jax.Array) else leaf)
+    h.update(jax.tree_util.keystr(path).encode())
+    h.update(str(value.dtype).encode() + value.tobytes())
+  return h.hexdigest()
 
 
 def save(manager: ocp.CheckpointManager, step: int, state, config: Config, metrics: dict | None = None):
-  """Starts an asynchronous save of `state` at `step` (call `manager.wait_until_finished()` before exiting)."""
-  manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                             config=ocp.args.JsonSave(config_record(config))),
+  """Starts an asynchronous save of `state` at `step` (call `manager.wait_until_finished()` before exiting).
+
+  The JSON record beside the arrays holds the config and digests of the state and of the parameters.
+  """
+  record = {'format_version': FORMAT_VERSION, 'config': config.to_dict(), 'state_sha256': digest(state),
+            'params_sha256': digest(state['params'])}
+  manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(record)),
                metrics=metrics, force=True)
 
 
-def _read_config(manager: ocp.CheckpointManager, step: int) -> Config:
+def _read_record(manager: ocp.CheckpointManager, step: int) -> dict:
   record = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))['config']
   if record.get('format_version') != FORMAT_VERSION:
     raise CheckpointError(f'checkpoint format {record.get("format_version")}, this version reads {FORMAT_VERSION}')
-  return Config.from_dict(record['config'])
+  return record
+
+
+def _read_config(manager: ocp.CheckpointManager, step: int) -> Config:
+  return Config.from_dict(_read_record(manager, step)['config'])
+
+
+def _verified(record: dict, key: str, tree):
+  if record.get(key) != digest(tree):
+    raise CheckpointError('its arrays do not match the digest saved with them (damaged files)')
+  return tree
 
 
 def config_differences(saved: Config, current: Config) -> list[str]:
@@ -100,6 +123,7 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state):
   for step in steps:
     try:
       restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
+      state = _verified(_read_record(manager, step), 'state_sha256', restored['state'])
     except Exception as e:  # pylint: disable=broad-except  # orbax raises many types for damaged files
       errors.append(f'step {step}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}')
       logging.warning('checkpoint at step %d is unreadable, trying an older one: %s', step, errors[-1])
@@ -112,7 +136,7 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state):
       manager.reload()
       logging.warning('resumed from step %d; unreadable newer checkpoints were renamed *.unreadable-*: %s', step,
                       '; '.join(errors))
-    return restored['state']
+    return state
   raise CheckpointError(f'{manager.directory}: no readable checkpoint ({"; ".join(errors)}); move the folder away to '
                         'start afresh')
 
@@ -149,6 +173,7 @@ def restore_params(path: str) -> tuple[Config, dict, int]:
     restored = manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.PyTreeRestore(item={'params': abstract}, partial_restore=True,
                                      restore_args=ocp.checkpoint_utils.construct_restore_args({'params': abstract}))))
+    params = _verified(_read_record(manager, step), 'params_sha256', restored['state']['params'])
   except Exception as e:  # pylint: disable=broad-except
     raise CheckpointError(f'{path}: checkpoint at step {step} is unreadable ({type(e).__name__}: {e})') from None
-  return config, restored['state']['params'], step
+  return config, params, step

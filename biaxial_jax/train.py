@@ -7,6 +7,8 @@ import json
 import logging
 import math
 import os
+import shutil
+import tempfile
 import time
 
 import jax
@@ -101,11 +103,27 @@ def init_state(config: Config, optimizer, replicated: NamedSharding) -> dict:
   return jax.device_put(state, replicated)
 
 
-def check_runnable(config: Config):
+def check_runnable(config: Config, workdir: str):
   """Errors a user can fix, found before any data is loaded or anything is compiled."""
   devices = jax.device_count()
   if config.train.batch_size % devices:
     raise ConfigError(f'train.batch_size: {config.train.batch_size} is not divisible by the {devices} devices')
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with tempfile.TemporaryFile(dir=workdir):
+      pass
+  except OSError as e:
+    raise TrainingError(f'--workdir: cannot write to {workdir} ({e.strerror or e})') from None
+
+
+def check_disk_space(workdir: str, state, keep: int):
+  """Refuses to start when the kept checkpoints (latest, best, one being written) cannot fit on the disk."""
+  state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state))
+  need = (keep + 2) * state_bytes + (16 << 20)
+  free = shutil.disk_usage(workdir).free
+  if free < need:
+    raise TrainingError(f'--workdir: {workdir} has {free / 2**20:.1f} MiB free; checkpoints need about '
+                        f'{need / 2**20:.1f} MiB (train.keep_checkpoints={keep})')
 
 
 class _Recorder:
@@ -166,9 +184,8 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
 
   Ctrl-C saves a checkpoint and returns; re-running the same command resumes from the newest readable checkpoint.
   """
-  check_runnable(config)
+  check_runnable(config, workdir)
   checkpoint.check_compatible(workdir, config)
-  os.makedirs(workdir, exist_ok=True)
   cfg = config.train
   try:
     data = load_dataset(config.data.dataset, lowest=config.data.lowest, num_notes=config.data.num_notes,
@@ -184,6 +201,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P('data'))
   optimizer = make_optimizer(cfg)
   state = init_state(config, optimizer, replicated)
+  check_disk_space(workdir, state, cfg.keep_checkpoints)
   logging.info('model: %d parameters; %d devices (%s)', model.count_params(state['params']), jax.device_count(),
                jax.devices()[0].platform)
   manager = checkpoint.open_manager(workdir, cfg.keep_checkpoints)
@@ -237,6 +255,10 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
     if step not in manager.all_steps():
       checkpoint.save(manager, step, state, config)
   finally:
-    manager.wait_until_finished()
-    recorder.close()
+    try:
+      manager.wait_until_finished()
+    except OSError as e:  # orbax writes into a temporary folder first: the finished checkpoints stay whole
+      raise TrainingError(f'saving a checkpoint in {workdir} failed ({e}); the earlier checkpoints are intact') from e
+    finally:
+      recorder.close()
   return valid_metrics
