@@ -199,3 +199,16 @@ def test_a_chorale_that_fails_to_parse_is_skipped_and_reported(tmp_path, monkeyp
   data = datasets.load_bach_chorales()
   assert sum(len(data.split(s)) for s in datasets.SPLITS) == 2
   assert data.skipped == ((files[1], 'OSError: damaged'),)
+
+
+def test_a_small_pickle_cannot_expand_into_a_huge_structure(tmp_path):
+  frame = [60]
+  piece = [frame] * 1000
+  split = [piece] * 1000  # a million frames, about 40 bytes of pickle thanks to shared references
+  path = tmp_path / 'laughs.pickle'
+  path.write_bytes(pickle.dumps({'train': split, 'valid': [], 'test': []}, protocol=2))
+  assert path.stat().st_size < 5000
+  start = time.perf_counter()
+  with pytest.raises(bj.DatasetError, match='more elements than a file of its size'):
+    bj.load_dataset(str(path))
+  assert time.perf_counter() - start < 1
