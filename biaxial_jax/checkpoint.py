@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import sys
 import time
 
 import jax
@@ -76,6 +77,27 @@ def _read_config(manager: ocp.CheckpointManager, step: int) -> Config:
   return Config.from_dict(_read_record(manager, step)['config'])
 
 
+def _silence_late_callbacks():
+  """After a failed restore, tensorstore's pending reads call back into orbax's closed event loop; each prints a
+  harmless 'Event loop is closed' traceback. Drop those, and only those."""
+  previous = sys.unraisablehook
+  if getattr(previous, 'biaxial_jax_filter', False):
+    return
+
+  def hook(unraisable):
+    if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == 'Event loop is closed'):
+      previous(unraisable)
+  hook.biaxial_jax_filter = True
+  sys.unraisablehook = hook
+
+
+def _brief(error: Exception) -> str:
+  """An exception in one short line (tensorstore's messages carry kilobytes of JSON spec)."""
+  _silence_late_callbacks()
+  text = ' '.join(str(error).split())
+  return f'{type(error).__name__}: {text[:160]}{"..." if len(text) > 160 else ""}'
+
+
 def _verified(record: dict, key: str, tree):
   if record.get(key) != digest(tree):
     raise CheckpointError('its arrays do not match the digest saved with them (damaged files)')
@@ -125,7 +147,7 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state):
       restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
       state = _verified(_read_record(manager, step), 'state_sha256', restored['state'])
     except Exception as e:  # pylint: disable=broad-except  # orbax raises many types for damaged files
-      errors.append(f'step {step}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}')
+      errors.append(f'step {step}: {_brief(e)}')
       logging.warning('checkpoint at step %d is unreadable, trying an older one: %s', step, errors[-1])
       continue
     if errors:
@@ -175,5 +197,5 @@ def restore_params(path: str) -> tuple[Config, dict, int]:
                                      restore_args=ocp.checkpoint_utils.construct_restore_args({'params': abstract}))))
     params = _verified(_read_record(manager, step), 'params_sha256', restored['state']['params'])
   except Exception as e:  # pylint: disable=broad-except
-    raise CheckpointError(f'{path}: checkpoint at step {step} is unreadable ({type(e).__name__}: {e})') from None
+    raise CheckpointError(f'{path}: checkpoint at step {step} is unreadable ({_brief(e)})') from None
   return config, params, step

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
+import tempfile
 
 from absl import flags
 
 
 def fail(message: str, code: int = 2):
-  """Ends the program with one line on stderr (no traceback, no usage text)."""
+  """Ends the program with one line on stderr (no traceback, no usage text).
+
+  Exits at once: tensorstore threads still finishing a failed checkpoint read would otherwise print tracebacks into
+  a closing event loop. Callers have finished their own clean-up (checkpoint saves, logs) by then.
+  """
   print(f'error: {message}', file=sys.stderr)
-  sys.exit(code)
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(code)  # pylint: disable=protected-access
 
 
 def split_config_overrides(argv: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -34,6 +43,24 @@ def parse_flags(argv: list[str]) -> list[str]:
     return flags.FLAGS(argv)
   except flags.Error as e:
     fail(str(e))
+
+
+def writable_dir(flag: str, path: str):
+  """Makes sure files can be written under `path`, or ends with one line naming `flag`. Leaves no trace: folders
+  made for the check are removed again (the program makes them when it writes)."""
+  first_missing = os.path.abspath(path)
+  while not os.path.exists(os.path.dirname(first_missing)) and os.path.dirname(first_missing) != first_missing:
+    first_missing = os.path.dirname(first_missing)
+  created = not os.path.exists(first_missing)
+  try:
+    os.makedirs(path, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path):
+      pass
+  except OSError as e:
+    fail(f'{flag}: cannot write to {path} ({e.strerror or e})')
+  finally:
+    if created and os.path.isdir(first_missing):
+      shutil.rmtree(first_missing, ignore_errors=True)
 
 
 def quiet_library_logs():

@@ -144,6 +144,10 @@ def main(argv):
     overrides['model.hoist_input_projection'] = _HOIST.value
   if _REPEATS.value < 1:
     cli.fail(f'--repeats must be >= 1, got {_REPEATS.value}')
+  if not all(b.isdigit() and int(b) >= 1 for b in _GENERATE.value):
+    cli.fail(f'--generate_batches: expected positive integers, got {",".join(_GENERATE.value)}')
+  if _GENERATE_STEPS.value < 1:
+    cli.fail(f'--generate_steps must be >= 1, got {_GENERATE_STEPS.value}')
   try:
     configs = {name: config_lib.override(config_lib.load_config_file(name), overrides) for name in _CONFIGS.value}
   except config_lib.ConfigError as e:
@@ -163,7 +167,7 @@ def main(argv):
     print(f'{name:>8} {r["params"]:>10,} {r["batch"]:>4}x{r["seq_len"]:<4} {r["compile_s"]:>10.2f} '
           f'{r["step_s"]:>8.3f} {r["steps_per_s"]:>8.2f} {r["cells_per_s"] / 1e6:>9.3f} {r["tflop_per_step"]:>10.3f} '
           f'{r["gflops"]:>8.1f} {r["fraction_of_matmul"]:>9.0%}')
-  generate_batches = [int(b) for b in _GENERATE.value]
+  generate_batches = [int(b) for b in _GENERATE.value]  # checked in main() before anything is compiled
   if generate_batches:
     print(f'\ngeneration of {_GENERATE_STEPS.value} steps (best of {_REPEATS.value}, after compilation):')
     print(f'{"config":>8} {"samples":>8} {"compile s":>10} {"wall s":>8} {"ms/step":>8} {"GFLOP/s":>8} {"of matmul":>9}')

@@ -63,6 +63,7 @@ def main(argv):
   if _NUM_STEPS.value and _NUM_BARS.value:
     cli.fail('--num_steps and --num_bars: give one of them')
   meter = _time_signature()
+  cli.writable_dir('--output_dir', _OUTPUT_DIR.value)
   fixed = None
   if _FIXED.value:
     import numpy as np  # pylint: disable=import-outside-toplevel
@@ -73,6 +74,7 @@ def main(argv):
       cli.fail(f'--fixed_notes: {_FIXED.value}: expected an .npz file with arrays mask and values ({e})')
   cli.quiet_library_logs()
   from biaxial_jax import generate, render  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.checkpoint import CheckpointError  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music.midi import write_midi  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music.piece import BiaxialError, TimeSignature  # pylint: disable=import-outside-toplevel
 
@@ -91,6 +93,8 @@ def main(argv):
                              temperature=_TEMPERATURE.value, conservativity=_CONSERVATIVITY.value,
                              adaptive=_ADAPTIVE.value, primer=_PRIMER.value, melody=_HARMONIZE.value, fixed=fixed,
                              forbid_above_melody=not _ALLOW_ABOVE.value, time_signature=meter, tempo=_TEMPO.value)
+  except CheckpointError as e:
+    cli.fail(f'--checkpoint: {e}', code=1)
   except BiaxialError as e:
     argument, _, rest = str(e).partition(': ')
     flag = _FLAG_OF_ARGUMENT.get(argument)

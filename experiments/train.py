@@ -50,7 +50,10 @@ def main(argv):
   try:
     metrics = train.train_and_evaluate(config, _WORKDIR.value)
   except BiaxialError as e:
-    cli.fail(str(e), code=1)
+    message = str(e)
+    if message.split('.', 1)[0] in ('data', 'model', 'train') and ':' in message:
+      message = '--config.' + message  # a config field: name the flag that sets it
+    cli.fail(message, code=1)
   if metrics:
     print('valid: ' + ', '.join(f'{k} {v:.4f}' for k, v in metrics.items()))
 

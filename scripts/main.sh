@@ -3,7 +3,7 @@
 # build the corpus cache, train the small config for about 5 minutes on CPU into runs/small (re-running resumes),
 # and generate chorales from it into out/samples (MIDI, piano-roll PNG, WAV where FluidSynth is installed, index.html).
 source "$(dirname "$0")/_env.sh"
-python experiments/prepare_data.py --dataset=bach_chorales --output_dir=out
+python experiments/prepare_data.py --dataset=bach_chorales --output_dir=out --overwrite
 python experiments/train.py --config=biaxial_jax/configs/small.py --workdir=runs/small "$@"
 python experiments/sample.py --checkpoint=runs/small --output_dir=out/samples --num_bars=16 --num_samples=2 \
   --program=19 --tempo=80 --overwrite

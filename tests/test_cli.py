@@ -1,0 +1,48 @@
+"""Every experiment script refuses bad flags with one line that names the flag, before any compilation."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def script(name, *args, cwd=None):
+  return subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', f'{name}.py'), *args], capture_output=True,
+                        text=True, timeout=120, cwd=cwd, env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+@pytest.mark.parametrize('name, args, flag', [
+    ('prepare_data', ['--out_of_range=wrap'], '--out_of_range'),
+    ('prepare_data', ['--lowest=120'], '--lowest/--num_notes'),
+    ('prepare_data', ['--steps_per_quarter=0'], '--steps_per_quarter'),
+    ('prepare_data', ['--dataset=/no/such/thing'], '--dataset'),
+    ('prepare_data', ['--output_dir=/proc/no'], '--output_dir'),
+    ('prepare_data', ['--bogus=1'], 'bogus'),
+    ('train', ['--workdir=/tmp/x', '--config.train.batch_size=0'], '--config.train.batch_size'),
+    ('train', ['--workdir=/tmp/x', '--config.train.seed=-1'], '--config.train.seed'),
+    ('train', ['--workdir=/tmp/x', '--config.model.time_sizes=a,b'], '--config.model.time_sizes'),
+    ('train', ['--workdir=/tmp/x', '--config.data.out_of_range=wrap'], '--config.data.out_of_range'),
+    ('train', ['--workdir=/tmp/x', '--config.data.dataset=/no/such'], '--config.data.dataset'),
+    ('train', ['--workdir=/proc/no', '--config=tiny'], '--workdir'),
+    ('train', ['--workdir=/tmp/x', '--process_id=3', '--num_processes=2', '--coordinator_address=a:1'],
+     '--process_id'),
+    ('sample', ['--output_dir=/tmp/x'], '--checkpoint'),
+    ('sample', ['--checkpoint=/no/such'], '--checkpoint'),
+    ('sample', ['--checkpoint=/tmp', '--num_steps=0'], '--num_steps'),
+    ('sample', ['--checkpoint=/tmp', '--time_signature=3-4'], '--time_signature'),
+    ('sample', ['--checkpoint=/tmp', '--primer=/no/such.mid'], '--primer'),
+    ('sample', ['--checkpoint=/tmp', '--program=200'], '--program'),
+    ('sample', ['--checkpoint=/tmp', '--num_steps=8', '--num_bars=2'], '--num_steps and --num_bars'),
+    ('benchmark', ['--configs=nonesuch'], '--config'),
+    ('benchmark', ['--generate_batches=x'], '--generate_batches'),
+    ('benchmark', ['--repeats=0'], '--repeats'),
+])
+def test_bad_flags_give_one_line_naming_the_flag(tmp_path, name, args, flag):
+  result = script(name, *args, cwd=tmp_path)
+  assert result.returncode != 0
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: ') and flag in lines[0], result.stderr[-2000:]
+  assert not os.listdir(tmp_path)  # nothing written
