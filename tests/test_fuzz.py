@@ -212,3 +212,16 @@ def test_a_small_pickle_cannot_expand_into_a_huge_structure(tmp_path):
   with pytest.raises(bj.DatasetError, match='more elements than a file of its size'):
     bj.load_dataset(str(path))
   assert time.perf_counter() - start < 1
+
+
+def test_a_pickle_declaring_gigabytes_is_refused_at_once(tmp_path):
+  # BYTEARRAY8 claiming 23 GB in a 30-byte file: found by experiments/fuzz.py
+  path = tmp_path / 'claims.pickle'
+  path.write_bytes(b'\x80\x05\x96' + (22_953_853_041).to_bytes(8, 'little') + b'abc.')
+  start = time.perf_counter()
+  tracemalloc.start()
+  with pytest.raises(bj.DatasetError, match='claims.pickle: not a readable benchmark file'):
+    bj.load_dataset(str(path))
+  _, peak = tracemalloc.get_traced_memory()
+  tracemalloc.stop()
+  assert time.perf_counter() - start < 1 and peak < 10_000_000
