@@ -52,7 +52,7 @@ class Evil:
 
 
 @pytest.mark.parametrize('payload, message', [
-    (pickle.dumps({'train': [Evil()], 'valid': [], 'test': []}), 'refused to load'),
+    (pickle.dumps({'train': [Evil()], 'valid': [], 'test': []}), 'refused opcode STACK_GLOBAL'),
     (pickle.dumps({'train': [], 'valid': []}), 'expected a dict with keys'),
     (pickle.dumps({'train': [[[200]]], 'valid': [], 'test': []}), 'not a MIDI note number'),
     (pickle.dumps({'train': [[60]], 'valid': [], 'test': []}), 'not a list of MIDI note numbers'),
