@@ -96,3 +96,30 @@ section{{margin-bottom:2em}} .note{{color:#777}}</style></head>
     with open(tmp, 'w', encoding='utf-8') as f:
       f.write(page)
   return path
+
+
+def statistics_plot(comparison: dict, path: str) -> str:
+  """Generated vs real: pitch classes, polyphony and note lengths as side-by-side bars (`metrics.compare` output)."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  panels = (('pitch_classes', 'pitch class', list(NOTE_NAMES)), ('polyphony', 'notes sounding', None),
+            ('note_lengths', 'note length (steps)', None))
+  fig, axes = plt.subplots(1, 3, figsize=(16, 4), dpi=80)
+  for ax, (key, label, names) in zip(axes, panels):
+    gen, real = comparison['generated'][key], comparison['real'][key]
+    x = np.arange(len(gen))
+    ax.bar(x - 0.2, real, 0.4, label='real')
+    ax.bar(x + 0.2, gen, 0.4, label='generated')
+    ax.set_xlabel(label)
+    ax.set_title(f'{label}: distance {comparison["distance"][key]:.3f}')
+    if names:
+      ax.set_xticks(x, names)
+  axes[0].set_ylabel('share')
+  axes[0].legend()
+  fig.tight_layout()
+  with atomic_path(path) as tmp:
+    fig.savefig(tmp, format='png')
+  plt.close(fig)
+  return path

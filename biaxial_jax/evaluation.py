@@ -1,0 +1,73 @@
+"""Likelihood of whole pieces under a trained model, and the Boulanger-Lewandowski 88-key protocol.
+
+The BL benchmarks score the play bits of 88 keys (MIDI 21..108) per frame, summed over keys and averaged over all frames
+of the split. A model over a narrower range cannot predict the other keys; they are scored honestly by each key's own
+frequency in the training split (add-one smoothed), the same for every frame, and the output says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from biaxial_jax import train
+from biaxial_jax.generate import Composer
+from biaxial_jax.music.datasets import Dataset, load_dataset
+from biaxial_jax.music.piece import PLAY
+
+PIANO_LOWEST, PIANO_KEYS = 21, 88
+
+
+def likelihood(composer: Composer, pieces, batch_size: int = 16) -> dict:
+  """NLL per frame, per note and play-only per frame over whole pieces (the first frame predicted from silence)."""
+  mesh = train.make_mesh()
+  eval_fn = jax.jit(functools.partial(train.eval_step, config=composer.config))
+  params = jax.device_put(composer.params, NamedSharding(mesh, P()))
+  config = dataclasses.replace(composer.config,
+                               train=dataclasses.replace(composer.config.train, eval_batch_size=batch_size))
+  return train.evaluate(params, pieces, eval_fn, config, NamedSharding(mesh, P('data')))
+
+
+def outside_keys_nll(train_pieces, test_pieces, model_lowest: int, model_notes: int) -> tuple[float, list[int]]:
+  """Summed play NLL, over all test frames, of the piano keys outside the model's range, each scored by its
+  add-one-smoothed frequency in the training frames; and the keys so scored."""
+  keys = [k for k in range(PIANO_LOWEST, PIANO_LOWEST + PIANO_KEYS)
+          if not model_lowest <= k < model_lowest + model_notes]
+  if not keys:
+    return 0.0, []
+  index = np.array(keys) - PIANO_LOWEST
+  on = sum(p.roll[:, index, PLAY].sum(axis=0) for p in train_pieces)
+  frames = sum(p.num_steps for p in train_pieces)
+  prob = (on + 1) / (frames + 2)
+  test_on = sum(p.roll[:, index, PLAY].sum(axis=0) for p in test_pieces)
+  test_frames = sum(p.num_steps for p in test_pieces)
+  nll = -(test_on * np.log(prob) + (test_frames - test_on) * np.log1p(-prob)).sum()
+  return float(nll), keys
+
+
+def benchmark_likelihood(composer: Composer, dataset: str, split: str, batch_size: int = 16) -> dict:
+  """The BL protocol on a benchmark file: 88 keys, play bits only, mean over all frames of `split`."""
+  data = composer.config.data
+  # Notes outside the model's range are dropped for the model (not folded: they are scored separately below).
+  inside = load_dataset(dataset, lowest=data.lowest, num_notes=data.num_notes,
+                        steps_per_quarter=data.steps_per_quarter, out_of_range='drop')
+  piano = load_dataset(dataset, lowest=PIANO_LOWEST, num_notes=PIANO_KEYS, steps_per_quarter=data.steps_per_quarter,
+                       out_of_range='drop')
+  result = likelihood(composer, inside.split(split), batch_size)
+  outside, keys = outside_keys_nll(piano.train, piano.split(split), data.lowest, data.num_notes)
+  result['bl_play_nll_per_frame_88_keys'] = result['play_nll_per_frame'] + outside / result['frames']
+  result['keys_outside_model'] = len(keys)
+  result['outside_keys_scored_by'] = ('each key\'s add-one-smoothed frequency in the training split'
+                                      if keys else 'none: the model covers all 88 keys')
+  return result
+
+
+def dataset_for(composer: Composer, name_or_path: str) -> Dataset:
+  """A data set in the model's own representation."""
+  data = composer.config.data
+  return load_dataset(name_or_path, lowest=data.lowest, num_notes=data.num_notes,
+                      steps_per_quarter=data.steps_per_quarter, out_of_range=data.out_of_range)
