@@ -18,6 +18,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
+from biaxial_jax import model
 from biaxial_jax.config import Config, ConfigError
 from biaxial_jax.music.piece import BiaxialError
 
@@ -182,14 +183,17 @@ def load_config(path: str) -> tuple[Config, int]:
     raise CheckpointError(f'{path}: {e}') from None
 
 
+def abstract_params(config: Config):
+  """Shapes and dtypes of the parameters a config describes (nothing is computed)."""
+  return jax.eval_shape(lambda: model.init_params(jax.random.key(0), config.model))
+
+
 def restore_params(path: str) -> tuple[Config, dict, int]:
   """The config, parameters and step of the newest readable checkpoint in a workdir; all a sampler needs."""
-  from biaxial_jax import model  # pylint: disable=import-outside-toplevel  # model imports nothing from here
-
   config, step = load_config(path)
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
-                          jax.eval_shape(lambda: model.init_params(jax.random.key(0), config.model)))
+                          abstract_params(config))
   manager = open_manager(path, read_only=True)
   try:
     restored = manager.restore(step, args=ocp.args.Composite(

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from biaxial_jax import checkpoint, sampling
+from biaxial_jax import checkpoint, pretrained, sampling
 from biaxial_jax.config import Config
 from biaxial_jax.music.midi import read_midi
 from biaxial_jax.music.piece import (ARTICULATE, PLAY, BiaxialError, Piece, Tempo, TimeSignature, bar_positions,
@@ -204,6 +204,13 @@ class Composer:
 
 
 def load_checkpoint(path: str | os.PathLike) -> Composer:
-  """A `Composer` from a training workdir (its newest readable checkpoint): config and representation included."""
-  config, params, step = checkpoint.restore_params(os.fspath(path))
-  return Composer(config, params, step, os.fspath(path))
+  """A `Composer` from a training workdir (its newest readable checkpoint), an exported model folder, or the name
+  of a model shipped in the package (`'bach'`); config and representation come with it."""
+  path = os.fspath(path)
+  if path in pretrained.SHIPPED and not os.path.exists(path):
+    path = pretrained.SHIPPED[path]
+  if pretrained.is_export(path):
+    config, params, step, _ = pretrained.load_export(path)
+  else:
+    config, params, step = checkpoint.restore_params(path)
+  return Composer(config, params, step, path)

@@ -13,7 +13,7 @@ from absl import app, flags
 
 from biaxial_jax import cli
 
-_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'A training workdir.')
+_CHECKPOINT = flags.DEFINE_string('checkpoint', None, "A training workdir, an exported model, or 'bach'.")
 _MODE = flags.DEFINE_enum('mode', 'likelihood', ['likelihood', 'music'], 'What to measure.')
 _DATASET = flags.DEFINE_string('dataset', None, "Data set name or path (default: the checkpoint's own).")
 _SPLIT = flags.DEFINE_enum('split', 'test', ['train', 'valid', 'test'], 'Split to score (likelihood) or to compare '
@@ -48,7 +48,7 @@ def _table(comparison: dict) -> str:
 def main(argv):
   if len(argv) > 1:
     cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
-  if not _CHECKPOINT.value or not os.path.isdir(_CHECKPOINT.value):
+  if not _CHECKPOINT.value or not (os.path.isdir(_CHECKPOINT.value) or _CHECKPOINT.value == 'bach'):
     cli.fail(f'--checkpoint: {_CHECKPOINT.value}: no such folder' if _CHECKPOINT.value else
              '--checkpoint is required: a training workdir')
   if not _TEMPERATURE.value > 0:

@@ -10,7 +10,9 @@ from absl import app, flags
 
 from biaxial_jax import cli
 
-_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'A training workdir (its newest readable checkpoint is used).')
+SHIPPED_MODELS = ('bach',)  # biaxial_jax.pretrained.SHIPPED, named here so that a typo costs no jax start-up
+_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'A training workdir (its newest readable checkpoint), an '
+                                  "exported model folder, or a shipped model's name ('bach').")
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'out/samples', 'Where the files go (created if missing).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed: the same seed and flags give the same files.', lower_bound=0)
 _NUM_STEPS = flags.DEFINE_integer('num_steps', None, 'Length in grid steps (default 256; with --harmonize, the '
@@ -58,8 +60,8 @@ def main(argv):
   for flag in (_PRIMER, _HARMONIZE, _FIXED):
     if flag.value and not os.path.isfile(flag.value):
       cli.fail(f'--{flag.name}: {flag.value}: no such file')
-  if not os.path.isdir(_CHECKPOINT.value):
-    cli.fail(f'--checkpoint: {_CHECKPOINT.value}: no such folder')
+  if not os.path.isdir(_CHECKPOINT.value) and _CHECKPOINT.value not in SHIPPED_MODELS:
+    cli.fail(f'--checkpoint: {_CHECKPOINT.value}: no such folder (nor a shipped model: {", ".join(SHIPPED_MODELS)})')
   if _NUM_STEPS.value and _NUM_BARS.value:
     cli.fail('--num_steps and --num_bars: give one of them')
   meter = _time_signature()

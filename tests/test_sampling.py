@@ -183,3 +183,34 @@ def test_sample_script_writes_midi_png_and_an_index_of_every_sample(tmp_path):
     assert with_wav.returncode == 0, with_wav.stderr[-3000:]
     assert open(out / 'sample_4_0.wav', 'rb').read(4) == b'RIFF'
     assert 'src="sample_4_0.wav"' in open(out / 'index.html').read()
+
+
+def test_an_exported_model_loads_samples_and_detects_damage(composer, tmp_path):
+  from biaxial_jax import pretrained
+  run = tmp_path / 'run'
+  for i in range(4):
+    make_midi(tmp_path / 'midi' / f'{i}.mid', [(0, 8 * STEP, 48 + i), (8 * STEP, 16 * STEP, 52 + i)])
+  config = Config(data=DataConfig(dataset=str(tmp_path / 'midi'), lowest=36, num_notes=40, seq_len=16),
+                  model=ModelConfig(time_sizes=(8,), note_sizes=(6,)),
+                  train=TrainConfig(batch_size=2, num_steps=2, eval_every=2, checkpoint_every=2))
+  train.train_and_evaluate(config, str(run))
+  pretrained.export_params(str(run), str(tmp_path / 'export'), {'command': 'test'})
+  from_workdir, from_export = bj.load_checkpoint(run), bj.load_checkpoint(tmp_path / 'export')
+  assert from_export.config == from_workdir.config and from_export.step == 2
+  a, b = from_workdir.sample(24, seed=3)[0], from_export.sample(24, seed=3)[0]
+  np.testing.assert_array_equal(a.roll, b.roll)
+  data = dict(np.load(tmp_path / 'export' / 'params.npz'))
+  key = sorted(data)[0]
+  data[key] = data[key] + 1e-3
+  np.savez(tmp_path / 'export' / 'params.npz', **data)
+  with pytest.raises(bj.BiaxialError, match='do not match their digest'):
+    bj.load_checkpoint(tmp_path / 'export')
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, 'biaxial_jax', 'pretrained', 'bach')),
+                    reason='no shipped model in this checkout')
+def test_the_shipped_bach_model_samples_chorale_like_textures():
+  composer = bj.load_checkpoint('bach')
+  assert (composer.lowest, composer.num_notes, composer.steps_per_quarter) == (24, 78, 4)
+  piece = composer.sample(64, seed=0)[0]
+  assert 2 <= piece.roll[..., 0].sum(axis=1).mean() <= 6  # about four voices

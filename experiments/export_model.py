@@ -1,0 +1,49 @@
+r"""Exports a training workdir's newest checkpoint as a small self-describing model folder (parameters only).
+
+  python experiments/export_model.py --workdir=runs/small --output_dir=biaxial_jax/pretrained/bach \
+      --command="python experiments/train.py --config=small --workdir=runs/small"
+"""
+
+import json
+import os
+
+from absl import app, flags
+
+from biaxial_jax import cli
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'The training workdir to export.')
+_OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Where model.json and params.npz go.')
+_COMMAND = flags.DEFINE_string('command', '', 'The command that trained it, kept in model.json.')
+_OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace an existing export.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
+  if not _WORKDIR.value or not os.path.isdir(_WORKDIR.value):
+    cli.fail(f'--workdir: {_WORKDIR.value}: no such folder' if _WORKDIR.value else '--workdir is required')
+  if not _OUTPUT_DIR.value:
+    cli.fail('--output_dir is required')
+  if os.path.exists(os.path.join(_OUTPUT_DIR.value, 'model.json')) and not _OVERWRITE.value:
+    cli.fail(f'--output_dir: {_OUTPUT_DIR.value} holds a model; pass --overwrite')
+  cli.writable_dir('--output_dir', _OUTPUT_DIR.value)
+  cli.quiet_library_logs()
+  from biaxial_jax import pretrained  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.checkpoint import CheckpointError, load_config  # pylint: disable=import-outside-toplevel
+
+  try:
+    _, step = load_config(_WORKDIR.value)
+    valid = {}
+    metrics_path = os.path.join(_WORKDIR.value, 'metrics.jsonl')
+    if os.path.exists(metrics_path):
+      records = [json.loads(line) for line in open(metrics_path)]
+      valid = next((r for r in reversed(records) if r['split'] == 'valid' and r['step'] == step), {})
+    info = {'command': _COMMAND.value, 'valid': {k: v for k, v in valid.items() if k not in ('split', 'time')}}
+    path = pretrained.export_params(_WORKDIR.value, _OUTPUT_DIR.value, info)
+  except CheckpointError as e:
+    cli.fail(f'--workdir: {e}', code=1)
+  print(f'exported step {step} of {_WORKDIR.value} to {path}')
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=cli.parse_flags)
