@@ -25,6 +25,7 @@ _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 16, 'Music mode: pieces to ge
 _NUM_STEPS = flags.DEFINE_integer('num_steps', 256, 'Music mode: steps per generated piece.', lower_bound=1)
 _SEED = flags.DEFINE_integer('seed', 0, 'Music mode: sampling seed.', lower_bound=0)
 _TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Music mode: sampling temperature.')
+_OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace results of an earlier evaluation in --output_dir.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Where results.json (and in music mode report.md and '
                                   'statistics.png) go; default: print only.')
 
@@ -55,6 +56,11 @@ def main(argv):
     cli.fail(f'--temperature must be > 0, got {_TEMPERATURE.value}')
   if _OUTPUT_DIR.value:
     cli.writable_dir('--output_dir', _OUTPUT_DIR.value)
+    existing = [f for f in ('results.json', 'report.md', 'statistics.png')
+                if os.path.exists(os.path.join(_OUTPUT_DIR.value, f))]
+    if existing and not _OVERWRITE.value:
+      cli.fail(f'--output_dir: {os.path.join(_OUTPUT_DIR.value, existing[0])} exists; pass --overwrite or another '
+               '--output_dir')
   cli.quiet_library_logs()
   import numpy as np  # pylint: disable=import-outside-toplevel
   from biaxial_jax import evaluation, generate, metrics, render  # pylint: disable=import-outside-toplevel
