@@ -99,38 +99,34 @@ class Tally:
             f'{self.slowest:>10.3f} {self.largest_ratio:>14,.0f}')
 
 
-def fuzz_midi(rng, folder, tally):
-  import biaxial_jax as bj  # pylint: disable=import-outside-toplevel
-  seeds = real_midi_files(rng)
-  path = os.path.join(folder, 'fuzz.mid')
-  end = time.time() + _SECONDS.value
-
+def fuzz_files(tally, path: str, reader, expected, next_case, max_peak=None):
+  """Writes `next_case()` to `path` and reads it with `reader(path)` until time is up."""
   def read(data):
     with open(path, 'wb') as f:
       f.write(data)
-    bj.read_midi(path)
+    reader(path)
 
+  end = time.time() + _SECONDS.value
   while time.time() < end:
-    data = mutate(seeds[int(rng.integers(len(seeds)))], rng)
-    peak = tally.run(read, data, bj.MidiReadError)
-    if peak > 2_000_000 + 500_000 * len(data):
+    data = next_case()
+    peak = tally.run(read, data, expected)
+    if max_peak and peak > max_peak(len(data)):
       tally.findings.append(f'memory: {peak} bytes for {len(data)}')
+
+
+def fuzz_midi(rng, folder, tally):
+  import biaxial_jax as bj  # pylint: disable=import-outside-toplevel
+  seeds = real_midi_files(rng)
+  fuzz_files(tally, os.path.join(folder, 'fuzz.mid'), bj.read_midi, bj.MidiReadError,
+             lambda: mutate(seeds[int(rng.integers(len(seeds)))], rng), lambda size: 2_000_000 + 500_000 * size)
 
 
 def fuzz_benchmark(rng, folder, tally):
   import biaxial_jax as bj  # pylint: disable=import-outside-toplevel
   good = pickle.dumps({'train': [[[60, 64], [62]], [[40]]], 'valid': [[[70, 71, 72]]], 'test': [[[21], [108]]]},
                       protocol=2)
-  path = os.path.join(folder, 'fuzz.pickle')
-  end = time.time() + _SECONDS.value
-
-  def read(data):
-    with open(path, 'wb') as f:
-      f.write(data)
-    bj.load_dataset(path, lowest=21, num_notes=88)
-
-  while time.time() < end:
-    tally.run(read, mutate(good, rng), bj.DatasetError)
+  fuzz_files(tally, os.path.join(folder, 'fuzz.pickle'), lambda p: bj.load_dataset(p, lowest=21, num_notes=88),
+             bj.DatasetError, lambda: mutate(good, rng))
 
 
 def fuzz_musicxml(rng, folder, tally):
@@ -138,24 +134,17 @@ def fuzz_musicxml(rng, folder, tally):
   from biaxial_jax.music import datasets  # pylint: disable=import-outside-toplevel
   seeds = []
   for name in ('bach/bwv269', 'bach/bwv347'):
-    buffer = corpus.parse(name).write('musicxml')
-    with open(buffer, 'rb') as f:
+    with open(corpus.parse(name).write('musicxml'), 'rb') as f:
       seeds.append(f.read())
-  path = os.path.join(folder, 'fuzz.musicxml')
-  end = time.time() + _SECONDS.value
 
-  def read(data):
-    with open(path, 'wb') as f:
-      f.write(data)
-    datasets.read_musicxml(path)
-
-  while time.time() < end:
+  def next_case():
     data = bytearray(seeds[int(rng.integers(len(seeds)))])
     for _ in range(int(rng.integers(1, 8))):  # text-level mutations keep most files parseable, so they go deeper
       i = int(rng.integers(len(data)))
       data[i] = int(rng.choice(list(b'0123456789<>/"= -abcdefgnopqrst'))) if rng.random() < 0.8 else int(
           rng.integers(256))
-    tally.run(read, bytes(data), datasets.DatasetError)
+    return bytes(data)
+  fuzz_files(tally, os.path.join(folder, 'fuzz.musicxml'), datasets.read_musicxml, datasets.DatasetError, next_case)
 
 
 def main(argv):
