@@ -198,3 +198,29 @@ def test_ctrl_c_saves_and_exits_cleanly(midi_folder, tmp_path):
   assert 'interrupted at step' in err
   step = checkpoint.restore_params(str(tmp_path))[2]
   assert 20 <= step < 100000
+
+
+def test_two_processes_train_like_one_process_with_two_devices(midi_folder, tmp_path):
+  import socket
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+  args = ['--config=tiny', f'--config.data.dataset={midi_folder}', '--config.data.lowest=36',
+          '--config.data.num_notes=36', '--config.train.num_steps=4', '--config.train.decay_steps=4',
+          '--config.train.batch_size=4']
+  script = os.path.join(ROOT, 'experiments', 'train.py')
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  hosts = [subprocess.Popen([sys.executable, script, *args, f'--workdir={tmp_path}/multi',
+                             f'--coordinator_address=127.0.0.1:{port}', '--num_processes=2', f'--process_id={i}'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
+  outputs = [h.communicate(timeout=300) for h in hosts]
+  for h, (_, err) in zip(hosts, outputs):
+    assert h.returncode == 0, err[-3000:]
+  single = subprocess.run([sys.executable, script, *args, f'--workdir={tmp_path}/single'], capture_output=True,
+                          text=True, timeout=300,
+                          env=dict(env, XLA_FLAGS='--xla_force_host_platform_device_count=2'))
+  assert single.returncode == 0, single.stderr[-3000:]
+  def valid_line(stdout):
+    return [line for line in stdout.splitlines() if line.startswith('valid:')]
+  assert valid_line(outputs[0][0]) == valid_line(outputs[1][0]) == valid_line(single.stdout) != []
+  assert_same_params(params_of(str(tmp_path / 'single')), params_of(str(tmp_path / 'multi')))
