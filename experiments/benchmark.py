@@ -4,6 +4,7 @@ r"""Speed of the train step per config, against this machine's float32 matmul ra
 """
 
 import json
+import resource
 import statistics
 import time
 
@@ -126,10 +127,11 @@ def measure(config: config_lib.Config, repeats: int) -> dict:
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - start)
   step_s = statistics.median(times)
+  peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the process's peak so far (configs grow)
   flops = train_step_flops(config, b, t, features.NUM_FEATURES)
   return {'params': model.count_params(state['params']), 'batch': b, 'seq_len': t, 'compile_s': compile_s,
           'step_s': step_s, 'steps_per_s': 1 / step_s, 'cells_per_s': b * t * n / step_s, 'tflop_per_step':
-          flops / 1e12, 'gflops': flops / step_s / 1e9}
+          flops / 1e12, 'gflops': flops / step_s / 1e9, 'peak_rss_mb': peak_rss_mb}
 
 
 def main(argv):
@@ -157,7 +159,7 @@ def main(argv):
   print(f'{jax.devices()[0].platform} x{jax.device_count()}, jax {jax.__version__}; float32 matmul (2048^3, XLA): '
         f'{ceiling:.1f} GFLOP/s')
   print(f'{"config":>8} {"params":>10} {"batch":>9} {"compile s":>10} {"step s":>8} {"steps/s":>8} '
-        f'{"Mcells/s":>9} {"TFLOP/step":>10} {"GFLOP/s":>8} {"of matmul":>9}')
+        f'{"Mcells/s":>9} {"TFLOP/step":>10} {"GFLOP/s":>8} {"of matmul":>9} {"peak RSS MB":>11}')
   results = {'platform': jax.devices()[0].platform, 'devices': jax.device_count(), 'jax': jax.__version__,
              'matmul_gflops': ceiling, 'configs': {}}
   for name, config in configs.items():
@@ -166,7 +168,7 @@ def main(argv):
     results['configs'][name] = r
     print(f'{name:>8} {r["params"]:>10,} {r["batch"]:>4}x{r["seq_len"]:<4} {r["compile_s"]:>10.2f} '
           f'{r["step_s"]:>8.3f} {r["steps_per_s"]:>8.2f} {r["cells_per_s"] / 1e6:>9.3f} {r["tflop_per_step"]:>10.3f} '
-          f'{r["gflops"]:>8.1f} {r["fraction_of_matmul"]:>9.0%}')
+          f'{r["gflops"]:>8.1f} {r["fraction_of_matmul"]:>9.0%} {r["peak_rss_mb"]:>11.0f}')
   generate_batches = [int(b) for b in _GENERATE.value]  # checked in main() before anything is compiled
   if generate_batches:
     print(f'\ngeneration of {_GENERATE_STEPS.value} steps (best of {_REPEATS.value}, after compilation):')
