@@ -8,6 +8,7 @@ note is `(1, 0)` after its first step, a repeated note is `(1, 1)` again: this i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Literal
 
@@ -244,10 +245,12 @@ class Piece:
   def num_notes(self) -> int:
     return self.roll.shape[1]
 
-  @property
+  @functools.cached_property
   def bar_position(self) -> np.ndarray:
-    """Position of each step within its bar, `int32[T]`; 0 on downbeats."""
-    return bar_positions(self.num_steps, self.time_signatures, self.steps_per_quarter)
+    """Position of each step within its bar, `int32[T]`; 0 on downbeats. Read-only."""
+    positions = bar_positions(self.num_steps, self.time_signatures, self.steps_per_quarter)
+    positions.flags.writeable = False
+    return positions
 
   def with_roll(self, roll: np.ndarray) -> Piece:
     """The same meter, tempo and range with another roll (its length may differ)."""
