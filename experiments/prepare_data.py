@@ -35,7 +35,8 @@ def main(argv):
     cli.fail(f'--dataset: {e}')
   print(f'{data.summary()} (loaded in {time.perf_counter() - start:.2f} s)')
   piece = (data.test or data.valid or data.train)[0]
-  name = os.path.splitext(os.path.basename(piece.name))[0] or 'piece'
+  name = os.path.basename(piece.name)  # 'bach/bwv103.6' -> 'bwv103.6'; 'song.mid' -> 'song'
+  name = (name[:-len(os.path.splitext(name)[1])] if name.lower().endswith(('.mid', '.midi')) else name) or 'piece'
   path = os.path.join(_OUTPUT_DIR.value, f'{name}.mid')
   if os.path.exists(path) and not _OVERWRITE.value:
     cli.fail(f'--output_dir: {path} exists; pass --overwrite or another --output_dir')
