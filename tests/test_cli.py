@@ -50,3 +50,18 @@ def test_bad_flags_give_one_line_naming_the_flag(tmp_path, name, args, flag):
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: ') and flag in lines[0], result.stderr[-2000:]
   assert not os.listdir(tmp_path)  # nothing written
+
+
+def test_prepare_data_writes_one_piece_back_and_never_overwrites(tmp_path):
+  from tests.midi_util import STEP, make_midi
+  for i in range(10):
+    make_midi(tmp_path / 'midi' / f'tune.v{i}.mid', [(0, 4 * STEP, 60 + i)])
+  args = [f'--dataset={tmp_path / "midi"}', f'--output_dir={tmp_path / "out"}']
+  first = script('prepare_data', *args)
+  assert first.returncode == 0, first.stderr[-2000:]
+  assert 'midi: train' in first.stdout
+  written = os.listdir(tmp_path / 'out')
+  assert len(written) == 1 and written[0].startswith('tune.v') and written[0].endswith('.mid')
+  again = script('prepare_data', *args)
+  assert again.returncode == 2 and 'pass --overwrite' in again.stderr
+  assert script('prepare_data', *args, '--overwrite').returncode == 0
