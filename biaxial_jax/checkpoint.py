@@ -173,11 +173,11 @@ def load_config(path: str) -> tuple[Config, int]:
   """The config and step of the newest checkpoint in a workdir (or of one step folder)."""
   if not os.path.isdir(path):
     raise CheckpointError(f'{path}: no such checkpoint folder')
+  manager = open_manager(path, read_only=True)
+  step = manager.latest_step()
+  if step is None:
+    raise CheckpointError(f'{path}: holds no checkpoint')
   try:
-    manager = open_manager(path, read_only=True)
-    step = manager.latest_step()
-    if step is None:
-      raise CheckpointError(f'{path}: holds no checkpoint')
     return _read_config(manager, step), step
   except (ConfigError, CheckpointError) as e:
     raise CheckpointError(f'{path}: {e}') from None

@@ -63,9 +63,18 @@ def zero_state(layers: list[dict], batch: int, dtype=jnp.float32) -> list[LstmSt
 
 def stack_step(layers: list[dict], states: list[LstmState], x_BxD: jnp.ndarray) -> tuple[list[LstmState], jnp.ndarray]:
   """One step of a stack of LSTMs (no dropout: for generation); returns the new states and the top output."""
+  return stack_step_from_gates(layers, states, x_BxD @ layers[0]['w_in'] + layers[0]['b'])
+
+
+def stack_step_from_gates(layers: list[dict], states: list[LstmState],
+                          gates_in_Bx4H: jnp.ndarray) -> tuple[list[LstmState], jnp.ndarray]:
+  """`stack_step` given the first layer's input share of the gates (`x @ w_in + b`), so that a caller can compute
+  the part that does not change along a scan once, outside it."""
   new_states = []
-  for layer, state in zip(layers, states):
-    state, x_BxD = lstm_cell(layer, state, x_BxD @ layer['w_in'] + layer['b'])
+  for i, (layer, state) in enumerate(zip(layers, states)):
+    if i:
+      gates_in_Bx4H = x_BxD @ layer['w_in'] + layer['b']
+    state, x_BxD = lstm_cell(layer, state, gates_in_Bx4H)
     new_states.append(state)
   return new_states, x_BxD
 

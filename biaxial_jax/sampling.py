@@ -36,8 +36,10 @@ class Controls(typing.NamedTuple):
 def _sample_note(params, config: ModelConfig, controls: Controls, conservativity, carry, per_note):
   """One note of one step for the whole batch; carry = (note-axis states, the lower note's pair)."""
   states, lower_Bx2 = carry  # conservativity: [B], one exponent per sample
-  h_BxH, uniform_Bx2, mask_Bx2, values_Bx2, force_art_B, prev_play_B = per_note
-  states, out_BxH = model.stack_step(params['note'], states, jnp.concatenate([h_BxH, lower_Bx2], axis=-1))
+  h_gates_Bx4H, uniform_Bx2, mask_Bx2, values_Bx2, force_art_B, prev_play_B = per_note
+  first = params['note'][0]
+  lower_gates_Bx4H = lower_Bx2 @ first['w_in'][-2:]  # the lower note's share; the time-axis share came precomputed
+  states, out_BxH = model.stack_step_from_gates(params['note'], states, h_gates_Bx4H + lower_gates_Bx4H)
   logits_Bx2 = model.output_logits(params, out_BxH)
   p_Bx2 = jax.nn.sigmoid(logits_Bx2 / controls.temperature)
   p_play = p_Bx2[:, 0] ** conservativity
@@ -66,7 +68,11 @@ def sample_rolls(params, key: jax.Array, bar_position_T: jnp.ndarray, fixed_mask
     x_BxNxF = features.note_features(prev_BxNx2, jnp.full((b,), bar_position), lowest=lowest)
     time_states, h = model.stack_step(params['time'], time_states, x_BxNxF.reshape(b * n, -1))
     uniform_BxNx2 = jax.random.uniform(step_key, (b, n, 2))
-    per_note = (h.reshape(b, n, -1), uniform_BxNx2, mask_BxNx2, values_BxNx2, force_BxN, prev_BxNx2[..., 0] > 0)
+    first = params['note'][0]
+    # The note axis's first layer sees [time output, lower note]: the time output's share of its gates is computed
+    # for all notes in one matmul here, not once per note inside the note scan.
+    h_gates = h @ first['w_in'][:-2] + first['b']
+    per_note = (h_gates.reshape(b, n, -1), uniform_BxNx2, mask_BxNx2, values_BxNx2, force_BxN, prev_BxNx2[..., 0] > 0)
     per_note = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), per_note)  # notes lead: the scan runs over them
     note = functools.partial(_sample_note, params, config, controls, conservativity)
     _, (pairs_NxBx2, logits_NxBx2) = jax.lax.scan(note, (note_init, jnp.zeros((b, 2))), per_note)
