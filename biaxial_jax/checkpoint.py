@@ -34,14 +34,16 @@ class CheckpointError(BiaxialError):
 
 
 def open_manager(workdir: str, keep: int = 3, *, read_only: bool = False) -> ocp.CheckpointManager:
-  """A manager that keeps the latest `keep` checkpoints plus the best by valid NLL per frame (`read_only`: for
+  """A manager that keeps the latest `keep` checkpoints plus the best by valid NLL (`read_only`: for
   looking only, it creates no folder)."""
   policy = checkpoint_managers.AnyPreservationPolicy([
       checkpoint_managers.LatestN(n=keep),
       checkpoint_managers.BestN(get_metric_fn=lambda m: m[BEST_METRIC], reverse=True, n=1,
                                 keep_checkpoints_without_metrics=False),
   ])
-  options = ocp.CheckpointManagerOptions(create=not read_only, preservation_policy=policy)
+  # best_fn is what makes orbax write the metrics into each checkpoint, so the best is still known after a restart.
+  options = ocp.CheckpointManagerOptions(create=not read_only, preservation_policy=policy,
+                                         best_fn=lambda m: m[BEST_METRIC], best_mode='min')
   return ocp.CheckpointManager(os.path.abspath(workdir), options=options)
 
 
@@ -169,14 +171,19 @@ def abstract_of(tree):
   return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
 
 
-def load_config(path: str) -> tuple[Config, int]:
-  """The config and step of the newest checkpoint in a workdir (or of one step folder)."""
+def load_config(path: str, best: bool = False) -> tuple[Config, int]:
+  """The config and step of the newest checkpoint in a workdir, or (`best`) of the one with the lowest valid NLL."""
   if not os.path.isdir(path):
     raise CheckpointError(f'{path}: no such checkpoint folder')
   manager = open_manager(path, read_only=True)
   step = manager.latest_step()
   if step is None:
     raise CheckpointError(f'{path}: holds no checkpoint')
+  if best:
+    step = manager.best_step()
+    if step is None:
+      raise CheckpointError(f'{path}: no checkpoint was evaluated on the valid split, so none is best; drop the '
+                            'best choice to use the newest')
   try:
     return _read_config(manager, step), step
   except (ConfigError, CheckpointError) as e:
@@ -188,9 +195,10 @@ def abstract_params(config: Config):
   return jax.eval_shape(lambda: model.init_params(jax.random.key(0), config.model))
 
 
-def restore_params(path: str) -> tuple[Config, dict, int]:
-  """The config, parameters and step of the newest readable checkpoint in a workdir; all a sampler needs."""
-  config, step = load_config(path)
+def restore_params(path: str, best: bool = False) -> tuple[Config, dict, int]:
+  """The config, parameters and step of the newest checkpoint in a workdir (`best`: the one with the lowest valid
+  NLL); all a sampler needs."""
+  config, step = load_config(path, best)
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
                           abstract_params(config))

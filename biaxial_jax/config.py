@@ -67,6 +67,7 @@ class TrainConfig:
   warmup_steps: int = 100  # linear warm-up from 0 to the peak
   decay_steps: int = 10_000  # cosine decay ends here, at final_lr_fraction of the peak (then constant)
   final_lr_fraction: float = 0.1  # where the cosine decay ends, as a fraction of the peak
+  play_only: bool = False  # learn and choose checkpoints by the play bits alone (frame-level benchmarks have no articulation)
   clip_norm: float = 5.0  # gradient clipping norm (global for adam, per parameter for adadelta); 0: off
   log_every: int = 50  # steps between log lines and metric records
   eval_every: int = 500  # steps between evaluations on the valid split (0: only at the end)

@@ -203,14 +203,15 @@ class Composer:
             for i, roll in enumerate(np.asarray(rolls))]
 
 
-def load_checkpoint(path: str | os.PathLike) -> Composer:
-  """A `Composer` from a training workdir (its newest readable checkpoint), an exported model folder, or the name
-  of a model shipped in the package (`'bach'`); config and representation come with it."""
+def load_checkpoint(path: str | os.PathLike, best: bool = False) -> Composer:
+  """A `Composer` from a training workdir (its newest readable checkpoint, or with `best` the one with the lowest
+  valid NLL), an exported model folder, or the name of a model shipped in the package (`'bach'`); config and
+  representation come with it. An export holds one model, so `best` changes nothing there."""
   path = os.fspath(path)
   if path in pretrained.SHIPPED and not os.path.exists(path):
     path = pretrained.SHIPPED[path]
   if pretrained.is_export(path):
     config, params, step, _ = pretrained.load_export(path)
   else:
-    config, params, step = checkpoint.restore_params(path)
+    config, params, step = checkpoint.restore_params(path, best)
   return Composer(config, params, step, path)

@@ -30,7 +30,13 @@ def metrics_from_sums(sums: dict) -> dict:
           'play_nll_per_frame': sums['play'] / frames, 'frames': sums['frames']}
 
 
-def loss_fn(logits_BxTxNx2, notes_BxTxNx2, mask_BxT) -> tuple[jnp.ndarray, dict]:
-  """Training loss: NLL per frame; and the batch's sums for metrics."""
+def objective_of(sums: dict, play_only: bool = False) -> jnp.ndarray:
+  """What training minimizes and checkpoints are chosen by: NLL per frame, of the play bits alone if `play_only`."""
+  total = sums['play'] if play_only else sums['play'] + sums['articulate']
+  return total / jnp.maximum(sums['frames'], 1.0)
+
+
+def loss_fn(logits_BxTxNx2, notes_BxTxNx2, mask_BxT, play_only: bool = False) -> tuple[jnp.ndarray, dict]:
+  """Training loss (`objective_of`); and the batch's sums for metrics."""
   sums = nll_sums(logits_BxTxNx2, notes_BxTxNx2, mask_BxT)
-  return (sums['play'] + sums['articulate']) / jnp.maximum(sums['frames'], 1.0), sums
+  return objective_of(sums, play_only), sums

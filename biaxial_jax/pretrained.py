@@ -25,9 +25,10 @@ def is_export(path: str) -> bool:
   return os.path.isfile(os.path.join(path, MODEL_FILE)) and os.path.isfile(os.path.join(path, PARAMS_FILE))
 
 
-def export_params(workdir: str, out_dir: str, info: dict) -> str:
-  """Writes the newest readable checkpoint of `workdir` as an export; `info` (metrics, command, seed...) is kept."""
-  config, params, step = checkpoint.restore_params(workdir)
+def export_params(workdir: str, out_dir: str, info: dict, best: bool = False) -> str:
+  """Writes the newest checkpoint of `workdir` (`best`: the one with the lowest valid NLL) as an export; `info`
+  (metrics, command, seed...) is kept."""
+  config, params, step = checkpoint.restore_params(workdir, best)
   leaves = {jax.tree_util.keystr(path): np.asarray(leaf)
             for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]}
   record = {'format_version': checkpoint.FORMAT_VERSION, 'config': config.to_dict(), 'step': step,

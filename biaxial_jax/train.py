@@ -66,7 +66,7 @@ def train_step(state: dict, batch: Batch, dropout_root: jax.Array, *, config: Co
 
   def objective(params):
     logits = logits_of(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config, dropout_key)
-    return loss.loss_fn(logits, batch.notes_BxTxNx2, batch.mask_BxT)
+    return loss.loss_fn(logits, batch.notes_BxTxNx2, batch.mask_BxT, config.train.play_only)
 
   (value, sums), grads = jax.value_and_grad(objective, has_aux=True)(state['params'])
   updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
@@ -247,7 +247,8 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
         if jax.process_index() == 0:
           write_sample(state['params'], config, workdir, step)
       if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
-        metrics_for_ckpt = {checkpoint.BEST_METRIC: valid_metrics['nll_per_frame']} if evaluate_now else None
+        chosen_by = valid_metrics['play_nll_per_frame' if cfg.play_only else 'nll_per_frame']
+        metrics_for_ckpt = {checkpoint.BEST_METRIC: chosen_by} if evaluate_now else None
         checkpoint.save(manager, step, state, config, metrics_for_ckpt)
   except KeyboardInterrupt:
     step = int(state['step'])  # the state may be one step ahead of the loop's count

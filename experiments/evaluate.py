@@ -14,6 +14,8 @@ from absl import app, flags
 from biaxial_jax import cli
 
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, "A training workdir, an exported model, or 'bach'.")
+_BEST = flags.DEFINE_boolean('best', False, 'From a training workdir, use the checkpoint with the lowest valid NLL '
+                             'instead of the newest.')
 _MODE = flags.DEFINE_enum('mode', 'likelihood', ['likelihood', 'music'], 'What to measure.')
 _DATASET = flags.DEFINE_string('dataset', None, "Data set name or path (default: the checkpoint's own).")
 _SPLIT = flags.DEFINE_enum('split', 'test', ['train', 'valid', 'test'], 'Split to score (likelihood) or to compare '
@@ -69,7 +71,7 @@ def main(argv):
   from biaxial_jax.music.piece import BiaxialError  # pylint: disable=import-outside-toplevel
 
   try:
-    composer = generate.load_checkpoint(_CHECKPOINT.value)
+    composer = generate.load_checkpoint(_CHECKPOINT.value, best=_BEST.value)
   except CheckpointError as e:
     cli.fail(f'--checkpoint: {e}', code=1)
   dataset = _DATASET.value or composer.config.data.dataset

@@ -14,6 +14,7 @@ from biaxial_jax import cli
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The training workdir to export.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Where model.json and params.npz go.')
 _COMMAND = flags.DEFINE_string('command', '', 'The command that trained it, kept in model.json.')
+_BEST = flags.DEFINE_boolean('best', False, 'Export the checkpoint with the lowest valid NLL instead of the newest.')
 _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace an existing export.')
 
 
@@ -32,14 +33,14 @@ def main(argv):
   from biaxial_jax.checkpoint import CheckpointError, load_config  # pylint: disable=import-outside-toplevel
 
   try:
-    _, step = load_config(_WORKDIR.value)
+    _, step = load_config(_WORKDIR.value, _BEST.value)
     valid = {}
     metrics_path = os.path.join(_WORKDIR.value, 'metrics.jsonl')
     if os.path.exists(metrics_path):
       records = [json.loads(line) for line in open(metrics_path)]
       valid = next((r for r in reversed(records) if r['split'] == 'valid' and r['step'] == step), {})
     info = {'command': _COMMAND.value, 'valid': {k: v for k, v in valid.items() if k not in ('split', 'time')}}
-    path = pretrained.export_params(_WORKDIR.value, _OUTPUT_DIR.value, info)
+    path = pretrained.export_params(_WORKDIR.value, _OUTPUT_DIR.value, info, _BEST.value)
   except CheckpointError as e:
     cli.fail(f'--workdir: {e}', code=1)
   print(f'exported step {step} of {_WORKDIR.value} to {path}')

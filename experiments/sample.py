@@ -13,6 +13,8 @@ from biaxial_jax import cli
 SHIPPED_MODELS = ('bach',)  # biaxial_jax.pretrained.SHIPPED, named here so that a typo costs no jax start-up
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'A training workdir (its newest readable checkpoint), an '
                                   "exported model folder, or a shipped model's name ('bach').")
+_BEST = flags.DEFINE_boolean('best', False, 'From a training workdir, use the checkpoint with the lowest valid NLL '
+                             'instead of the newest.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'out/samples', 'Where the files go (created if missing).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed: the same seed and flags give the same files.', lower_bound=0)
 _NUM_STEPS = flags.DEFINE_integer('num_steps', None, 'Length in grid steps (default 256; with --harmonize, the '
@@ -81,7 +83,7 @@ def main(argv):
   from biaxial_jax.music.piece import BiaxialError, TimeSignature  # pylint: disable=import-outside-toplevel
 
   try:
-    composer = generate.load_checkpoint(_CHECKPOINT.value)
+    composer = generate.load_checkpoint(_CHECKPOINT.value, best=_BEST.value)
     num_steps = _NUM_STEPS.value
     if _NUM_BARS.value:
       num_steps = _NUM_BARS.value * TimeSignature(0, *meter).steps_per_bar(composer.steps_per_quarter)

@@ -49,3 +49,16 @@ def test_uniform_model_scores_n_ln2_per_frame_on_play():
   notes = np.zeros((1, 5, 88, 2), np.uint8)
   metrics = loss.metrics_from_sums(loss.nll_sums(np.zeros((1, 5, 88, 2), np.float32), notes, np.ones((1, 5))))
   np.testing.assert_allclose(metrics['play_nll_per_frame'], 88 * np.log(2), rtol=1e-5)
+
+
+def test_play_only_objective_ignores_articulation():
+  rng = np.random.default_rng(1)
+  logits = rng.normal(size=(2, 4, 5, 2)).astype(np.float32)
+  notes = (rng.random((2, 4, 5, 2)) < 0.5).astype(np.uint8)
+  mask = np.ones((2, 4), np.float32)
+  both, sums = loss.loss_fn(logits, notes, mask)
+  play, _ = loss.loss_fn(logits, notes, mask, play_only=True)
+  np.testing.assert_allclose(play, sums['play'] / 8, rtol=1e-5)
+  np.testing.assert_allclose(both, (sums['play'] + sums['articulate']) / 8, rtol=1e-5)
+  logits[..., 1] += 10.0  # articulation logits change nothing in the play-only objective
+  np.testing.assert_allclose(loss.loss_fn(logits, notes, mask, play_only=True)[0], play, rtol=1e-6)

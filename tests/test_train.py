@@ -65,6 +65,27 @@ def test_one_run_writes_checkpoints_and_metrics(midi_folder, tmp_path):
   assert step == 6 and config == tiny(midi_folder)  # the checkpoint carries its whole config
 
 
+def test_best_is_the_checkpoint_with_the_lowest_valid_nll(midi_folder, tmp_path):
+  config = tiny(midi_folder, play_only=True)
+  train.train_and_evaluate(config, str(tmp_path / 'run'))
+  valid = [json.loads(line) for line in open(tmp_path / 'run' / 'metrics.jsonl')]
+  # play_only: checkpoints are chosen by the play bits alone
+  chosen = min((r['play_nll_per_frame'], r['step']) for r in valid if r['split'] == 'valid')[1]
+  assert checkpoint.load_config(str(tmp_path / 'run'), best=True)[1] == chosen
+
+  manager = checkpoint.open_manager(str(tmp_path / 'hand'))
+  state = {'params': params_of(str(tmp_path / 'run'))}
+  for step, metric in ((1, 2.0), (2, 3.0), (3, None)):
+    checkpoint.save(manager, step, state, config, None if metric is None else {checkpoint.BEST_METRIC: metric})
+  manager.wait_until_finished()
+  assert checkpoint.restore_params(str(tmp_path / 'hand'), best=True)[2] == 1
+  assert checkpoint.restore_params(str(tmp_path / 'hand'))[2] == 3
+  shutil.rmtree(tmp_path / 'hand' / '1')
+  shutil.rmtree(tmp_path / 'hand' / '2')
+  with pytest.raises(checkpoint.CheckpointError, match='none is best'):
+    checkpoint.load_config(str(tmp_path / 'hand'), best=True)
+
+
 def test_resume_gives_the_same_params_as_an_unbroken_run(midi_folder, tmp_path):
   train.train_and_evaluate(tiny(midi_folder), str(tmp_path / 'straight'))
   first = train.train_and_evaluate(tiny(midi_folder, num_steps=3), str(tmp_path / 'resumed'))
@@ -224,3 +245,12 @@ def test_two_processes_train_like_one_process_with_two_devices(midi_folder, tmp_
     return [line for line in stdout.splitlines() if line.startswith('valid:')]
   assert valid_line(outputs[0][0]) == valid_line(outputs[1][0]) == valid_line(single.stdout) != []
   assert_same_params(params_of(str(tmp_path / 'single')), params_of(str(tmp_path / 'multi')))
+
+
+@pytest.mark.parametrize('name', sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, 'biaxial_jax', 'configs'))
+                                        if f.endswith('.py') and not f.startswith('_')))
+def test_every_config_file_loads_and_starts_with_its_command(name):
+  from biaxial_jax.config import load_config_file  # pylint: disable=import-outside-toplevel
+  assert isinstance(load_config_file(name), Config)
+  with open(os.path.join(ROOT, 'biaxial_jax', 'configs', f'{name}.py')) as f:
+    assert f.readline().startswith('# python experiments/train.py --config=')
