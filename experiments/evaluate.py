@@ -1,8 +1,7 @@
 r"""Evaluates a checkpoint: likelihood on whole pieces (the papers' protocol), or musical statistics of its samples.
 
   python experiments/evaluate.py --checkpoint=runs/small --dataset=bach_chorales --split=test
-  python experiments/evaluate.py --checkpoint=runs/jsb --dataset=../shared/data/jsb_chorales_bl2012.pickle \
-      --split=test --protocol=bl88
+  python experiments/evaluate.py --checkpoint=runs/jsb_bl --best --split=test --protocol=bl88
   python experiments/evaluate.py --checkpoint=runs/small --mode=music --num_samples=16 --output_dir=out/eval
 """
 
