@@ -197,7 +197,8 @@ class Composer:
     controls = sampling.Controls(jnp.float32(temperature), jnp.float32(conservativity), jnp.float32(adaptive))
     rolls, _ = sampling.sample_rolls(self.params, jax.random.key(int(seed)), jnp.asarray(bar_position),
                                      batched(c.mask), batched(c.values), batched(c.force_articulate), controls,
-                                     config=self.config.model, lowest=self.lowest)
+                                     config=self.config.model, lowest=self.lowest,
+                                     learned_articulation=not self.config.train.play_only)
     return [Piece(roll, lowest=self.lowest, steps_per_quarter=self.steps_per_quarter,
                   time_signatures=c.time_signatures, tempos=c.tempos, name=f'sample_{i}')
             for i, roll in enumerate(np.asarray(rolls))]

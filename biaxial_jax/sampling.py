@@ -5,7 +5,8 @@ the scan: no host round trip), then every note is sampled in turn: play ~ Bernou
 played, each sampled pair feeding the next note. Constraints are masks the sampler obeys exactly:
 - `fixed_mask` / `fixed_values` `[B, T, N, 2]`: cells whose (play, articulate) are given (a primer, a melody);
 - `force_articulate` `[B, T, N]`: a note played there must be struck anew (keeps a fixed melody note's length exact).
-A note that starts sounding is always articulated, so every sampled roll is a valid `Piece` roll.
+A note that starts sounding is always articulated, so every sampled roll is a valid `Piece` roll. A model trained on
+the play bits alone (`train.play_only`) never learned articulation: it then articulates at onsets only, as its data.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class Controls(typing.NamedTuple):
   adaptive: jnp.ndarray
 
 
-def _sample_note(params, config: ModelConfig, controls: Controls, conservativity, carry, per_note):
+def _sample_note(params, config: ModelConfig, learned_articulation: bool, controls: Controls, conservativity,
+                 carry, per_note):
   """One note of one step for the whole batch; carry = (note-axis states, the lower note's pair)."""
   states, lower_Bx2 = carry  # conservativity: [B], one exponent per sample
   h_gates_Bx4H, uniform_Bx2, mask_Bx2, values_Bx2, force_art_B, prev_play_B = per_note
@@ -44,17 +46,20 @@ def _sample_note(params, config: ModelConfig, controls: Controls, conservativity
   p_Bx2 = jax.nn.sigmoid(logits_Bx2 / controls.temperature)
   p_play = p_Bx2[:, 0] ** conservativity
   play = jnp.where(mask_Bx2[:, 0], values_Bx2[:, 0], uniform_Bx2[:, 0] < p_play)
-  art = jnp.where(mask_Bx2[:, 1], values_Bx2[:, 1], uniform_Bx2[:, 1] < p_Bx2[:, 1])
+  drawn = uniform_Bx2[:, 1] < p_Bx2[:, 1] if learned_articulation else jnp.zeros_like(play)
+  art = jnp.where(mask_Bx2[:, 1], values_Bx2[:, 1], drawn)
   art = play & (art | force_art_B | ~prev_play_B)  # articulate only if played; always at an onset
   pair_Bx2 = jnp.stack([play, art], axis=-1).astype(jnp.float32)
   return (states, pair_Bx2), (pair_Bx2, logits_Bx2)
 
 
-@functools.partial(jax.jit, static_argnames=('config', 'lowest'))
+@functools.partial(jax.jit, static_argnames=('config', 'lowest', 'learned_articulation'))
 def sample_rolls(params, key: jax.Array, bar_position_T: jnp.ndarray, fixed_mask_BxTxNx2: jnp.ndarray,
                  fixed_values_BxTxNx2: jnp.ndarray, force_articulate_BxTxN: jnp.ndarray, controls: Controls, *,
-                 config: ModelConfig, lowest: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+                 config: ModelConfig, lowest: int,
+                 learned_articulation: bool = True) -> tuple[jnp.ndarray, jnp.ndarray]:
   """Samples `B` rolls of `T` steps; returns them (`uint8[B, T, N, 2]`) and the logits each note was drawn from.
+  `learned_articulation=False` (a model trained with `train.play_only`) articulates at onsets only.
 
   The logits equal `model.apply` on the returned rolls (teacher forcing the samples), before temperature.
   """
@@ -74,7 +79,7 @@ def sample_rolls(params, key: jax.Array, bar_position_T: jnp.ndarray, fixed_mask
     h_gates = h @ first['w_in'][:-2] + first['b']
     per_note = (h_gates.reshape(b, n, -1), uniform_BxNx2, mask_BxNx2, values_BxNx2, force_BxN, prev_BxNx2[..., 0] > 0)
     per_note = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), per_note)  # notes lead: the scan runs over them
-    note = functools.partial(_sample_note, params, config, controls, conservativity)
+    note = functools.partial(_sample_note, params, config, learned_articulation, controls, conservativity)
     _, (pairs_NxBx2, logits_NxBx2) = jax.lax.scan(note, (note_init, jnp.zeros((b, 2))), per_note)
     notes_BxNx2 = jnp.swapaxes(pairs_NxBx2, 0, 1)
     sounding_B = notes_BxNx2[..., 0].sum(axis=-1)

@@ -49,6 +49,20 @@ def test_sampler_logits_match_teacher_forcing(composer):
     bj.Piece(roll)  # valid: articulated at every onset, never articulated without playing
 
 
+def restruck(pieces) -> int:
+  """Articulations of notes that were already sounding (repeated notes told apart from held ones)."""
+  rolls = np.stack([p.roll for p in pieces])
+  held_before = np.pad(rolls[:, :-1, :, 0], ((0, 0), (1, 0), (0, 0))) > 0
+  return int((rolls[..., 1].astype(bool) & held_before).sum())
+
+
+def test_a_play_only_model_articulates_at_onsets_only(composer):
+  play_only = Config(data=CONFIG.data, model=CONFIG.model, train=TrainConfig(play_only=True))
+  benchmark_composer = bj.Composer(play_only, composer.params, step=0)
+  assert restruck(composer.sample(48, num_samples=2, seed=0)) > 0  # an articulation head that was trained
+  assert restruck(benchmark_composer.sample(48, num_samples=2, seed=0)) == 0  # one that never was
+
+
 def test_fixed_notes_are_obeyed_exactly(composer):
   rng = np.random.default_rng(0)
   target = bj.canonical_roll(rng.random((24, 40, 2)) < 0.3).astype(bool)
