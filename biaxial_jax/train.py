@@ -247,8 +247,10 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
         if jax.process_index() == 0:
           write_sample(state['params'], config, workdir, step)
       if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
-        chosen_by = valid_metrics['play_nll_per_frame' if cfg.play_only else 'nll_per_frame']
-        metrics_for_ckpt = {checkpoint.BEST_METRIC: chosen_by} if evaluate_now else None
+        metrics_for_ckpt = None
+        if evaluate_now:
+          chosen_by = valid_metrics['play_nll_per_frame' if cfg.play_only else 'nll_per_frame']
+          metrics_for_ckpt = {checkpoint.BEST_METRIC: chosen_by}
         checkpoint.save(manager, step, state, config, metrics_for_ckpt)
   except KeyboardInterrupt:
     step = int(state['step'])  # the state may be one step ahead of the loop's count

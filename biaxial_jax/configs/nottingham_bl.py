@@ -12,6 +12,6 @@ def get_config() -> Config:
       data=DataConfig(dataset='../shared/data/nottingham_bl2012.pickle', lowest=31, num_notes=63,
                       steps_per_quarter=2, out_of_range='error', seq_len=128, max_transpose=0),
       model=ModelConfig(time_sizes=(200, 200), note_sizes=(100, 50), dropout=0.3),
-      train=TrainConfig(batch_size=4, num_steps=2_400, decay_steps=2_400, learning_rate=2e-3, warmup_steps=100,
-                        play_only=True, log_every=100, eval_every=800, checkpoint_every=400),
+      train=TrainConfig(batch_size=4, num_steps=1_800, decay_steps=1_800, learning_rate=2e-3, warmup_steps=100,
+                        play_only=True, log_every=100, eval_every=600, checkpoint_every=300),
   )
