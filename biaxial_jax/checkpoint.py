@@ -171,23 +171,26 @@ def abstract_of(tree):
   return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
 
 
-def load_config(path: str, best: bool = False) -> tuple[Config, int]:
-  """The config and step of the newest checkpoint in a workdir, or (`best`) of the one with the lowest valid NLL."""
+def _open_chosen(path: str, best: bool) -> tuple[ocp.CheckpointManager, Config, int]:
+  """A read-only manager of a workdir, and the config and step of its newest (or `best`) checkpoint."""
   if not os.path.isdir(path):
     raise CheckpointError(f'{path}: no such checkpoint folder')
   manager = open_manager(path, read_only=True)
-  step = manager.latest_step()
-  if step is None:
+  if manager.latest_step() is None:
     raise CheckpointError(f'{path}: holds no checkpoint')
-  if best:
-    step = manager.best_step()
-    if step is None:
-      raise CheckpointError(f'{path}: no checkpoint was evaluated on the valid split, so none is best; drop the '
-                            'best choice to use the newest')
+  step = manager.best_step() if best else manager.latest_step()
+  if step is None:
+    raise CheckpointError(f'{path}: no checkpoint was evaluated on the valid split, so none is best; drop the '
+                          'best choice to use the newest')
   try:
-    return _read_config(manager, step), step
+    return manager, _read_config(manager, step), step
   except (ConfigError, CheckpointError) as e:
     raise CheckpointError(f'{path}: {e}') from None
+
+
+def load_config(path: str, best: bool = False) -> tuple[Config, int]:
+  """The config and step of the newest checkpoint in a workdir, or (`best`) of the one with the lowest valid NLL."""
+  return _open_chosen(path, best)[1:]
 
 
 def abstract_params(config: Config):
@@ -198,11 +201,10 @@ def abstract_params(config: Config):
 def restore_params(path: str, best: bool = False) -> tuple[Config, dict, int]:
   """The config, parameters and step of the newest checkpoint in a workdir (`best`: the one with the lowest valid
   NLL); all a sampler needs."""
-  config, step = load_config(path, best)
+  manager, config, step = _open_chosen(path, best)
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
                           abstract_params(config))
-  manager = open_manager(path, read_only=True)
   try:
     restored = manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.PyTreeRestore(item={'params': abstract}, partial_restore=True,
