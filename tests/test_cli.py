@@ -65,3 +65,18 @@ def test_prepare_data_writes_one_piece_back_and_never_overwrites(tmp_path):
   again = script('prepare_data', *args)
   assert again.returncode == 2 and 'pass --overwrite' in again.stderr
   assert script('prepare_data', *args, '--overwrite').returncode == 0
+
+
+def test_benchmark_writes_its_table_and_json(tmp_path):
+  out = tmp_path / 'bench.json'
+  result = script('benchmark', '--configs=tiny', '--repeats=1', '--skeleton', '--generate_batches=2',
+                  '--generate_steps=4', f'--output={out}')
+  assert result.returncode == 0, result.stderr[-2000:]
+  import json
+  r = json.loads(out.read_text())
+  tiny = r['configs']['tiny']
+  assert r['matmul_gflops'] == max(r['matmul_gflops_samples']) > 0
+  assert tiny['params'] == 5218 and tiny['step_s'] > 0 and tiny['skeleton_step_s'] > 0
+  assert tiny['fraction_of_matmul'] == pytest.approx(tiny['gflops'] / r['matmul_gflops'])
+  assert [g['batch'] for g in tiny['generation']] == [2] and tiny['generation'][0]['ms_per_step'] > 0
+  assert 'skeleton s' in result.stdout and 'generation of 4 steps' in result.stdout
