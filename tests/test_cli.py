@@ -1,5 +1,6 @@
 """Every experiment script refuses bad flags with one line that names the flag, before any compilation."""
 
+import json
 import os
 import subprocess
 import sys
@@ -72,7 +73,6 @@ def test_benchmark_writes_its_table_and_json(tmp_path):
   result = script('benchmark', '--configs=tiny', '--repeats=1', '--skeleton', '--generate_batches=2',
                   '--generate_steps=4', f'--output={out}')
   assert result.returncode == 0, result.stderr[-2000:]
-  import json
   r = json.loads(out.read_text())
   tiny = r['configs']['tiny']
   assert r['matmul_gflops'] == max(r['matmul_gflops_samples']) > 0
