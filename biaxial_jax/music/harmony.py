@@ -1,0 +1,198 @@
+"""Harmonic statistics of pieces, as a musician reads them: chords per beat, clashes, cadences, key, parallels.
+
+Computed the same way for real and generated pieces (numpy + music21, offline, on outputs). A *beat* is the onset of
+each beat of the meter in force (a quarter in x/4, a dotted quarter in 6/8, 9/8, 12/8, an eighth in other x/8, a
+half in x/2); its *sonority* is the set of pitches sounding at that step. Chord types come from music21 (its
+pitch-class set tables name every sonority, whatever its spelling), cached per sonority:
+
+| category | what |
+|---|---|
+| `triad` | a complete major or minor triad (doublings allowed) |
+| `dim_aug` | a complete diminished or augmented triad |
+| `seventh` | a complete seventh chord (dominant, major, minor, half-diminished, diminished ...) |
+| `incomplete` | one or two pitch classes, or three that music21 names an incomplete seventh chord |
+| `other` | everything else: non-tertian sonorities, clusters, sevenths with added notes |
+| `rest` | nothing sounds |
+
+Voice-leading figures compare pitches as MIDI numbers (semitones): MIDI carries no spelling, and music21's interval
+names depend on one.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import numpy as np
+
+from biaxial_jax.music.midi import note_spans
+from biaxial_jax.music.piece import PLAY, Piece, TimeSignature
+
+CATEGORIES = ('triad', 'dim_aug', 'seventh', 'incomplete', 'other', 'rest')
+WINDOW_BARS = 4  # bars per key window and the unit of the cadence rate
+
+
+def beat_steps(ts: TimeSignature, steps_per_quarter: int) -> int:
+  """Grid steps per beat of a meter: compound meters (6/8, 9/8, 12/8 ...) beat in dotted quarters."""
+  unit = max(4 * steps_per_quarter // ts.denominator, 1)
+  compound = ts.denominator >= 8 and ts.numerator % 3 == 0 and ts.numerator > 3
+  return unit * 3 if compound else unit
+
+
+def beats_of(piece: Piece) -> np.ndarray:
+  """The steps that start a beat, in order."""
+  is_beat = np.zeros(piece.num_steps, bool)
+  starts = [ts.step for ts in piece.time_signatures] + [piece.num_steps]
+  for ts, start, end in zip(piece.time_signatures, starts, starts[1:]):
+    beat = beat_steps(ts, piece.steps_per_quarter)
+    steps = np.arange(start, min(end, piece.num_steps))
+    is_beat[steps] = piece.bar_position[steps] % beat == 0
+  return np.flatnonzero(is_beat)
+
+
+def sonority(piece: Piece, step: int) -> tuple[int, ...]:
+  """MIDI pitches sounding at `step`, low to high."""
+  return tuple(int(piece.lowest + n) for n in np.flatnonzero(piece.roll[step, :, PLAY]))
+
+
+@functools.lru_cache(maxsize=None)
+def _classify_pitch_classes(pitch_classes: frozenset, bass_pc: int) -> tuple[str, int]:
+  """(category, inversion of a major/minor triad: 0 root position, 1 six, 2 six-four; -1 for other sonorities).
+
+  A triad without its fifth (root and third, as chorales often end) counts as incomplete, but has an inversion."""
+  from music21 import chord  # pylint: disable=import-outside-toplevel
+  # One octave, bass first: music21 then spells the chord itself (simplifyEnharmonics) and finds its root.
+  pitches = [60 + bass_pc] + [60 + bass_pc + (pc - bass_pc) % 12 for pc in sorted(pitch_classes) if pc != bass_pc]
+  c = chord.Chord(pitches).simplifyEnharmonics()
+  if c.isMajorTriad() or c.isMinorTriad():
+    return 'triad', c.inversion()
+  if c.isDiminishedTriad() or c.isAugmentedTriad():
+    category = 'dim_aug'
+  elif c.isSeventh():
+    category = 'seventh'
+  elif c.isIncompleteMajorTriad() or c.isIncompleteMinorTriad():
+    return 'incomplete', 0 if c.root().pitchClass == bass_pc else 1
+  elif len(pitch_classes) <= 2 or (len(pitch_classes) == 3 and c.commonName.startswith('incomplete')):
+    category = 'incomplete'
+  else:
+    category = 'other'
+  return category, -1
+
+
+def classify(pitches: Sequence[int]) -> tuple[str, int]:
+  """(category, inversion of a major/minor triad, else -1) of a sonority given as MIDI pitches."""
+  if not pitches:
+    return 'rest', -1
+  return _classify_pitch_classes(frozenset(p % 12 for p in pitches), min(pitches) % 12)
+
+
+def _parallels(before: tuple[int, ...], after: tuple[int, ...]) -> tuple[int, int, int]:
+  """(transitions, parallel fifths, parallel octaves) between two sonorities of equal size, voices paired by rank,
+  counted between rank-adjacent voices; a parallel needs both voices to move, the same way."""
+  if len(before) != len(after) or len(before) < 2:
+    return 0, 0, 0
+  fifths = octaves = 0
+  for i in range(len(before) - 1):
+    lo0, hi0, lo1, hi1 = before[i], before[i + 1], after[i], after[i + 1]
+    moved = lo1 != lo0 and hi1 != hi0 and np.sign(lo1 - lo0) == np.sign(hi1 - hi0)
+    if moved and (hi0 - lo0) % 12 == (hi1 - lo1) % 12:
+      fifths += (hi0 - lo0) % 12 == 7
+      octaves += (hi0 - lo0) % 12 == 0
+  return len(before) - 1, fifths, octaves
+
+
+def _stream(piece: Piece, start: int = 0, end: int | None = None):
+  """The notes of steps [start, end) as a flat music21 stream (offsets and lengths in quarter notes)."""
+  from music21 import note, stream  # pylint: disable=import-outside-toplevel
+  end = piece.num_steps if end is None else end
+  s = stream.Stream()
+  for a, b, n in note_spans(piece.roll):
+    a, b = max(a, start), min(b, end)
+    if a < b:
+      element = note.Note(int(piece.lowest + n), quarterLength=(b - a) / piece.steps_per_quarter)
+      s.insert((a - start) / piece.steps_per_quarter, element)
+  return s
+
+
+def _key_name(s) -> str | None:
+  if not s.notes:
+    return None
+  k = s.analyze('key')
+  return f'{k.tonic.pitchClass} {k.mode}'
+
+
+def key_windows(piece: Piece) -> tuple[int, int]:
+  """(4-bar windows, how many are in the piece's own key), windows starting on each downbeat; keys by music21's
+  Krumhansl-Schmuckler analysis of the whole piece and of each window (tonic and mode must both agree)."""
+  piece_key = _key_name(_stream(piece))
+  downbeats = np.flatnonzero(piece.bar_position == 0)
+  windows = in_key = 0
+  for i in range(len(downbeats) - WINDOW_BARS + 1):
+    end = downbeats[i + WINDOW_BARS] if i + WINDOW_BARS < len(downbeats) else piece.num_steps
+    window_key = _key_name(_stream(piece, downbeats[i], end))
+    if window_key is not None:
+      windows += 1
+      in_key += window_key == piece_key
+  return windows, in_key
+
+
+def piece_statistics(piece: Piece) -> dict:
+  """Counts for one piece (add them over pieces with `combine`)."""
+  beats = beats_of(piece)
+  sonorities = [sonority(piece, int(t)) for t in beats]
+  counts = {c: 0 for c in CATEGORIES}
+  clashes = crowded = downbeats = consonant_downbeats = transitions = fifths = octaves = cadences = 0
+  for i, (step, notes) in enumerate(zip(beats, sonorities)):
+    category, inversion = classify(notes)
+    counts[category] += 1
+    clashes += len(notes) >= 2 and notes[-1] - notes[-2] == 1
+    crowded += len(notes) >= 5
+    if piece.bar_position[step] == 0:
+      downbeats += 1
+      consonant_downbeats += category == 'triad' and inversion in (0, 1)  # a six-four is no consonance
+    if i:
+      t, f, o = _parallels(sonorities[i - 1], notes)
+      transitions, fifths, octaves = transitions + t, fifths + f, octaves + o
+      held = i + 1 == len(sonorities) or sonorities[i + 1] == notes
+      bass_move = (notes[0] - sonorities[i - 1][0]) % 12 if notes and sonorities[i - 1] else 0
+      cadences += inversion == 0 and held and bass_move in (5, 7)
+  sounding = np.flatnonzero(piece.roll[..., PLAY].any(axis=1))
+  final_category, final_inversion = classify(sonority(piece, int(sounding[-1]))) if sounding.size else ('rest', -1)
+  windows, in_key = key_windows(piece)
+  bars = max(int((piece.bar_position == 0).sum()), 1)
+  return {'beats': len(beats), **{f'beats_{c}': n for c, n in counts.items()}, 'clashes': clashes,
+          'crowded': crowded, 'downbeats': downbeats, 'consonant_downbeats': consonant_downbeats,
+          'transitions': transitions, 'parallel_fifths': fifths, 'parallel_octaves': octaves, 'cadences': cadences,
+          'bars': bars, 'windows': windows, 'windows_in_key': in_key, 'pieces': 1,
+          'final_root_position_triad': int(final_inversion == 0),
+          f'final_{final_category}': 1}
+
+
+def combine(counts: Sequence[dict]) -> dict:
+  """Adds per-piece counts, then derives the shares a musician reads (see `summary` for their names)."""
+  total: dict = {}
+  for c in counts:
+    for k, v in c.items():
+      total[k] = total.get(k, 0) + v
+  return summary(total)
+
+
+def summary(total: dict) -> dict:
+  beats = max(total.get('beats', 0), 1)
+  out = {f'share_{c}': total.get(f'beats_{c}', 0) / beats for c in CATEGORIES}
+  out.update(
+      clash_share=total.get('clashes', 0) / beats,
+      crowded_share=total.get('crowded', 0) / beats,
+      consonant_downbeat_share=total.get('consonant_downbeats', 0) / max(total.get('downbeats', 0), 1),
+      parallel_fifths_per_100=100 * total.get('parallel_fifths', 0) / max(total.get('transitions', 0), 1),
+      parallel_octaves_per_100=100 * total.get('parallel_octaves', 0) / max(total.get('transitions', 0), 1),
+      cadences_per_4_bars=WINDOW_BARS * total.get('cadences', 0) / max(total.get('bars', 0), 1),
+      key_window_share=total.get('windows_in_key', 0) / max(total.get('windows', 0), 1),
+      final_root_position_triad_share=total.get('final_root_position_triad', 0) / max(total.get('pieces', 0), 1),
+      pieces=total.get('pieces', 0), beats=total.get('beats', 0))
+  return out
+
+
+def statistics(pieces: Sequence[Piece]) -> dict:
+  """The harmonic statistics of a set of pieces, pooled over all their beats (see the module docstring)."""
+  return combine([piece_statistics(p) for p in pieces])
