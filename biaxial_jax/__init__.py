@@ -1,8 +1,9 @@
 """biaxial-jax: the biaxial LSTM polyphonic music model (Johnson 2015) in JAX."""
 
-from biaxial_jax.generate import Composer, GenerationError, load_checkpoint, top_voice
+from biaxial_jax.generation import Composer, Generation, GenerationError, load_checkpoint
 from biaxial_jax.music.batches import Batch, piece_batches, training_batch
 from biaxial_jax.music.datasets import Dataset, DatasetError, load_dataset
+from biaxial_jax.music.melodies import top_voice
 from biaxial_jax.music.midi import read_midi, read_midi_with_stats, write_midi
 from biaxial_jax.music.piece import (BiaxialError, MidiReadError, Piece, ReadStats, Tempo, TimeSignature,
                                      canonical_roll)
@@ -10,7 +11,7 @@ from biaxial_jax.music.piece import (BiaxialError, MidiReadError, Piece, ReadSta
 __version__ = '0.1.0'
 
 __all__ = [
-    'Batch', 'BiaxialError', 'Composer', 'Dataset', 'DatasetError', 'GenerationError', 'MidiReadError', 'Piece',
+    'Batch', 'BiaxialError', 'Composer', 'Dataset', 'DatasetError', 'Generation', 'GenerationError', 'MidiReadError', 'Piece',
     'ReadStats', 'Tempo', 'TimeSignature', 'canonical_roll', 'load_checkpoint', 'load_dataset', 'piece_batches',
     'read_midi', 'read_midi_with_stats', 'top_voice', 'training_batch', 'write_midi',
 ]

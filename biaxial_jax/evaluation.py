@@ -14,8 +14,8 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from biaxial_jax import train
-from biaxial_jax.generate import Composer
+from biaxial_jax import loss, model, train
+from biaxial_jax.generation import Composer
 from biaxial_jax.music.datasets import Dataset, load_dataset
 from biaxial_jax.music.piece import PLAY
 
@@ -71,3 +71,25 @@ def dataset_for(composer: Composer, name_or_path: str) -> Dataset:
   data = composer.config.data
   return load_dataset(name_or_path, lowest=data.lowest, num_notes=data.num_notes,
                       steps_per_quarter=data.steps_per_quarter, out_of_range=data.out_of_range)
+
+
+@functools.partial(jax.jit, static_argnames=('config', 'lowest'))
+def _step_nll(params, notes_BxTxNx2, bar_position_BxT, *, config, lowest):
+  logits = model.teacher_forced_logits(params, notes_BxTxNx2, bar_position_BxT, config, lowest=lowest)
+  play, articulate = loss.nll_terms(logits, notes_BxTxNx2)
+  return (play + articulate).sum(axis=-1)
+
+
+def step_nll(composer: Composer, pieces, length_multiple: int = 64) -> list[np.ndarray]:
+  """The model's NLL of each step of each piece, `float[T]` in nats (play and articulate terms summed over notes,
+  as training scores them); pieces are padded to a multiple of `length_multiple` steps to share compilations."""
+  out = []
+  for piece in pieces:
+    t = -(-piece.num_steps // length_multiple) * length_multiple
+    notes = np.zeros((1, t, piece.num_notes, 2), np.uint8)
+    notes[0, :piece.num_steps] = piece.roll
+    bar = np.zeros((1, t), np.int32)
+    bar[0, :piece.num_steps] = piece.bar_position
+    nll = _step_nll(composer.params, notes, bar, config=composer.config.model, lowest=composer.lowest)
+    out.append(np.asarray(nll[0, :piece.num_steps]))
+  return out

@@ -11,13 +11,19 @@ import jax.numpy as jnp
 import optax
 
 
-def nll_sums(logits_BxTxNx2: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, mask_BxT: jnp.ndarray) -> dict:
-  """Summed NLL terms and counts of a batch (sums, so they add up over batches and devices)."""
+def nll_terms(logits_BxTxNx2: jnp.ndarray, notes_BxTxNx2: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """Per-cell NLL `[B, T, N]` of the play bit, and of the articulate bit where the note plays (else 0)."""
   targets = notes_BxTxNx2.astype(jnp.float32)
   nll = optax.sigmoid_binary_cross_entropy(logits_BxTxNx2.astype(jnp.float32), targets)
+  return nll[..., 0], nll[..., 1] * targets[..., 0]
+
+
+def nll_sums(logits_BxTxNx2: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, mask_BxT: jnp.ndarray) -> dict:
+  """Summed NLL terms and counts of a batch (sums, so they add up over batches and devices)."""
+  play_nll, articulate_nll = nll_terms(logits_BxTxNx2, notes_BxTxNx2)
   mask = mask_BxT.astype(jnp.float32)[..., None]
-  play = jnp.sum(nll[..., 0] * mask)
-  articulate = jnp.sum(nll[..., 1] * targets[..., 0] * mask)
+  play = jnp.sum(play_nll * mask)
+  articulate = jnp.sum(articulate_nll * mask)
   return {'play': play, 'articulate': articulate, 'frames': jnp.sum(mask),
           'cells': jnp.sum(mask) * notes_BxTxNx2.shape[2]}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from biaxial_jax import features
 from biaxial_jax.config import ModelConfig
 from biaxial_jax.features import NUM_FEATURES
 
@@ -77,6 +78,18 @@ def stack_step_from_gates(layers: list[dict], states: list[LstmState],
     state, x_BxD = lstm_cell(layer, state, gates_in_Bx4H)
     new_states.append(state)
   return new_states, x_BxD
+
+
+def note_gates_from_time(params: Params, h_XxH: jnp.ndarray) -> jnp.ndarray:
+  """The time-axis output's share (with the bias) of the note axis's first-layer gates. It does not change along
+  the note scan, so generation computes it for all notes of a step at once; `note_gates_from_lower` is the rest."""
+  first = params['note'][0]
+  return h_XxH @ first['w_in'][:-2] + first['b']
+
+
+def note_gates_from_lower(params: Params, lower_Xx2: jnp.ndarray) -> jnp.ndarray:
+  """The lower note's `(play, articulate)` share of the note axis's first-layer gates."""
+  return lower_Xx2 @ params['note'][0]['w_in'][-2:]
 
 
 def output_logits(params: Params, h_BxH: jnp.ndarray) -> jnp.ndarray:
@@ -149,3 +162,11 @@ def apply(params: Params, x_BxTxNxF: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, co
     time_key, note_key = jax.random.split(dropout_key)
   h = time_axis(params, x_BxTxNxF, config, dropout_masks(time_key, config.time_sizes, b * n, config.dropout))
   return note_axis(params, h, notes_BxTxNx2, config, dropout_masks(note_key, config.note_sizes, b * t, config.dropout))
+
+
+def teacher_forced_logits(params: Params, notes_BxTxNx2: jnp.ndarray, bar_position_BxT: jnp.ndarray,
+                          config: ModelConfig, *, lowest: int, dropout_key: jax.Array | None = None) -> jnp.ndarray:
+  """Logits `[B, T, N, 2]` of every step and note of whole sequences, each step predicted from the steps before it
+  (the first from silence) and its notes from the notes below: training, evaluation and scoring samples."""
+  x = features.sequence_features(notes_BxTxNx2, bar_position_BxT, lowest=lowest)
+  return apply(params, x, notes_BxTxNx2, config, dropout_key=dropout_key)

@@ -72,22 +72,24 @@ def render_wav(midi_path: str, wav_path: str, *, sample_rate: int = 44100) -> tu
 def index_html(entries: list[dict], path: str, *, title: str = 'biaxial-jax samples') -> str:
   """A page listing every sample: piano roll, audio player (where a WAV exists), MIDI link; opens from disk.
 
-  Each entry: `name`, `midi`, `png`, optional `wav` and `info` (file names relative to the page's folder).
+  Each entry: `name`, `midi`, `png`, optional `wav`, `info` and `warning` (file names relative to the page's
+  folder).
   """
   rows = []
   for e in entries:
+    warning = f'<p class="warning">{html.escape(e["warning"])}</p>' if e.get('warning') else ''
     audio = (f'<audio controls preload="none" src="{html.escape(e["wav"])}"></audio>' if e.get('wav')
              else '<p class="note">no audio: FluidSynth or a soundfont was not available</p>')
     rows.append(f'''<section>
   <h2>{html.escape(e["name"])}</h2>
   <p>{html.escape(e.get("info", ""))} <a href="{html.escape(e["midi"])}" download>MIDI</a></p>
-  {audio}
+  {warning}{audio}
   <img src="{html.escape(e["png"])}" alt="piano roll of {html.escape(e["name"])}">
 </section>''')
   page = f'''<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:100%}} img{{max-width:100%;border:1px solid #ccc}}
-section{{margin-bottom:2em}} .note{{color:#777}}</style></head>
+section{{margin-bottom:2em}} .note{{color:#777}} .warning{{color:#a40}}</style></head>
 <body><h1>{html.escape(title)}</h1>
 {chr(10).join(rows)}
 </body></html>

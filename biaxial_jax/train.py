@@ -17,7 +17,8 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from biaxial_jax import checkpoint, features, generate, loss, model
+from biaxial_jax import checkpoint, loss, model
+from biaxial_jax.generation import Composer
 from biaxial_jax.config import Config, ConfigError, TrainConfig
 from biaxial_jax.music.batches import Batch, piece_batches, training_batch
 from biaxial_jax.music.datasets import load_dataset
@@ -53,19 +54,14 @@ def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
   return optax.chain(clip, optax.adadelta(schedule, rho=0.95, eps=1e-6))
 
 
-def logits_of(params, batch_notes, batch_bar_position, config: Config, dropout_key=None):
-  """Teacher-forced logits `[B, T, N, 2]` of a batch."""
-  x = features.sequence_features(batch_notes, batch_bar_position, lowest=config.data.lowest)
-  return model.apply(params, x, batch_notes, config.model, dropout_key=dropout_key)
-
-
 def train_step(state: dict, batch: Batch, dropout_root: jax.Array, *, config: Config,
                optimizer: optax.GradientTransformation) -> tuple[dict, dict]:
   """One optimizer step; returns the new state and the batch's loss, NLL sums and gradient norm."""
   dropout_key = jax.random.fold_in(dropout_root, state['step'])
 
   def objective(params):
-    logits = logits_of(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config, dropout_key)
+    logits = model.teacher_forced_logits(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config.model,
+                                         lowest=config.data.lowest, dropout_key=dropout_key)
     return loss.loss_fn(logits, batch.notes_BxTxNx2, batch.mask_BxT, config.train.play_only)
 
   (value, sums), grads = jax.value_and_grad(objective, has_aux=True)(state['params'])
@@ -77,7 +73,8 @@ def train_step(state: dict, batch: Batch, dropout_root: jax.Array, *, config: Co
 
 def eval_step(params, batch: Batch, *, config: Config) -> dict:
   """NLL sums of a batch of whole pieces, no dropout."""
-  logits = logits_of(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config)
+  logits = model.teacher_forced_logits(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config.model,
+                                       lowest=config.data.lowest)
   return loss.nll_sums(logits, batch.notes_BxTxNx2, batch.mask_BxT)
 
 
@@ -169,7 +166,7 @@ def evaluate(params, pieces, eval_fn, config: Config, sharding: NamedSharding) -
 
 def write_sample(params, config: Config, workdir: str, step: int, num_bars: int = 4) -> str:
   """A few bars sampled from the current parameters, `workdir/samples/step_NNNNNNN.mid`, to hear progress."""
-  composer = generate.Composer(config, params, step)
+  composer = Composer(config, params, step)
   piece = composer.sample(num_bars * 4 * config.data.steps_per_quarter, seed=config.train.seed)[0]
   return write_midi(piece, os.path.join(workdir, 'samples', f'step_{step:07d}.mid'))
 

@@ -1,7 +1,8 @@
 r"""Speed of the train step per config, against this machine's float32 matmul rate; prints a table, writes JSON.
 
   python experiments/benchmark.py --configs=tiny,small,default --batch_size=10 --seq_len=128 --repeats=5
-  python experiments/benchmark.py --configs=default --skeleton --generate_batches=   # the step against its own matmuls
+  python experiments/benchmark.py --configs=default --skeleton --generate_batches= --particles=   # the step's matmuls
+  python experiments/benchmark.py --configs=small --repeats=3 --generate_batches=1,16 --particles=32,256  # generation
 """
 
 import json
@@ -22,6 +23,8 @@ _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed train steps per config (the
 _HOIST = flags.DEFINE_enum('hoist', 'config', ['config', 'true', 'false'], 'Override hoist_input_projection.')
 _GENERATE = flags.DEFINE_list('generate_batches', ['1', '16'], 'Sampler batch sizes to time (empty: skip).')
 _GENERATE_STEPS = flags.DEFINE_integer('generate_steps', 256, 'Steps generated per timed sampler call.')
+_PARTICLES = flags.DEFINE_list('particles', ['32'], 'SMC particle counts to time, one sample harmonizing a melody '
+                               '(empty: skip).')
 _SKELETON = flags.DEFINE_bool('skeleton', False, 'Also time each train step\'s matmul skeleton: the same matmuls in '
                                 'the same scans without the gate arithmetic (the ceiling of this formulation here).')
 _OUTPUT = flags.DEFINE_string('output', None, 'Write the results as JSON here.')
@@ -60,20 +63,34 @@ def generation_flops_per_step(config: config_lib.Config, batch: int, num_feature
   return flops + 2.0 * batch * n * size * 2
 
 
-def measure_generation(config: config_lib.Config, batch: int, num_steps: int, repeats: int) -> dict:
-  """Wall time of the compiled sampler for `num_steps` steps of `batch` samples (random parameters)."""
+def measure_generation(config: config_lib.Config, samples: int, num_steps: int, repeats: int,
+                       particles: int = 1) -> dict:
+  """Wall time of the compiled sampler for `num_steps` steps of `samples` samples (random parameters). With
+  particles, each sample harmonizes a melody (one given note per step, silence above it), so that the weights and
+  resampling of the SMC sampler do their work."""
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from biaxial_jax import features, model, sampling  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from biaxial_jax import features, model  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.generation import sampler  # pylint: disable=import-outside-toplevel
 
   params = model.init_params(jax.random.key(0), config.model)
   n = config.data.num_notes
-  args = (params, jax.random.key(0), jnp.arange(num_steps) % 16, jnp.zeros((batch, num_steps, n, 2), bool),
-          jnp.zeros((batch, num_steps, n, 2), bool), jnp.zeros((batch, num_steps, n), bool),
-          sampling.Controls(jnp.float32(1), jnp.float32(1), jnp.float32(0)))
-  kwargs = dict(config=config.model, lowest=config.data.lowest)
+  mask = np.zeros((samples, num_steps, n, 2), bool)
+  values = np.zeros_like(mask)
+  if particles > 1:
+    melody = (2 * n // 3 + np.round(4 * np.sin(np.arange(num_steps) / 6))).astype(int)
+    for t, note in enumerate(melody):
+      mask[:, t, note:] = True
+      values[:, t, note, 0] = True
+      values[:, t, note, 1] = t % 4 == 0
+  plan = sampler.Plan(jnp.arange(num_steps) % 16, mask, values, np.zeros((samples, num_steps, n), bool),
+                      np.zeros((samples, num_steps, n), bool), np.full(num_steps, -1, np.int32),
+                      np.zeros(num_steps, bool))
+  args = (params, jax.random.key(0), plan, sampler.Controls(jnp.float32(1), jnp.float32(1), jnp.float32(0)))
+  kwargs = dict(config=config.model, lowest=config.data.lowest, search=sampler.Search(particles=particles))
   start = time.perf_counter()
-  compiled = sampling.sample_rolls.lower(*args, **kwargs).compile()
+  compiled = sampler.sample.lower(*args, **kwargs).compile()
   compile_s = time.perf_counter() - start
   times = []
   for _ in range(repeats):
@@ -81,9 +98,10 @@ def measure_generation(config: config_lib.Config, batch: int, num_steps: int, re
     jax.block_until_ready(compiled(*args))
     times.append(time.perf_counter() - start)
   seconds = min(times)
-  flops = generation_flops_per_step(config, batch, features.NUM_FEATURES) * num_steps
-  return {'batch': batch, 'num_steps': num_steps, 'compile_s': compile_s, 'seconds': seconds,
-          'ms_per_step': 1e3 * seconds / num_steps, 'gflops': flops / seconds / 1e9}
+  rows = samples * particles
+  flops = generation_flops_per_step(config, rows, features.NUM_FEATURES) * num_steps
+  return {'batch': samples, 'particles': particles, 'num_steps': num_steps, 'compile_s': compile_s,
+          'seconds': seconds, 'ms_per_step': 1e3 * seconds / num_steps, 'gflops': flops / seconds / 1e9}
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -165,8 +183,9 @@ def main(argv):
     overrides['model.hoist_input_projection'] = _HOIST.value
   if _REPEATS.value < 1:
     cli.fail(f'--repeats must be >= 1, got {_REPEATS.value}')
-  if not all(b.isdigit() and int(b) >= 1 for b in _GENERATE.value):
-    cli.fail(f'--generate_batches: expected positive integers, got {",".join(_GENERATE.value)}')
+  for flag in (_GENERATE, _PARTICLES):
+    if not all(b.isdigit() and int(b) >= 1 for b in flag.value):
+      cli.fail(f'--{flag.name}: expected positive integers, got {",".join(flag.value)}')
   if _GENERATE_STEPS.value < 1:
     cli.fail(f'--generate_steps must be >= 1, got {_GENERATE_STEPS.value}')
   try:
@@ -186,6 +205,8 @@ def main(argv):
       r['skeleton_step_s'] = measure_skeleton(config, _REPEATS.value)
     rates.append(matmul_gflops())
     r['generation'] = [measure_generation(config, b, _GENERATE_STEPS.value, _REPEATS.value) for b in generate_batches]
+    r['generation'] += [measure_generation(config, 1, _GENERATE_STEPS.value, _REPEATS.value, particles=int(k))
+                        for k in _PARTICLES.value]
     results['configs'][name] = r
   ceiling = max(rates)
   results.update(matmul_gflops=ceiling, matmul_gflops_samples=rates)
@@ -204,14 +225,15 @@ def main(argv):
       r['skeleton_fraction_of_matmul'] = r['tflop_per_step'] * 1e3 / r['skeleton_step_s'] / ceiling
       line += f' {r["skeleton_step_s"]:>10.3f} {r["skeleton_fraction_of_matmul"]:>9.0%}'
     print(line)
-  if generate_batches:
+  if generate_batches or _PARTICLES.value:
     print(f'\ngeneration of {_GENERATE_STEPS.value} steps (best of {_REPEATS.value}, after compilation):')
-    print(f'{"config":>8} {"samples":>8} {"compile s":>10} {"wall s":>8} {"ms/step":>8} {"GFLOP/s":>8} {"of matmul":>9}')
+    print(f'{"config":>8} {"samples":>8} {"particles":>9} {"compile s":>10} {"wall s":>8} {"ms/step":>8} '
+          f'{"GFLOP/s":>8} {"of matmul":>9}')
   for name, r in results['configs'].items():
     for g in r['generation']:
       g['fraction_of_matmul'] = g['gflops'] / ceiling
-      print(f'{name:>8} {g["batch"]:>8} {g["compile_s"]:>10.2f} {g["seconds"]:>8.3f} {g["ms_per_step"]:>8.2f} '
-            f'{g["gflops"]:>8.1f} {g["fraction_of_matmul"]:>9.0%}')
+      print(f'{name:>8} {g["batch"]:>8} {g["particles"]:>9} {g["compile_s"]:>10.2f} {g["seconds"]:>8.3f} '
+            f'{g["ms_per_step"]:>8.2f} {g["gflops"]:>8.1f} {g["fraction_of_matmul"]:>9.0%}')
   if _OUTPUT.value:
     with open(_OUTPUT.value, 'w') as f:
       json.dump(results, f, indent=2)

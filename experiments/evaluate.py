@@ -1,8 +1,16 @@
-r"""Evaluates a checkpoint: likelihood on whole pieces (the papers' protocol), or musical statistics of its samples.
+r"""Evaluates a checkpoint: likelihood on whole pieces (the papers' protocol), or the music it makes.
 
   python experiments/evaluate.py --checkpoint=runs/small --dataset=bach_chorales --split=test
   python experiments/evaluate.py --checkpoint=runs/jsb_bl --best --split=test --protocol=bl88
-  python experiments/evaluate.py --checkpoint=runs/small --mode=music --num_samples=16 --output_dir=out/eval
+  python experiments/evaluate.py --checkpoint=bach --mode=music --num_samples=16 --output_dir=out/music
+  python experiments/evaluate.py --checkpoint=bach --mode=harmonize --output_dir=out/harmonize
+  python experiments/evaluate.py --checkpoint=bach --mode=joins --num_samples=16 --output_dir=out/joins
+
+Modes: `likelihood`; `music`: statistics of free samples against the split's pieces (histograms, copying, and the
+harmonic statistics of `biaxial_jax.music.harmony`); `harmonize`: the split's chorale sopranos harmonized against
+Bach's own harmonizations of them, and the folk songs of `biaxial_jax.music.melodies` harmonized (one output per
+melody and seed, --num_samples seeds from --seed); `joins`: motif return, bridging and a prepared ending, one output
+per seed, the model's NLL around each join for the SMC sampler and the plain masked sampler.
 """
 
 import json
@@ -15,23 +23,47 @@ from biaxial_jax import cli
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, "A training workdir, an exported model, or 'bach'.")
 _BEST = flags.DEFINE_boolean('best', False, 'From a training workdir, use the checkpoint with the lowest valid NLL '
                              'instead of the newest.')
-_MODE = flags.DEFINE_enum('mode', 'likelihood', ['likelihood', 'music'], 'What to measure.')
+_MODE = flags.DEFINE_enum('mode', 'likelihood', ['likelihood', 'music', 'harmonize', 'joins'], 'What to measure.')
 _DATASET = flags.DEFINE_string('dataset', None, "Data set name or path (default: the checkpoint's own).")
 _SPLIT = flags.DEFINE_enum('split', 'test', ['train', 'valid', 'test'], 'Split to score (likelihood) or to compare '
                            'with (music).')
 _PROTOCOL = flags.DEFINE_enum('protocol', 'model', ['model', 'bl88'], "model: the model's notes and articulation; "
                               'bl88: the Boulanger-Lewandowski protocol (88 keys, play bits).')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 16, 'Whole pieces per evaluation batch.', lower_bound=1)
-_NUM_SAMPLES = flags.DEFINE_integer('num_samples', 16, 'Music mode: pieces to generate.', lower_bound=1)
+_NUM_SAMPLES = flags.DEFINE_integer('num_samples', 16, 'Music mode: pieces to generate; harmonize and joins modes: '
+                                    'seeds per melody or case (default 1 and 16).', lower_bound=1)
 _NUM_STEPS = flags.DEFINE_integer('num_steps', 256, 'Music mode: steps per generated piece.', lower_bound=1)
-_SEED = flags.DEFINE_integer('seed', 0, 'Music mode: sampling seed.', lower_bound=0)
-_TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Music mode: sampling temperature.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed (the first, where several are used).', lower_bound=0,
+                             upper_bound=2**63 - 1)
+_TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Sampling temperature.')
+_PARTICLES = flags.DEFINE_integer('particles', None, 'Harmonize mode: SMC particles (default: the sampler\'s); 1 '
+                                  'is the plain masked sampler.', lower_bound=1)
 _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace results of an earlier evaluation in --output_dir.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Where results.json (and in music mode report.md and '
                                   'statistics.png) go; default: print only.')
 
 
-def _table(comparison: dict) -> str:
+HARMONY_ROWS = (('complete major/minor triads, share of beats', 'share_triad'),
+                ('diminished/augmented triads', 'share_dim_aug'), ('seventh chords', 'share_seventh'),
+                ('incomplete chords', 'share_incomplete'), ('other (non-tertian) sonorities', 'share_other'),
+                ('a minor second directly under the top voice', 'clash_share'), ('5 or more notes', 'crowded_share'),
+                ('downbeats on a major/minor triad (not six-four)', 'consonant_downbeat_share'),
+                ('parallel fifths per 100 voice-pair transitions', 'parallel_fifths_per_100'),
+                ('parallel octaves per 100 voice-pair transitions', 'parallel_octaves_per_100'),
+                ('cadences per 4 bars', 'cadences_per_4_bars'), ('4-bar windows in the piece\'s key', 'key_window_share'),
+                ('final chord a root-position major/minor triad', 'final_root_position_triad_share'))
+
+
+def _harmony_table(columns: dict) -> str:
+  """Harmonic statistics side by side, one column per set of pieces."""
+  lines = ['| per beat (unless said) | ' + ' | '.join(columns) + ' |', '|---' * (len(columns) + 1) + '|']
+  lines += [f'| {label} | ' + ' | '.join(f'{c[key]:.3f}' for c in columns.values()) + ' |'
+            for label, key in HARMONY_ROWS]
+  lines.append('| pieces / beats | ' + ' | '.join(f'{c["pieces"]} / {c["beats"]}' for c in columns.values()) + ' |')
+  return '\n'.join(lines)
+
+
+def _music_table(comparison: dict) -> str:
   gen, real = comparison['generated'], comparison['real']
   rows = [('mean notes sounding', 'mean_polyphony'), ('silent steps', 'silent_share'),
           ('repeated (re-struck) notes', 'repeated_share'), ('in-key note steps', 'in_key_share')]
@@ -44,6 +76,25 @@ def _table(comparison: dict) -> str:
   if 'longest_copied_bars' in comparison:
     lines.append(f'| longest run of bars copied from training (transposed) | {comparison["longest_copied_bars"]} | '
                  f'{comparison["longest_copied_bars_real"]} |')
+  harmony = _harmony_table({'generated': comparison['harmony_generated'], 'real': comparison['harmony_real']})
+  return '\n'.join(lines) + '\n\n' + harmony
+
+
+def _harmonize_table(result: dict) -> str:
+  columns = {'sopranos harmonized': result['sopranos']['generated'], 'folk songs harmonized':
+             result['folk']['generated'], "Bach's harmonizations": result['sopranos']['reference']}
+  exact = [result[k]['melody_exact'] == result[k]['outputs'] for k in ('sopranos', 'folk')]
+  return (_harmony_table(columns) + f'\n\nmelody exact in every output: {all(exact)}; '
+          f'{result["sopranos"]["outputs"] + result["folk"]["outputs"]} outputs in '
+          f'{result["sopranos"]["seconds"] + result["folk"]["seconds"]:.0f} s')
+
+
+def _joins_table(result: dict) -> str:
+  lines = ['| case | join NLL/step | median step elsewhere | ratio | median same-place window elsewhere | ratio |',
+           '|---|---|---|---|---|---|']
+  lines += [f'| {name} | {r["join_nll"]:.3f} | {r["median_step_nll_elsewhere"]:.3f} | {r["ratio_to_median_step"]:.2f} '
+            f'| {r["median_window_nll_elsewhere"]:.3f} | {r["ratio_to_median_window"]:.2f} |'
+            for name, r in result['cases'].items()]
   return '\n'.join(lines)
 
 
@@ -53,8 +104,8 @@ def main(argv):
   if not _CHECKPOINT.value or not (os.path.isdir(_CHECKPOINT.value) or _CHECKPOINT.value == 'bach'):
     cli.fail(f'--checkpoint: {_CHECKPOINT.value}: no such folder' if _CHECKPOINT.value else
              '--checkpoint is required: a training workdir')
-  if not _TEMPERATURE.value > 0:
-    cli.fail(f'--temperature must be > 0, got {_TEMPERATURE.value}')
+  if not 0 < _TEMPERATURE.value < float('inf'):
+    cli.fail(f'--temperature: must be a finite number > 0, got {_TEMPERATURE.value}')
   if _OUTPUT_DIR.value:
     cli.writable_dir('--output_dir', _OUTPUT_DIR.value)
     existing = [f for f in ('results.json', 'report.md', 'statistics.png')
@@ -64,16 +115,20 @@ def main(argv):
                '--output_dir')
   cli.quiet_library_logs()
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from biaxial_jax import evaluation, generate, metrics, render  # pylint: disable=import-outside-toplevel
+  from biaxial_jax import evaluation, metrics, render, studies  # pylint: disable=import-outside-toplevel
   from biaxial_jax.checkpoint import CheckpointError  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.generation import GenerationError, load_checkpoint  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.music import harmony, melodies  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music.files import atomic_path  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music.piece import BiaxialError  # pylint: disable=import-outside-toplevel
 
   try:
-    composer = generate.load_checkpoint(_CHECKPOINT.value, best=_BEST.value)
+    composer = load_checkpoint(_CHECKPOINT.value, best=_BEST.value)
   except CheckpointError as e:
     cli.fail(f'--checkpoint: {e}', code=1)
   dataset = _DATASET.value or composer.config.data.dataset
+  seeds = range(_SEED.value, _SEED.value + (_NUM_SAMPLES.value if _NUM_SAMPLES.present or _MODE.value != 'harmonize'
+                                            else 1))
   try:
     if _MODE.value == 'likelihood' and _PROTOCOL.value == 'bl88':
       result = evaluation.benchmark_likelihood(composer, dataset, _SPLIT.value, _BATCH_SIZE.value)
@@ -84,27 +139,42 @@ def main(argv):
         cli.fail(f'--split: {dataset} has no {_SPLIT.value} pieces')
       if _MODE.value == 'likelihood':
         result = evaluation.likelihood(composer, pieces, _BATCH_SIZE.value)
-      else:
+      elif _MODE.value == 'music':
         samples = composer.sample(_NUM_STEPS.value, num_samples=_NUM_SAMPLES.value, seed=_SEED.value,
                                   temperature=_TEMPERATURE.value)
         result = metrics.compare(samples, pieces, data.train)
+        result.update(harmony_generated=harmony.statistics(samples), harmony_real=harmony.statistics(pieces))
+      elif _MODE.value == 'harmonize':
+        grid = composer.grid
+        args = dict(temperature=_TEMPERATURE.value, particles=_PARTICLES.value)
+        result = {'sopranos': studies.harmonization_study(composer, [melodies.top_voice(p) for p in pieces], seeds,
+                                                          references=pieces, **args),
+                  'folk': studies.harmonization_study(composer, melodies.folk_songs(**grid._asdict()), seeds, **args)}
+      else:
+        cases = studies.join_cases(pieces)
+        result = {'cases': studies.join_study(composer, cases, seeds), 'joins': {c.name: c.joins for c in cases}}
+  except GenerationError as e:
+    cli.fail(f'--{e.field if e.field in flags.FLAGS else "checkpoint"}: {e.message}', code=1)
   except BiaxialError as e:
     cli.fail(f'--dataset: {e}', code=1)
   result.update(checkpoint=_CHECKPOINT.value, step=composer.step, dataset=dataset, split=_SPLIT.value,
-                mode=_MODE.value, protocol=_PROTOCOL.value)
+                mode=_MODE.value, protocol=_PROTOCOL.value, seeds=list(seeds) if _MODE.value != 'likelihood' else None)
   as_json = json.dumps(result, indent=2, default=lambda x: np.asarray(x).tolist())
+  tables = {'music': _music_table, 'harmonize': _harmonize_table, 'joins': _joins_table}
   if _MODE.value == 'likelihood':
     print('\n'.join(f'{k}: {v:.4f}' if isinstance(v, float) else f'{k}: {v}' for k, v in result.items()))
   else:
-    print(_table(result))
+    print(tables[_MODE.value](result))
   if _OUTPUT_DIR.value:
     with atomic_path(os.path.join(_OUTPUT_DIR.value, 'results.json')) as tmp, open(tmp, 'w') as f:
       f.write(as_json)
-    if _MODE.value == 'music':
-      render.statistics_plot(result, os.path.join(_OUTPUT_DIR.value, 'statistics.png'))
-      report = (f'# Generated vs real ({dataset}, {_SPLIT.value} split)\n\n{_NUM_SAMPLES.value} samples of '
-                f'{_NUM_STEPS.value} steps from {_CHECKPOINT.value} (step {composer.step}), seed {_SEED.value}, '
-                f'temperature {_TEMPERATURE.value:g}.\n\n{_table(result)}\n\n![statistics](statistics.png)\n')
+    if _MODE.value != 'likelihood':
+      if _MODE.value == 'music':
+        render.statistics_plot(result, os.path.join(_OUTPUT_DIR.value, 'statistics.png'))
+      report = (f'# {_MODE.value} ({dataset}, {_SPLIT.value} split)\n\n{_CHECKPOINT.value} (step {composer.step}), '
+                f'seeds {seeds.start}..{seeds.stop - 1}, temperature {_TEMPERATURE.value:g}.\n\n'
+                f'{tables[_MODE.value](result)}\n'
+                + ('\n![statistics](statistics.png)\n' if _MODE.value == 'music' else ''))
       with atomic_path(os.path.join(_OUTPUT_DIR.value, 'report.md')) as tmp, open(tmp, 'w') as f:
         f.write(report)
     print(f'wrote {_OUTPUT_DIR.value}/results.json')

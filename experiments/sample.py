@@ -1,7 +1,11 @@
 r"""Generates music from a checkpoint: MIDI, piano-roll PNG, WAV (where FluidSynth is installed) and index.html.
 
-  python experiments/sample.py --checkpoint=runs/small --output_dir=out/samples --seed=0 --num_steps=256 \
-      --temperature=1.0 [--primer=a.mid] [--harmonize=melody.mid] [--num_samples=4] [--tempo=80] [--program=19]
+  python experiments/sample.py --checkpoint=bach --output_dir=out/free --num_bars=16 --num_samples=4 --seed=1
+  python experiments/sample.py --checkpoint=bach --output_dir=out/harmonized --harmonize=melody.mid
+  python experiments/sample.py --checkpoint=bach --output_dir=out/motif --motif=motif.mid --motif_at=1,5,13:+2
+  python experiments/sample.py --checkpoint=bach --output_dir=out/bridge --primer=a.mid --bridge_to=b.mid \
+      --bridge_bars=4
+  python experiments/sample.py --checkpoint=bach --output_dir=out/ending --num_bars=8 --ending="D minor"
 """
 
 import os
@@ -16,7 +20,8 @@ _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'A training workdir (its n
 _BEST = flags.DEFINE_boolean('best', False, 'From a training workdir, use the checkpoint with the lowest valid NLL '
                              'instead of the newest.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'out/samples', 'Where the files go (created if missing).')
-_SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed: the same seed and flags give the same files.', lower_bound=0)
+_SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed: the same seed and flags give the same files.', lower_bound=0,
+                            upper_bound=2**63 - 1)
 _NUM_STEPS = flags.DEFINE_integer('num_steps', None, 'Length in grid steps (default 256; with --harmonize, the '
                                   "melody's length).", lower_bound=1)
 _NUM_BARS = flags.DEFINE_integer('num_bars', None, 'Length in bars of --time_signature (instead of --num_steps).',
@@ -29,7 +34,23 @@ _PRIMER = flags.DEFINE_string('primer', None, 'A MIDI file kept verbatim at the 
 _HARMONIZE = flags.DEFINE_string('harmonize', None, 'A MIDI melody (its top voice) to keep exactly and harmonize.')
 _FIXED = flags.DEFINE_string('fixed_notes', None, 'A .npz file with arrays mask and values, [T, N, 2] (or a [T, N] '
                              'mask): notes the sampler must obey.')
-_ALLOW_ABOVE = flags.DEFINE_boolean('allow_above_melody', False, 'With --harmonize: allow notes above the melody.')
+_MOTIF = flags.DEFINE_string('motif', None, 'A MIDI motif (a melody or a few voices) that recurs exactly at '
+                             '--motif_at.')
+_MOTIF_AT = flags.DEFINE_list('motif_at', [], 'Bars (from 1) where the motif\'s first downbeat falls; BAR:+N or '
+                              'BAR:-N transposes that entry by N semitones (1,5,13:+2).')
+_BRIDGE_TO = flags.DEFINE_string('bridge_to', None, 'A MIDI fragment reached --bridge_bars bars after the primer '
+                                 'ends (a transition from --primer to it; without --primer, from scratch).')
+_BRIDGE_BARS = flags.DEFINE_integer('bridge_bars', 4, 'Bars generated between --primer and --bridge_to.',
+                                    lower_bound=0)
+_ENDING = flags.DEFINE_string('ending', None, "End on the tonic of a key ('D minor', 'Bb major') or with a MIDI "
+                              'passage, prepared by look-ahead.')
+_PARTICLES = flags.DEFINE_integer('particles', None, 'SMC particles per sample (default 32 under constraints '
+                                  'beyond a primer, or with --search=best|beam; else 1, the plain sampler).',
+                                  lower_bound=1)
+_SEARCH = flags.DEFINE_enum('search', 'sample', ['sample', 'best', 'beam'], 'sample: a draw from the model given '
+                            'the constraints; best: the most likely of the particles; beam: bar-wise beam search.')
+_ALLOW_ABOVE = flags.DEFINE_boolean('allow_above_melody', False, 'With --harmonize or --motif: allow notes above '
+                                    'the melody.')
 _TIME_SIGNATURE = flags.DEFINE_string('time_signature', '4/4', 'Meter when no primer or melody gives one.')
 _TEMPO = flags.DEFINE_float('tempo', None, 'Quarter notes per minute (default: the primer/melody tempo, else 100).')
 _PROGRAM = flags.DEFINE_integer('program', 0, 'General MIDI program (0 piano, 19 church organ).', lower_bound=0,
@@ -43,7 +64,9 @@ _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace files of the same
 _FLAG_OF_ARGUMENT = {'num_steps': '--num_steps', 'num_samples': '--num_samples', 'seed': '--seed',
                      'temperature': '--temperature', 'conservativity': '--conservativity', 'primer': '--primer',
                      'melody': '--harmonize', 'fixed': '--fixed_notes', 'tempo': '--tempo',
-                     'time_signature': '--time_signature'}
+                     'time_signature': '--time_signature', 'motif': '--motif', 'motif_at': '--motif_at',
+                     'bridge_to': '--bridge_to', 'bridge_bars': '--bridge_bars', 'ending': '--ending',
+                     'particles': '--particles', 'search': '--search'}
 
 
 def _time_signature() -> tuple[int, int]:
@@ -54,14 +77,26 @@ def _time_signature() -> tuple[int, int]:
     cli.fail(f'--time_signature: expected N/D such as 3/4, got {_TIME_SIGNATURE.value!r}')
 
 
+def _motif_at() -> list[tuple[int, int]]:
+  entries = []
+  for item in _MOTIF_AT.value:
+    bar, _, shift = item.partition(':')
+    try:
+      entries.append((int(bar), int(shift or 0)))
+    except ValueError:
+      cli.fail(f'--motif_at: expected bars such as 1,5,13:+2, got {item!r}')
+  return entries
+
+
 def main(argv):
   if len(argv) > 1:
     cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
   if not _CHECKPOINT.value:
     cli.fail('--checkpoint is required: a training workdir')
-  for flag in (_PRIMER, _HARMONIZE, _FIXED):
+  for flag in (_PRIMER, _HARMONIZE, _FIXED, _MOTIF, _BRIDGE_TO):
     if flag.value and not os.path.isfile(flag.value):
       cli.fail(f'--{flag.name}: {flag.value}: no such file')
+  motif_at = _motif_at()
   if not os.path.isdir(_CHECKPOINT.value) and _CHECKPOINT.value not in SHIPPED_MODELS:
     cli.fail(f'--checkpoint: {_CHECKPOINT.value}: no such folder (nor a shipped model: {", ".join(SHIPPED_MODELS)})')
   if _NUM_STEPS.value and _NUM_BARS.value:
@@ -77,13 +112,14 @@ def main(argv):
     except (OSError, ValueError, KeyError) as e:
       cli.fail(f'--fixed_notes: {_FIXED.value}: expected an .npz file with arrays mask and values ({e})')
   cli.quiet_library_logs()
-  from biaxial_jax import generate, render  # pylint: disable=import-outside-toplevel
+  from biaxial_jax import render  # pylint: disable=import-outside-toplevel
   from biaxial_jax.checkpoint import CheckpointError  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music.midi import write_midi  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.generation import GenerationError, load_checkpoint  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music.piece import BiaxialError, TimeSignature  # pylint: disable=import-outside-toplevel
 
   try:
-    composer = generate.load_checkpoint(_CHECKPOINT.value, best=_BEST.value)
+    composer = load_checkpoint(_CHECKPOINT.value, best=_BEST.value)
     num_steps = _NUM_STEPS.value
     if _NUM_BARS.value:
       num_steps = _NUM_BARS.value * TimeSignature(0, *meter).steps_per_bar(composer.steps_per_quarter)
@@ -93,30 +129,45 @@ def main(argv):
     if existing and not _OVERWRITE.value:
       cli.fail(f'--output_dir: {existing[0]} exists ({len(existing)} files would be replaced); pass --overwrite or '
                'another --seed or --output_dir')
-    pieces = composer.sample(num_steps, num_samples=_NUM_SAMPLES.value, seed=_SEED.value,
-                             temperature=_TEMPERATURE.value, conservativity=_CONSERVATIVITY.value,
-                             adaptive=_ADAPTIVE.value, primer=_PRIMER.value, melody=_HARMONIZE.value, fixed=fixed,
-                             forbid_above_melody=not _ALLOW_ABOVE.value, time_signature=meter, tempo=_TEMPO.value)
+    generation = composer.generate(
+        num_steps, num_samples=_NUM_SAMPLES.value, seed=_SEED.value, temperature=_TEMPERATURE.value,
+        conservativity=_CONSERVATIVITY.value, adaptive=_ADAPTIVE.value, particles=_PARTICLES.value,
+        search=_SEARCH.value, primer=_PRIMER.value, melody=_HARMONIZE.value, fixed=fixed, motif=_MOTIF.value,
+        motif_at=motif_at, bridge_to=_BRIDGE_TO.value, bridge_bars=_BRIDGE_BARS.value, ending=_ENDING.value,
+        forbid_above_melody=not _ALLOW_ABOVE.value, time_signature=meter, tempo=_TEMPO.value)
   except CheckpointError as e:
     cli.fail(f'--checkpoint: {e}', code=1)
+  except GenerationError as e:
+    cli.fail(f'{_FLAG_OF_ARGUMENT.get(e.field, e.field)}: {e.message}', code=1)
   except BiaxialError as e:
-    argument, _, rest = str(e).partition(': ')
-    flag = _FLAG_OF_ARGUMENT.get(argument)
-    cli.fail(f'{flag}: {rest}' if flag else str(e), code=1)
+    cli.fail(str(e), code=1)
   entries, notes = [], set()
-  for name, piece in zip(names, pieces):
+  for i, (name, piece) in enumerate(zip(names, generation.pieces)):
     midi = write_midi(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.mid'), program=_PROGRAM.value,
                       velocity=_VELOCITY.value)
-    info = (f'{piece.num_steps} steps, {piece.time_signatures[-1].numerator}/{piece.time_signatures[-1].denominator}, '
-            f'{piece.tempos[0].qpm:g} qpm, seed {_SEED.value}, temperature {_TEMPERATURE.value:g}')
+    meter = piece.time_signatures[-1]
+    info = (f'{piece.num_steps} steps, {meter.numerator}/{meter.denominator}, {piece.tempos[0].qpm:g} qpm, seed '
+            f'{_SEED.value}, temperature {_TEMPERATURE.value:g}, conservativity {_CONSERVATIVITY.value:g}'
+            f'{" (adaptive)" if _ADAPTIVE.value else ""}, {generation.particles} particle'
+            f'{"s" if generation.particles > 1 else ""} ({_SEARCH.value}); model NLL '
+            f'{-generation.log_likelihood[i] / piece.num_steps:.2f} nats/step')
+    warning = ''
+    if not piece.roll.any():
+      warning = ('no note at all: the sampler wrote silence (a high --conservativity silences the model; try a '
+                 'lower one or --adaptive)')
+    elif generation.unmet[i]:
+      warning = (f'no particle met the ending\'s requirement (a third above the bass) at step '
+                 f'{generation.unmet[i][0]}: try more --particles or another --seed')
     render.piano_roll_png(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.png'), title=f'{name}: {info}')
     wav = None
-    if _WAV.value:
+    if _WAV.value and piece.roll.any():
       wav, note = render.render_wav(midi, os.path.join(_OUTPUT_DIR.value, f'{name}.wav'))
       notes.add(note)
     entries.append({'name': name, 'midi': f'{name}.mid', 'png': f'{name}.png', 'info': info,
-                    'wav': wav and f'{name}.wav'})
-    print(f'wrote {midi}' + (f' and {wav}' if wav else ''))
+                    'wav': wav and f'{name}.wav', 'warning': warning})
+    print(f'wrote {midi}' + (f' and {wav}' if wav else '') + f' ({info})')
+    if warning:
+      print(f'warning: {name}: {warning}')
   page = render.index_html(entries, os.path.join(_OUTPUT_DIR.value, 'index.html'),
                            title=f'biaxial-jax samples from {_CHECKPOINT.value} (step {composer.step})')
   for note in sorted(n for n in notes if n):

@@ -37,13 +37,22 @@ def script(name, *args, cwd=None):
     ('sample', ['--checkpoint=/tmp', '--primer=/no/such.mid'], '--primer'),
     ('sample', ['--checkpoint=/tmp', '--program=200'], '--program'),
     ('sample', ['--checkpoint=/tmp', '--num_steps=8', '--num_bars=2'], '--num_steps and --num_bars'),
+    ('sample', ['--checkpoint=/tmp', '--motif_at=1,x'], '--motif_at'),
+    ('sample', ['--checkpoint=/tmp', '--motif=/no/such.mid'], '--motif'),
+    ('sample', ['--checkpoint=/tmp', '--bridge_to=/no/such.mid'], '--bridge_to'),
+    ('sample', ['--checkpoint=/tmp', '--particles=0'], '--particles'),
+    ('sample', ['--checkpoint=/tmp', '--search=greedy'], '--search'),
+    ('sample', ['--checkpoint=/tmp', '--seed=18446744073709551616'], '--seed'),
     ('evaluate', [], '--checkpoint'),
     ('evaluate', ['--checkpoint=/tmp', '--mode=musik'], '--mode'),
     ('evaluate', ['--checkpoint=/tmp', '--temperature=0'], '--temperature'),
+    ('evaluate', ['--checkpoint=/tmp', '--temperature=inf'], '--temperature'),
+    ('evaluate', ['--checkpoint=/tmp', '--particles=0'], '--particles'),
     ('evaluate', ['--checkpoint=/tmp', '--split=dev'], '--split'),
     ('benchmark', ['--configs=nonesuch'], '--config'),
     ('benchmark', ['--generate_batches=x'], '--generate_batches'),
     ('benchmark', ['--repeats=0'], '--repeats'),
+    ('benchmark', ['--particles=0'], '--particles'),
 ])
 def test_bad_flags_give_one_line_naming_the_flag(tmp_path, name, args, flag):
   result = script(name, *args, cwd=tmp_path)
@@ -71,12 +80,13 @@ def test_prepare_data_writes_one_piece_back_and_never_overwrites(tmp_path):
 def test_benchmark_writes_its_table_and_json(tmp_path):
   out = tmp_path / 'bench.json'
   result = script('benchmark', '--configs=tiny', '--repeats=1', '--skeleton', '--generate_batches=2',
-                  '--generate_steps=4', f'--output={out}')
+                  '--particles=3', '--generate_steps=4', f'--output={out}')
   assert result.returncode == 0, result.stderr[-2000:]
   r = json.loads(out.read_text())
   tiny = r['configs']['tiny']
   assert r['matmul_gflops'] == max(r['matmul_gflops_samples']) > 0
   assert tiny['params'] == 5218 and tiny['step_s'] > 0 and tiny['skeleton_step_s'] > 0
   assert tiny['fraction_of_matmul'] == pytest.approx(tiny['gflops'] / r['matmul_gflops'])
-  assert [g['batch'] for g in tiny['generation']] == [2] and tiny['generation'][0]['ms_per_step'] > 0
+  assert [(g['batch'], g['particles']) for g in tiny['generation']] == [(2, 1), (1, 3)]
+  assert all(g['ms_per_step'] > 0 for g in tiny['generation'])
   assert 'skeleton s' in result.stdout and 'generation of 4 steps' in result.stdout

@@ -1,4 +1,5 @@
-"""The compiled sampler and the generation API: consistency with training, constraints obeyed, reproducibility."""
+"""The generation API and script: every mode keeps what it was given, the same seed gives the same bytes, and bad
+arguments get one clear error."""
 
 import os
 import shutil
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 import biaxial_jax as bj
-from biaxial_jax import model, render, sampling, train
+from biaxial_jax import model, render, train
 from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig
 from biaxial_jax.music.midi import note_spans
 from biaxial_jax.music.piece import TimeSignature, time_signature_for_steps
@@ -29,26 +30,6 @@ def composer():
   return bj.Composer(CONFIG, params, step=0)
 
 
-def controls(temperature=1.0, conservativity=1.0, adaptive=0.0):
-  return sampling.Controls(jnp.float32(temperature), jnp.float32(conservativity), jnp.float32(adaptive))
-
-
-def free(b, t, n):
-  return np.zeros((b, t, n, 2), bool), np.zeros((b, t, n, 2), bool), np.zeros((b, t, n), bool)
-
-
-def test_sampler_logits_match_teacher_forcing(composer):
-  bar = jnp.arange(24) % 12
-  rolls, logits = sampling.sample_rolls(composer.params, jax.random.key(3), bar, *free(3, 24, 40), controls(),
-                                        config=CONFIG.model, lowest=36)
-  assert rolls.shape == (3, 24, 40, 2) and rolls.dtype == jnp.uint8
-  assert rolls[..., 0].sum() > 0
-  forced = train.logits_of(composer.params, rolls, jnp.tile(bar, (3, 1)), CONFIG)
-  np.testing.assert_allclose(logits, forced, atol=2e-5)
-  for roll in np.asarray(rolls):
-    bj.Piece(roll)  # valid: articulated at every onset, never articulated without playing
-
-
 def restruck(pieces) -> int:
   """Articulations of notes that were already sounding (repeated notes told apart from held ones)."""
   rolls = np.stack([p.roll for p in pieces])
@@ -61,18 +42,6 @@ def test_a_play_only_model_articulates_at_onsets_only(composer):
   benchmark_composer = bj.Composer(play_only, composer.params, step=0)
   assert restruck(composer.sample(48, num_samples=2, seed=0)) > 0  # an articulation head that was trained
   assert restruck(benchmark_composer.sample(48, num_samples=2, seed=0)) == 0  # one that never was
-
-
-def test_fixed_notes_are_obeyed_exactly(composer):
-  rng = np.random.default_rng(0)
-  target = bj.canonical_roll(rng.random((24, 40, 2)) < 0.3).astype(bool)
-  mask, values, force = free(2, 24, 40)
-  columns = rng.choice(40, size=12, replace=False)
-  mask[:, :, columns] = True
-  values[:] = target
-  rolls, _ = sampling.sample_rolls(composer.params, jax.random.key(0), jnp.zeros(24, jnp.int32), mask, values, force,
-                                   controls(), config=CONFIG.model, lowest=36)
-  np.testing.assert_array_equal(np.asarray(rolls)[:, :, columns], np.broadcast_to(target[:, columns], (2, 24, 12, 2)))
 
 
 def test_fixed_notes_through_the_api(composer):
@@ -124,6 +93,84 @@ def test_harmonizing_a_folk_tune_in_3_4_with_a_pickup(composer, tmp_path):
   assert out.roll[..., 0].sum() > sum(e - s for s, e, _ in tune)  # voices were added
 
 
+def line(notes, num_steps=None, **kwargs) -> bj.Piece:
+  """A piece of (start, end, midi pitch) notes in the test model's range."""
+  roll = np.zeros((num_steps or max(e for _, e, _ in notes), 40, 2), np.uint8)
+  for start, end, pitch in notes:
+    roll[start:end, pitch - 36, 0] = 1
+    roll[start, pitch - 36, 1] = 1
+  return bj.Piece(roll, lowest=36, **kwargs)
+
+
+def test_a_motif_returns_exactly_at_its_bars_transposed_where_asked(composer):
+  motif = line([(0, 4, 60), (4, 6, 62), (6, 8, 62), (8, 16, 64), (16, 32, 67)])  # a repeated D, a long G
+  generation = composer.generate(160, motif=motif, motif_at=(1, (5, -3), 8), seed=4, num_samples=2)
+  assert generation.particles == 32 and generation.ess.min() < 32  # the particles were weighed
+  for piece in generation.pieces:
+    for start, shift in ((0, 0), (64, -3), (112, 0)):
+      region = piece.roll[start:start + 32]
+      moved = np.roll(motif.roll, shift, axis=1)
+      np.testing.assert_array_equal(region[moved[..., 0] > 0], moved[moved[..., 0] > 0])
+      top = np.flatnonzero(moved[..., 0].any(axis=0)).max()
+      assert not region[:, top + 1:, 0].any()  # nothing above the motif while it sounds
+    assert piece.roll[32:64, :, 0].sum() > 0  # music between the entries
+
+
+def test_a_bridge_keeps_both_fragments_and_puts_the_second_on_a_bar_line(composer):
+  a = line([(0, 8, 48), (0, 8, 60), (8, 16, 52), (8, 16, 64), (16, 24, 55), (16, 24, 67)], 24)  # 1.5 bars
+  b = line([(0, 4, 71), (4, 20, 72), (4, 20, 48)], 20,
+           time_signatures=(TimeSignature(0, 1, 4), TimeSignature(4, 4, 4)))  # a one-beat pickup into a bar
+  pieces = composer.sample(primer=a, bridge_to=b, bridge_bars=2, seed=1, num_samples=2)
+  for piece in pieces:
+    # a's last bar ends at 32; two bars later, at 64, b's downbeat; its pickup starts a beat before
+    assert piece.num_steps == 64 - 4 + 20
+    np.testing.assert_array_equal(piece.roll[:24], a.roll)
+    np.testing.assert_array_equal(piece.roll[60:], b.roll)
+    assert piece.bar_position[64] == 0
+  with pytest.raises(bj.GenerationError, match='bridge_bars: 0 bars leave no room'):
+    composer.sample(primer=a.with_roll(a.roll[:16]), bridge_to=b, bridge_bars=0)
+
+
+def test_an_ending_on_a_key_ends_on_its_tonic_triad_over_the_tonic(composer):
+  pieces = composer.sample(64, ending='G major', seed=3, num_samples=4)
+  for piece in pieces:
+    final = piece.roll[-8:, :, 0] > 0
+    bass = np.flatnonzero(final[0])[0] + 36
+    assert bass % 12 == 7 and 40 <= bass < 52 and final[:, bass - 36].all()  # G struck in the bass and held
+    pitch_classes = {(n + 36) % 12 for n in np.flatnonzero(final.any(axis=0))}
+    assert pitch_classes <= {7, 11, 2} and 11 in pitch_classes  # only G B D, the third among them
+  ending = line([(0, 8, 43), (0, 8, 62)], 8)
+  for piece in composer.sample(48, ending=ending, seed=0, num_samples=2):
+    np.testing.assert_array_equal(piece.roll[-8:], ending.roll)
+
+
+def test_constraints_that_contradict_each_other_are_refused_naming_both(composer):
+  melody = line([(0, 16, 60)])
+  mask = np.zeros((16, 40), bool)
+  mask[4, 60 - 36] = True  # the melody's own note, said to be silent
+  with pytest.raises(bj.GenerationError, match='fixed: the fixed notes contradicts the melody at step 4, MIDI note 60'):
+    composer.sample(melody=melody, fixed=(mask, np.zeros((16, 40, 2), bool)))
+
+
+def test_every_mode_gives_the_same_bytes_for_the_same_seed(composer):
+  motif = line([(0, 8, 60), (8, 16, 62)])
+  for kwargs in (dict(melody=line([(0, 8, 60), (8, 24, 59)])), dict(num_steps=48, motif=motif, motif_at=(2,)),
+                 dict(num_steps=32, ending='D minor'), dict(num_steps=32, search='beam', particles=8)):
+    a, b = (composer.generate(seed=11, **kwargs) for _ in range(2))
+    assert all(np.array_equal(x.roll, y.roll) for x, y in zip(a.pieces, b.pieces))
+    np.testing.assert_array_equal(a.log_likelihood, b.log_likelihood)
+    assert not np.array_equal(a.pieces[0].roll, composer.sample(seed=12, **kwargs)[0].roll)
+
+
+def test_the_adaptive_mode_ends_a_silence_at_once(composer):
+  # an exponent of 8 silences this model; the original's rule resets it to 1 after the first quiet step
+  silent = composer.sample(32, conservativity=8.0, seed=0, num_samples=2)
+  adaptive = composer.sample(32, conservativity=8.0, adaptive=True, seed=0, num_samples=2)
+  assert sum(p.roll[..., 0].sum() for p in silent) == 0
+  for piece in adaptive:
+    assert piece.roll[4:, :, 0].sum(axis=1).min() >= 1  # sounding again within a few steps
+
+
 def test_top_voice_of_a_chord_sequence():
   roll = np.zeros((4, 40, 2), np.uint8)
   roll[0:2, [10, 14, 17]] = np.array([[1, 1], [1, 0]])[:, None]
@@ -139,6 +186,16 @@ def test_top_voice_of_a_chord_sequence():
     (dict(conservativity=-1), 'conservativity'),
     (dict(num_steps=0), 'num_steps: must be in'),
     (dict(num_steps=10, primer=bj.Piece(np.zeros((20, 40, 2)), lowest=36)), 'primer: 20 steps long'),
+    (dict(num_steps=20, primer=bj.Piece(np.zeros((20, 40, 2)), lowest=36)), 'as long as or longer than the 20 steps'),
+    (dict(motif=bj.Piece(np.zeros((4, 40, 2)), lowest=36)), 'motif_at: a motif needs the bars'),
+    (dict(num_steps=32, motif=bj.Piece(np.zeros((4, 40, 2)), lowest=36), motif_at=(3,)), 'motif_at: the motif at '
+     'bar 3 does not fit'),
+    (dict(motif=bj.Piece(np.zeros((4, 40, 2)), lowest=36), motif_at=('x',)), 'motif_at: expected bars'),
+    (dict(ending='H major'), "ending: expected a key such as 'D minor'"),
+    (dict(particles=0), 'particles: must be in'),
+    (dict(search='greedy'), 'search: must be one of sample, best, beam'),
+    (dict(seed=2**64), 'seed: must be an integer in'),
+    (dict(num_steps=100_000, num_samples=4096), 'num_samples: 100000 steps x 4096 samples'),
     (dict(primer=bj.Piece(np.zeros((4, 78, 2)))), 'primer: a piece of 78 notes from MIDI 24'),
     (dict(time_signature=(5, 32)), 'time_signature'),
     (dict(num_samples=0), 'num_samples'),
@@ -191,6 +248,19 @@ def test_sample_script_writes_midi_png_and_an_index_of_every_sample(tmp_path):
     assert f'src="{name}.png"' in page and f'href="{name}.mid"' in page
   again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
   assert again.returncode == 2 and 'pass --overwrite' in again.stderr  # a user's files are never replaced silently
+  motif = make_midi(tmp_path / 'motif.mid', [(0, 4 * STEP, 60), (4 * STEP, 8 * STEP, 62)])
+  modes = args[:3] + [f'--output_dir={tmp_path / "modes"}', '--num_bars=4', f'--motif={motif}', '--motif_at=2,3:+2',
+                      '--ending=C major', '--particles=4']
+  result = subprocess.run(modes, capture_output=True, text=True, env=env, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  piece = bj.read_midi(tmp_path / 'modes' / 'sample_0_0.mid', lowest=36, num_notes=40)
+  assert piece.roll[16:20, 60 - 36, 0].all() and piece.roll[36:40, 64 - 36, 0].all()  # the motif, moved up a tone
+  assert '4 particles (sample)' in result.stdout and '4 particles' in open(tmp_path / 'modes' / 'index.html').read()
+  for flags, flag in ((modes + ['--ending=H minor'], '--ending'), (modes + ['--motif_at=9'], '--motif_at'),
+                      (args[:3] + ['--num_steps=8', f'--primer={motif}'], '--primer')):
+    bad = subprocess.run(flags + ['--overwrite'], capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 1 and bad.stderr.startswith(f'error: {flag}: '), bad.stderr[-3000:]
+    assert len(bad.stderr.strip().splitlines()) == 1
   if render.find_soundfont() and shutil.which('fluidsynth'):  # where FluidSynth is installed, WAVs are rendered
     with_wav = subprocess.run(args + ['--overwrite', '--num_samples=1'], capture_output=True, text=True,
                               env=dict(env, PATH=os.environ['PATH']), timeout=300)

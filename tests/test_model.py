@@ -11,10 +11,13 @@ import pytest
 from biaxial_jax import features, model
 from biaxial_jax.config import Config, DataConfig, ModelConfig
 from biaxial_jax.loss import loss_fn
-from biaxial_jax.train import logits_of
 
 SMALL = ModelConfig(time_sizes=(16, 12), note_sizes=(10, 6), dropout=0.0)
 CONFIG = Config(data=DataConfig(num_notes=30, lowest=48), model=SMALL)
+
+
+def logits_of(params, notes, bar, config: Config):
+  return model.teacher_forced_logits(params, notes, bar, config.model, lowest=config.data.lowest)
 
 
 def random_notes(key, b=2, t=12, n=30):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import typing
 from typing import Literal
 
 import numpy as np
@@ -25,6 +26,21 @@ class BiaxialError(ValueError):
 
 class MidiReadError(BiaxialError):
   """A MIDI file that cannot be turned into a `Piece`; the message names the file."""
+
+
+class Grid(typing.NamedTuple):
+  """A representation's note range and rhythmic grid: notes MIDI `lowest` .. `lowest + num_notes - 1`, and
+  `steps_per_quarter` grid steps per quarter note."""
+  lowest: int = 24
+  num_notes: int = 78
+  steps_per_quarter: int = 4
+
+  @classmethod
+  def of(cls, piece: Piece) -> Grid:
+    return cls(piece.lowest, piece.num_notes, piece.steps_per_quarter)
+
+  def __str__(self):
+    return f'{self.num_notes} notes from MIDI {self.lowest} at {self.steps_per_quarter} steps per quarter'
 
 
 @dataclasses.dataclass(frozen=True)

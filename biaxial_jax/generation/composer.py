@@ -1,0 +1,241 @@
+"""Music out of a checkpoint: `load_checkpoint(path).sample(...)`, free or under constraints.
+
+Everything is validated here, at the edge, before the compiled sampler (`sampler.sample`) runs; errors are
+`GenerationError`s whose `field` names the argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from biaxial_jax import checkpoint, pretrained
+from biaxial_jax.config import Config
+from biaxial_jax.generation import constraints as constraints_lib
+from biaxial_jax.generation import sampler
+from biaxial_jax.generation.constraints import Constraints, GenerationError, Request
+from biaxial_jax.music.melodies import top_voice
+from biaxial_jax.music.midi import read_midi
+from biaxial_jax.music.piece import BiaxialError, Grid, Piece
+
+DEFAULT_PARTICLES = 32  # per sample, wherever constraints weigh the particles (or best-of / beam search asks)
+MAX_SAMPLES = 4096
+MAX_PARTICLES = 4096
+MAX_SEED = 2**63 - 1
+MAX_CELLS = 2**31  # steps x samples x particles x notes: the sampler's outputs stay within a few GB
+
+
+@dataclasses.dataclass(frozen=True)
+class Generation:
+  """Sampled pieces and, per piece, what the sampler knows of it.
+
+  log_likelihood: the model's log-probability of the piece (nats; temperature 1, scored as in training).
+  log_weight: the chosen particle's log-weight (the sampling process's log-probability of the given cells).
+  log_evidence: the sampler's estimate of log P(given cells) under the sampling process, over all particles.
+  ess: `[samples, steps]` effective number of particles after each step (K where nothing weighs them).
+  particles: particles per sample (K).
+  unmet: per piece, the steps where no particle met a requirement (an ending's third); normally empty.
+  """
+  pieces: list[Piece]
+  log_likelihood: np.ndarray
+  log_weight: np.ndarray
+  log_evidence: np.ndarray
+  ess: np.ndarray
+  particles: int
+  unmet: list[list[int]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Composer:
+  """A trained model ready to sample: its config (with the representation), parameters and training step."""
+  config: Config
+  params: dict
+  step: int
+  source: str = ''
+
+  @property
+  def grid(self) -> Grid:
+    data = self.config.data
+    return Grid(data.lowest, data.num_notes, data.steps_per_quarter)
+
+  @property
+  def lowest(self) -> int:
+    return self.config.data.lowest
+
+  @property
+  def num_notes(self) -> int:
+    return self.config.data.num_notes
+
+  @property
+  def steps_per_quarter(self) -> int:
+    return self.config.data.steps_per_quarter
+
+  def _piece(self, field: str, piece_or_path, out_of_range: str) -> Piece:
+    """A primer, melody, motif or fragment as a `Piece` in this model's representation."""
+    if isinstance(piece_or_path, Piece):
+      if Grid.of(piece_or_path) != self.grid:
+        raise GenerationError(field, f'a piece of {Grid.of(piece_or_path)}; this model uses {self.grid}')
+      return piece_or_path
+    if not isinstance(piece_or_path, (str, os.PathLike)):
+      raise GenerationError(field, f'expected a Piece or a MIDI file path, got {type(piece_or_path).__name__}')
+    try:
+      return read_midi(piece_or_path, lowest=self.lowest, num_notes=self.num_notes,
+                       steps_per_quarter=self.steps_per_quarter, out_of_range=out_of_range)
+    except BiaxialError as e:
+      raise GenerationError(field, str(e)) from None
+
+  def _fixed(self, fixed) -> tuple[np.ndarray, np.ndarray]:
+    """User-given fixed notes as `[T, N, 2]` mask and values; a `[T, N]` mask fixes play and articulate together."""
+    try:
+      mask, values = (np.asarray(a) for a in fixed)
+    except (TypeError, ValueError):
+      raise GenerationError('fixed', 'expected a pair (mask, values) of arrays') from None
+    if mask.ndim == 2:
+      mask = np.repeat(mask[..., None], 2, axis=-1)
+    if mask.ndim != 3 or mask.shape[1:] != (self.num_notes, 2) or values.shape != mask.shape:
+      raise GenerationError('fixed', f'mask and values must both be [T, {self.num_notes}, 2] (or a [T, '
+                            f'{self.num_notes}] mask), got {mask.shape} and {values.shape}')
+    if not (np.isin(mask, (0, 1)).all() and np.isin(values, (0, 1)).all()):
+      raise GenerationError('fixed', 'mask and values must hold 0/1 or booleans')
+    return mask.astype(bool), values.astype(bool)
+
+  @staticmethod
+  def _motif_at(motif_at) -> tuple[tuple[int, int], ...]:
+    """Bars (from 1) as ints, or (bar, semitones) pairs."""
+    out = []
+    for item in motif_at:
+      bar, transpose = item if isinstance(item, (tuple, list)) and len(item) == 2 else (item, 0)
+      if not (isinstance(bar, numbers.Integral) and bar >= 1 and isinstance(transpose, numbers.Integral)):
+        raise GenerationError('motif_at', f'expected bars from 1, or (bar, semitones) pairs, got {item!r}')
+      out.append((int(bar), int(transpose)))
+    return tuple(out)
+
+  def constraints(self, num_steps: int | None = None, *, primer=None, melody=None, fixed=None, motif=None,
+                  motif_at=(), bridge_to=None, bridge_bars: int = 4, ending=None, forbid_above_melody: bool = True,
+                  time_signature: tuple[int, int] = (4, 4), tempo: float | None = None) -> Constraints:
+    """What `sample` will obey, as masks (see `sample` for the arguments)."""
+    if num_steps is not None and not (isinstance(num_steps, numbers.Integral) and
+                                      1 <= num_steps <= constraints_lib.MAX_STEPS):
+      raise GenerationError('num_steps', f'must be in [1, {constraints_lib.MAX_STEPS}], got {num_steps!r}')
+    if tempo is not None and not (isinstance(tempo, (int, float)) and 0 < tempo <= 1000):
+      raise GenerationError('tempo', f'must be in (0, 1000] quarter notes per minute, got {tempo}')
+    if (motif is None) != (not motif_at):
+      raise GenerationError('motif_at' if motif is not None else 'motif', 'a motif needs the bars where it recurs '
+                            '(motif_at), and motif_at needs a motif')
+    if not (isinstance(bridge_bars, numbers.Integral) and 0 <= bridge_bars <= 1000):
+      raise GenerationError('bridge_bars', f'must be an integer in [0, 1000], got {bridge_bars!r}')
+    data = self.config.data
+    if isinstance(ending, str) and not os.path.exists(ending):
+      ending = constraints_lib.parse_key(ending)
+    elif ending is not None:
+      ending = self._piece('ending', ending, data.out_of_range)
+    request = Request(
+        num_steps=None if num_steps is None else int(num_steps),
+        primer=None if primer is None else self._piece('primer', primer, data.out_of_range),
+        melody=None if melody is None else top_voice(self._piece('melody', melody, 'error')),
+        motif=None if motif is None else self._piece('motif', motif, 'error'),
+        motif_at=self._motif_at(motif_at),
+        bridge_to=None if bridge_to is None else self._piece('bridge_to', bridge_to, data.out_of_range),
+        bridge_bars=int(bridge_bars), ending=ending, fixed=None if fixed is None else self._fixed(fixed),
+        forbid_above_melody=bool(forbid_above_melody), time_signature=time_signature, tempo=tempo)
+    return constraints_lib.assemble(request, self.lowest, self.num_notes, self.steps_per_quarter)
+
+  def generate(self, num_steps: int | None = None, *, num_samples: int = 1, seed: int = 0, temperature: float = 1.0,
+               conservativity: float = 1.0, adaptive: bool = False, particles: int | None = None,
+               search: str = 'sample', primer=None, melody=None, motif=None, motif_at=(), bridge_to=None,
+               bridge_bars: int = 4, ending=None, fixed=None, forbid_above_melody: bool = True,
+               time_signature: tuple[int, int] = (4, 4), tempo: float | None = None) -> Generation:
+    """Generates `num_samples` independent pieces, free or under constraints (which combine), with what the sampler
+    knows of each (`Generation`); `sample` returns the pieces alone.
+
+    Args:
+      num_steps: length in grid steps (default 256 = 16 bars of 4/4; with a melody, its length; bridging sets it).
+      num_samples: pieces sampled together, in one call.
+      seed: the same seed and arguments give the same pieces on the same machine.
+      temperature: divides the logits (> 0): below 1 safer, above 1 wilder.
+      conservativity: exponent on P(play) (> 0; the original's): above 1 fewer notes.
+      adaptive: the original's anti-silence mode (lowers the exponent while fewer than 2 notes sound).
+      particles: sequential Monte Carlo particles per piece (default 32 where constraints beyond a primer weigh
+        them or `search` is not 'sample', else 1; 1 is the plain masked sampler).
+      search: 'sample' (a draw from the model given the constraints), 'best' (the most likely of the particles:
+        best-of-N), 'beam' (bar-wise beam search by likelihood).
+      primer: a `Piece` or MIDI path kept verbatim at the start; the model continues it.
+      melody: a `Piece` or MIDI path; its top voice is kept exactly (pitch, onset, length, repeats) and voices are
+        generated under it, knowing the melody note they sound against.
+      motif: a `Piece` or MIDI path (a melody or a few voices) that recurs exactly at `motif_at`.
+      motif_at: bars (from 1) where the motif's first downbeat falls, or `(bar, semitones)` pairs to transpose it.
+      bridge_to: a fragment (`Piece` or path) that the piece reaches `bridge_bars` bars after the primer's last bar
+        (a smooth transition between two fragments: the primer, generated bars, this fragment).
+      bridge_bars: bars generated between the primer and `bridge_to`.
+      ending: a key ('D minor': the tonic in the bass and only tonic-triad notes above it, held for the last half
+        bar) or a final passage (`Piece` or path) that the piece ends with, reached by look-ahead.
+      fixed: `(mask, values)`, `[T, N, 2]` arrays (T <= num_steps; a `[T, N]` mask fixes both bits): the sampler
+        obeys `values` wherever `mask` is set, and fills the rest (infilling).
+      forbid_above_melody: nothing generated above the melody (or motif) while it sounds.
+      time_signature: (numerator, denominator) when neither primer nor melody gives the meter.
+      tempo: quarter notes per minute for the output (default: the primer's or melody's, else 100).
+    """
+    for name, value in (('temperature', temperature), ('conservativity', conservativity)):
+      if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise GenerationError(name, f'must be a finite number > 0, got {value!r}')
+    if not (isinstance(num_samples, numbers.Integral) and 1 <= num_samples <= MAX_SAMPLES):
+      raise GenerationError('num_samples', f'must be in [1, {MAX_SAMPLES}], got {num_samples!r}')
+    if not (isinstance(seed, numbers.Integral) and 0 <= seed <= MAX_SEED):
+      raise GenerationError('seed', f'must be an integer in [0, 2^63), got {seed!r}')
+    if search not in sampler.MODES:
+      raise GenerationError('search', f'must be one of {", ".join(sampler.MODES)}, got {search!r}')
+    if particles is not None and not (isinstance(particles, numbers.Integral) and 1 <= particles <= MAX_PARTICLES):
+      raise GenerationError('particles', f'must be in [1, {MAX_PARTICLES}], got {particles!r}')
+    c = self.constraints(num_steps, primer=primer, melody=melody, motif=motif, motif_at=motif_at,
+                         bridge_to=bridge_to, bridge_bars=bridge_bars, ending=ending, fixed=fixed,
+                         forbid_above_melody=forbid_above_melody, time_signature=time_signature, tempo=tempo)
+    if particles is None:
+      particles = DEFAULT_PARTICLES if c.weighs or search != 'sample' else 1
+    cells = c.num_steps * num_samples * particles * self.num_notes
+    if cells > MAX_CELLS:
+      raise GenerationError('num_samples', f'{c.num_steps} steps x {num_samples} samples x {particles} particles x '
+                            f'{self.num_notes} notes is {cells:,} cells, over the limit of {MAX_CELLS:,}: ask for '
+                            'fewer samples, particles or steps')
+    search_settings = sampler.Search(particles=int(particles), mode=search)
+    lookahead, drop = c.lookahead_schedule(search_settings.lookahead_steps)
+
+    def batched(x):
+      return jnp.broadcast_to(x, (num_samples, *x.shape))
+
+    plan = sampler.Plan(jnp.asarray(c.bar_position), batched(c.mask), batched(c.values),
+                        batched(c.force_articulate), batched(c.require), jnp.asarray(lookahead), jnp.asarray(drop))
+    controls = sampler.Controls(jnp.float32(temperature), jnp.float32(conservativity), jnp.float32(adaptive))
+    result = jax.device_get(sampler.sample(self.params, jax.random.key(int(seed)), plan, controls,
+                                           config=self.config.model, lowest=self.lowest,
+                                           learned_articulation=not self.config.train.play_only,
+                                           search=search_settings))
+    pieces = [Piece(roll, lowest=self.lowest, steps_per_quarter=self.steps_per_quarter,
+                    time_signatures=c.time_signatures, tempos=c.tempos, name=f'sample_{i}')
+              for i, roll in enumerate(np.asarray(result.rolls))]
+    return Generation(pieces, np.asarray(result.log_likelihood), np.asarray(result.log_weight),
+                      np.asarray(result.log_evidence), np.asarray(result.ess_SxT), int(particles),
+                      [c.unmet(piece.roll) for piece in pieces])
+
+  def sample(self, num_steps: int | None = None, **kwargs) -> list[Piece]:
+    """The pieces of `generate(num_steps, **kwargs)` (see it for every argument)."""
+    return self.generate(num_steps, **kwargs).pieces
+
+
+def load_checkpoint(path: str | os.PathLike, best: bool = False) -> Composer:
+  """A `Composer` from a training workdir (its newest readable checkpoint, or with `best` the one with the lowest
+  valid NLL), an exported model folder, or the name of a model shipped in the package (`'bach'`); config and
+  representation come with it. An export holds one model, so `best` changes nothing there."""
+  path = os.fspath(path)
+  if path in pretrained.SHIPPED and not os.path.exists(path):
+    path = pretrained.SHIPPED[path]
+  if pretrained.is_export(path):
+    config, params, step, _ = pretrained.load_export(path)
+  else:
+    config, params, step = checkpoint.restore_params(path, best)
+  return Composer(config, params, step, path)

@@ -1,0 +1,233 @@
+"""The compiled sampler: sequential Monte Carlo over particles, `lax.scan` over time, and in each step over notes.
+
+What it samples. Let `q` be the sampling process (the model's conditionals at the chosen temperature and
+conservativity, plus the rules that keep a roll valid), and let the constraints fix some cells (a melody, a primer,
+a motif, a final chord) and force some re-strikes. The target is `q` *conditioned on* the constraints:
+`pi(x) ~ q(x) * 1[x obeys them]`. Each of `K` particles per sample draws every free cell from `q` given everything
+below and before it, and takes every fixed cell as given; its log-weight grows by `q`'s log-probability of each fixed
+cell, computed by the note scan where it reaches that cell (the logits are there already). Weighted this way the
+particles are a proper importance sample of `pi`: a melody note the voices below make unlikely (a C#5 over a C5 the
+particle chose as its own top voice) weighs that particle down, and resampling (systematic, per sample, whenever the
+effective sample size falls below `Search.resample_below * K`) replaces it by copies of particles whose voices lead
+to the melody. K = 1 never resamples and is the plain masked sampler.
+
+Look-ahead (twisted SMC). Constraints in the future (a motif at bar 9, the second fragment of a bridge, a final
+cadence) cannot weigh the steps before them until they are reached. At the points of a schedule (`Plan.lookahead_T`:
+every beat in the bars before each fixed span), each particle is also weighted by `psi`, `q`'s probability of the
+first `Search.lookahead_steps` steps of the next span's fixed cells, the model teacher-forced over the span right
+after the particle's history (`smc.lookahead_log_prob`). The weight takes the ratio `psi_new / psi_old` at each
+point and drops `psi` again (`Plan.drop_T`) once the span's own cells have been weighted. The ratios telescope:
+whatever `psi` is, the final weights are those of `pi`, so look-ahead changes only how well particles are steered
+toward what comes, never what the output approximates; with a span that is fully fixed and begins at the next step,
+`psi` is exact.
+
+Outputs. Per sample, one particle drawn by its final weight (`mode='sample'`, an approximate draw from `pi`), or
+the one with the highest model log-likelihood (`'best'`: best-of-K), with its ancestry traced back; with
+`'beam'`, resampling is replaced at every bar line by keeping the quarter of the particles with the highest model
+log-likelihood (plus look-ahead), each copied four times (a stochastic beam search), and the best is returned.
+Also returned: the chosen particle's log-weight and model log-likelihood (scored as in training), the estimate of
+`log` q(constraints) (the mean of the weights, carried through resampling), and the effective sample size per step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import typing
+
+import jax
+import jax.numpy as jnp
+
+from biaxial_jax import features, model
+from biaxial_jax.config import ModelConfig
+from biaxial_jax.generation import smc
+
+MODES = ('sample', 'best', 'beam')
+BEAM_FRACTION = 4  # beam search keeps the best K / 4 particles at each bar line
+# Log-weight of a particle that misses a requirement. Finite, so that a sample whose particles all miss it keeps
+# equal weights rather than NaNs (the caller checks the output and says so).
+UNMET_LOG_WEIGHT = -1e4
+
+
+class Controls(typing.NamedTuple):
+  """Per-run sampling controls (traced: changing them does not recompile).
+
+  temperature: logits are divided by it (> 0; < 1 sharper, > 1 wilder).
+  conservativity: exponent on P(play) (the original's; > 1 fewer notes, < 1 more).
+  adaptive: 1.0 turns on the original's anti-silence mode (`gen_adaptive`): the exponent starts at the
+    conservativity; after a step where fewer than 2 notes sound it is reset to 1 if above 1, then lowered by 0.02;
+    after any other step it moves 30% of the way back toward 1.
+  """
+  temperature: jnp.ndarray
+  conservativity: jnp.ndarray
+  adaptive: jnp.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class Search:
+  """How the particles are run (static: a change recompiles).
+
+  particles: K per sample (1: the plain masked sampler).
+  mode: 'sample' (draw the output by weight), 'best' (the particle with the highest model log-likelihood), or
+    'beam' (bar-wise beam search by model log-likelihood).
+  resample_below: resample a sample's particles when their effective sample size falls below this fraction of K.
+  lookahead_steps: steps of a future fixed span that look-ahead scores (from its start).
+  """
+  particles: int = 1
+  mode: str = 'sample'
+  resample_below: float = 0.5
+  lookahead_steps: int = 16
+
+  def __post_init__(self):
+    if self.particles < 1 or self.mode not in MODES or not 0 <= self.resample_below <= 1 or self.lookahead_steps < 1:
+      raise ValueError(f'bad search settings: {self}')
+
+
+class Plan(typing.NamedTuple):
+  """What the sampler must obey over `T` steps, for `S` samples (arrays; see `generation.constraints`).
+
+  bar_position_T: each step's position in its bar.
+  mask_SxTxNx2, values_SxTxNx2: cells whose (play, articulate) are given; values are False where not given.
+  force_SxTxN: a note played there must be struck anew (keeps a fixed note's length exact).
+  require_SxTxN: where a step marks notes, at least one of them must sound (a final chord's third).
+  lookahead_T: after step t, score the span starting at this step by look-ahead (-1: no look-ahead then).
+  drop_T: after step t, drop the look-ahead weight (its span's cells have been weighted).
+  """
+  bar_position_T: jnp.ndarray
+  mask_SxTxNx2: jnp.ndarray
+  values_SxTxNx2: jnp.ndarray
+  force_SxTxN: jnp.ndarray
+  require_SxTxN: jnp.ndarray
+  lookahead_T: jnp.ndarray
+  drop_T: jnp.ndarray
+
+
+class Result(typing.NamedTuple):
+  """Per sample: the roll `uint8[S, T, N, 2]`, the model's log-likelihood of it (nats, as training scores it), the
+  chosen particle's log-weight, the estimate of log q(constraints), and the effective sample size after each step."""
+  rolls: jnp.ndarray
+  log_likelihood: jnp.ndarray
+  log_weight: jnp.ndarray
+  log_evidence: jnp.ndarray
+  ess_SxT: jnp.ndarray
+
+
+def _sample_note(params, learned_articulation: bool, temperature, conservativity_B, carry, per_note):
+  """One note of one step for every particle; carry = (note-axis states, the lower note's pair)."""
+  states, lower_Bx2 = carry
+  time_gates_Bx4H, uniform_Bx2, mask_Bx2, values_Bx2, force_B, prev_play_B = per_note
+  gates = time_gates_Bx4H + model.note_gates_from_lower(params, lower_Bx2)
+  states, out_BxH = model.stack_step_from_gates(params['note'], states, gates)
+  logits_Bx2 = model.output_logits(params, out_BxH)
+  p_Bx2 = jax.nn.sigmoid(logits_Bx2 / temperature)
+  p_play = p_Bx2[:, 0] ** conservativity_B
+  play = jnp.where(mask_Bx2[:, 0], values_Bx2[:, 0], uniform_Bx2[:, 0] < p_play)
+  drawn = uniform_Bx2[:, 1] < p_Bx2[:, 1] if learned_articulation else jnp.zeros_like(play)
+  art = jnp.where(mask_Bx2[:, 1], values_Bx2[:, 1], drawn)
+  art = play & (art | force_B | ~prev_play_B)  # articulate only if played; always at an onset
+  pair_Bx2 = jnp.stack([play, art], axis=-1).astype(jnp.float32)
+  constrained_Bx2 = mask_Bx2 | jnp.stack([jnp.zeros_like(force_B), force_B], axis=-1)
+  log_w = smc.constrained_log_prob(logits_Bx2, pair_Bx2, prev_play_B, constrained_Bx2, temperature,
+                                   conservativity_B, learned_articulation)
+  return (states, pair_Bx2), (pair_Bx2, log_w, smc.model_log_prob(logits_Bx2, pair_Bx2))
+
+
+def _adapt(conservativity_B: jnp.ndarray, notes_BxNx2: jnp.ndarray, controls: Controls) -> jnp.ndarray:
+  """The original's adaptive rule (`gen_adaptive` in its main.py), when `controls.adaptive` is on."""
+  few = notes_BxNx2[..., 0].sum(axis=-1) < 2
+  lowered = jnp.where(conservativity_B > 1, 1.0, conservativity_B) - 0.02
+  adapted = jnp.where(few, lowered, conservativity_B + (1 - conservativity_B) * 0.3)
+  return jnp.where(controls.adaptive > 0, adapted, conservativity_B)
+
+
+@functools.partial(jax.jit, static_argnames=('config', 'lowest', 'learned_articulation', 'search'))
+def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: ModelConfig, lowest: int,
+           learned_articulation: bool = True, search: Search = Search()) -> Result:
+  """Samples `S` rolls of `T` steps under `plan` with `search.particles` particles each (see the module docstring).
+  `learned_articulation=False` (a model trained with `train.play_only`) articulates at onsets only."""
+  s, t, n, _ = plan.mask_SxTxNx2.shape
+  k = search.particles
+  b = s * k
+  length = search.lookahead_steps
+  time_states = model.zero_state(params['time'], b * n)
+  note_init = model.zero_state(params['note'], b)
+
+  def particles(x):  # per-sample constraints, one copy per particle
+    return jnp.repeat(x, k, axis=0)
+
+  # Look-ahead reads spans that may run past the end: pad with free steps.
+  padded_mask = jnp.pad(plan.mask_SxTxNx2, ((0, 0), (0, length), (0, 0), (0, 0)))
+  padded_values = jnp.pad(plan.values_SxTxNx2, ((0, 0), (0, length), (0, 0), (0, 0)))
+  padded_bar = jnp.pad(plan.bar_position_T, (0, length))
+
+  def lookahead(start, time_states, notes_BxNx2, conservativity_B):
+    def span(x):
+      return particles(jax.lax.dynamic_slice_in_dim(x, start, length, axis=1))
+    return smc.lookahead_log_prob(params, time_states, notes_BxNx2, span(padded_mask), span(padded_values),
+                                  jax.lax.dynamic_slice_in_dim(padded_bar, start, length), controls.temperature,
+                                  conservativity_B, config=config, lowest=lowest,
+                                  learned_articulation=learned_articulation)
+
+  def time_step(carry, per_step):
+    time_states, prev_BxNx2, conservativity_B, log_w_B, log_lik_B, log_psi_B = carry
+    step_key, bar_position, mask, values, force, require, lookahead_start, drop, bar_ends = per_step
+    mask_BxNx2, values_BxNx2, force_BxN, require_BxN = (particles(x) for x in (mask, values, force, require))
+    x_BxNxF = features.note_features(prev_BxNx2, jnp.full((b,), bar_position), lowest=lowest)
+    time_states, h = model.stack_step(params['time'], time_states, x_BxNxF.reshape(b * n, -1))
+    uniform_BxNx2 = jax.random.uniform(step_key, (b, n, 2))
+    per_note = (model.note_gates_from_time(params, h).reshape(b, n, -1), uniform_BxNx2, mask_BxNx2, values_BxNx2,
+                force_BxN, prev_BxNx2[..., 0] > 0)
+    per_note = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), per_note)  # notes lead: the scan runs over them
+    note = functools.partial(_sample_note, params, learned_articulation, controls.temperature, conservativity_B)
+    _, (pairs_NxBx2, log_w_NxB, log_lik_NxB) = jax.lax.scan(note, (note_init, jnp.zeros((b, 2))), per_note)
+    notes_BxNx2 = jnp.swapaxes(pairs_NxBx2, 0, 1)
+    met_B = ~require_BxN.any(axis=-1) | (require_BxN & (notes_BxNx2[..., 0] > 0)).any(axis=-1)
+    log_w_B = log_w_B + log_w_NxB.sum(axis=0) + jnp.where(met_B, 0.0, UNMET_LOG_WEIGHT)
+    log_lik_B = log_lik_B + log_lik_NxB.sum(axis=0)
+    conservativity_B = _adapt(conservativity_B, notes_BxNx2, controls)
+
+    new_psi_B = jax.lax.cond(lookahead_start >= 0,
+                             lambda: lookahead(lookahead_start, time_states, notes_BxNx2, conservativity_B),
+                             lambda: jnp.where(drop, 0.0, log_psi_B))
+    log_w_B = log_w_B + new_psi_B - log_psi_B
+
+    log_w_SxK = log_w_B.reshape(s, k)
+    ess_S = smc.effective_sample_size(log_w_SxK)
+    identity_SxK = jnp.broadcast_to(jnp.arange(k, dtype=jnp.int32), (s, k))
+    if search.mode == 'beam':
+      keep = max(k // BEAM_FRACTION, 1)
+      scores = (log_lik_B + new_psi_B).reshape(s, k)
+      ancestors_SxK = jnp.where(bar_ends, smc.top_ancestors(scores, keep), identity_SxK)
+    else:
+      resample_S = ess_S < search.resample_below * k
+      drawn_SxK = smc.systematic_ancestors(jax.random.fold_in(step_key, 1), log_w_SxK)
+      ancestors_SxK = jnp.where(resample_S[:, None], drawn_SxK, identity_SxK)
+      # resampled particles share the sample's mean weight, so the running estimate of q(constraints) is kept
+      mean_S = jax.nn.logsumexp(log_w_SxK, axis=-1) - jnp.log(k)
+      log_w_B = jnp.where(resample_S[:, None], mean_S[:, None], log_w_SxK).reshape(b)
+    rows_B = smc.to_rows(ancestors_SxK)
+    state = (time_states, notes_BxNx2, conservativity_B, log_w_B, log_lik_B, new_psi_B)
+    state = jax.lax.cond(jnp.any(ancestors_SxK != identity_SxK),
+                         lambda: smc.gather_rows(state, rows_B, b), lambda: state)
+    return state, (notes_BxNx2.astype(jnp.uint8), rows_B, ess_S)
+
+  def time_major(x):
+    return jnp.swapaxes(x, 0, 1)
+
+  bar_ends_T = jnp.append(plan.bar_position_T[1:] == 0, True)
+  per_step = (jax.random.split(key, t), plan.bar_position_T, time_major(plan.mask_SxTxNx2),
+              time_major(plan.values_SxTxNx2), time_major(plan.force_SxTxN), time_major(plan.require_SxTxN),
+              plan.lookahead_T, plan.drop_T, bar_ends_T)
+  init = (time_states, jnp.zeros((b, n, 2)), jnp.full((b,), controls.conservativity, jnp.float32),
+          jnp.zeros(b), jnp.zeros(b), jnp.zeros(b))
+  final, (notes_TxBxNx2, rows_TxB, ess_TxS) = jax.lax.scan(time_step, init, per_step)
+  _, _, _, log_w_B, log_lik_B, _ = final
+  log_w_SxK, log_lik_SxK = log_w_B.reshape(s, k), log_lik_B.reshape(s, k)
+  if search.mode == 'sample':
+    chosen_S = jax.random.categorical(jax.random.fold_in(key, t), log_w_SxK, axis=-1)
+  else:
+    chosen_S = jnp.argmax(log_lik_SxK, axis=-1)
+  rows_S = chosen_S + k * jnp.arange(s)
+  rolls = smc.backtrack(notes_TxBxNx2, rows_TxB, rows_S)
+  return Result(rolls, log_lik_B[rows_S], log_w_B[rows_S],
+                jax.nn.logsumexp(log_w_SxK, axis=-1) - jnp.log(k), time_major(ess_TxS))
