@@ -49,12 +49,15 @@ class ModelConfig:
   note_sizes: tuple[int, ...] = (100, 50)  # LSTM sizes of the note axis (recurrent over notes, low to high)
   dropout: float = 0.5  # inverted dropout on every LSTM layer's output, one mask per scan
   hoist_input_projection: bool = False  # compute x @ W_in for all steps before each scan (faster on some backends)
+  matmul_dtype: str = 'float32'  # matmul operands: 'float32' or 'bfloat16' (accumulation, state and loss stay float32)
 
   def validate(self):
     for name in ('time_sizes', 'note_sizes'):
       sizes = getattr(self, name)
       _check(len(sizes) >= 1 and all(s >= 1 for s in sizes), f'model.{name}', f'need >= 1 positive sizes, got {sizes}')
     _check(0 <= self.dropout < 1, 'model.dropout', f'must be in [0, 1), got {self.dropout}')
+    _check(self.matmul_dtype in ('float32', 'bfloat16'), 'model.matmul_dtype',
+           f"must be 'float32' or 'bfloat16', got {self.matmul_dtype!r}")
 
 
 @dataclasses.dataclass(frozen=True)

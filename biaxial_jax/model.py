@@ -11,6 +11,8 @@ Parameters: `{'time': [layer...], 'note': [layer...], 'out': {'w', 'b'}}`, each 
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
@@ -49,10 +51,67 @@ def count_params(params: Params) -> int:
   return sum(x.size for x in jax.tree.leaves(params))
 
 
+WEIGHTS = ('w_in', 'w_rec', 'w')  # the matrices; biases and everything else stay float32 in every policy
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class LowPrecision:
+  """A float32 weight matrix that `dot` multiplies in bfloat16 (see `with_matmul_dtype`); slices stay so."""
+  value: jnp.ndarray
+
+  def __getitem__(self, index) -> LowPrecision:
+    return LowPrecision(self.value[index])
+
+  @property
+  def shape(self) -> tuple[int, ...]:
+    return self.value.shape
+
+
+@jax.custom_vjp
+def _bf16_dot(x: jnp.ndarray, w: jnp.ndarray) -> jnp.ndarray:
+  return jnp.matmul(x.astype(jnp.bfloat16), w.astype(jnp.bfloat16), preferred_element_type=jnp.float32)
+
+
+def _bf16_dot_forward(x, w):
+  return _bf16_dot(x, w), (x, w)
+
+
+def _bf16_dot_backward(residuals, g):
+  x, w = residuals
+  dx = jax.lax.dot_general(g.astype(jnp.bfloat16), w.astype(jnp.bfloat16), (((g.ndim - 1,), (1,)), ((), ())),
+                           preferred_element_type=jnp.float32)
+  # The weight gradient contracts the batch, the leading dimension of both operands: XLA's CPU bfloat16 matmul is
+  # slower than float32 in that layout (and converting the residuals costs more than it saves), so it stays float32.
+  dw = jax.lax.dot_general(x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1]), (((0,), (0,)), ((), ())))
+  return dx, dw
+
+
+_bf16_dot.defvjp(_bf16_dot_forward, _bf16_dot_backward)
+
+
+def dot(x: jnp.ndarray, w) -> jnp.ndarray:
+  """`x @ w` under the precision policy: a `LowPrecision` weight multiplies in bfloat16 with float32 accumulation
+  and result (`preferred_element_type`: AMX on this CPU, tensor cores on a GPU), its gradients in bfloat16 too
+  (float32 accumulation) and delivered in float32 to the float32 weight, as mixed-precision training does."""
+  if isinstance(w, LowPrecision):
+    return _bf16_dot(x, w.value)
+  return x @ w
+
+
+def with_matmul_dtype(params: Params, config: ModelConfig) -> Params:
+  """The parameters as the matmuls use them: with `matmul_dtype='bfloat16'`, every weight matrix marked
+  `LowPrecision` (still the float32 master: optimizer state and checkpoints never see bfloat16); else unchanged."""
+  if config.matmul_dtype == 'float32':
+    return params
+  return jax.tree_util.tree_map_with_path(
+      lambda path, x: LowPrecision(x) if getattr(path[-1], 'key', None) in WEIGHTS else x, params)
+
+
 def lstm_cell(layer: dict, state: LstmState, gates_in_Bx4H: jnp.ndarray) -> tuple[LstmState, jnp.ndarray]:
   """One LSTM step given the input's share of the gates (`x @ w_in + b`); returns the new state and `h`."""
   c, h = state
-  i, f, g, o = jnp.split(gates_in_Bx4H + h @ layer['w_rec'], 4, axis=-1)
+  i, f, g, o = jnp.split(gates_in_Bx4H + dot(h, layer['w_rec']), 4, axis=-1)
   c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
   h = jax.nn.sigmoid(o) * jnp.tanh(c)
   return (c, h), h
@@ -64,7 +123,7 @@ def zero_state(layers: list[dict], batch: int, dtype=jnp.float32) -> list[LstmSt
 
 def stack_step(layers: list[dict], states: list[LstmState], x_BxD: jnp.ndarray) -> tuple[list[LstmState], jnp.ndarray]:
   """One step of a stack of LSTMs (no dropout: for generation); returns the new states and the top output."""
-  return stack_step_from_gates(layers, states, x_BxD @ layers[0]['w_in'] + layers[0]['b'])
+  return stack_step_from_gates(layers, states, dot(x_BxD, layers[0]['w_in']) + layers[0]['b'])
 
 
 def stack_step_from_gates(layers: list[dict], states: list[LstmState],
@@ -74,7 +133,7 @@ def stack_step_from_gates(layers: list[dict], states: list[LstmState],
   new_states = []
   for i, (layer, state) in enumerate(zip(layers, states)):
     if i:
-      gates_in_Bx4H = x_BxD @ layer['w_in'] + layer['b']
+      gates_in_Bx4H = dot(x_BxD, layer['w_in']) + layer['b']
     state, x_BxD = lstm_cell(layer, state, gates_in_Bx4H)
     new_states.append(state)
   return new_states, x_BxD
@@ -84,17 +143,17 @@ def note_gates_from_time(params: Params, h_XxH: jnp.ndarray) -> jnp.ndarray:
   """The time-axis output's share (with the bias) of the note axis's first-layer gates. It does not change along
   the note scan, so generation computes it for all notes of a step at once; `note_gates_from_lower` is the rest."""
   first = params['note'][0]
-  return h_XxH @ first['w_in'][:-2] + first['b']
+  return dot(h_XxH, first['w_in'][:-2]) + first['b']
 
 
 def note_gates_from_lower(params: Params, lower_Xx2: jnp.ndarray) -> jnp.ndarray:
   """The lower note's `(play, articulate)` share of the note axis's first-layer gates."""
-  return lower_Xx2 @ params['note'][0]['w_in'][-2:]
+  return dot(lower_Xx2, params['note'][0]['w_in'][-2:])
 
 
 def output_logits(params: Params, h_BxH: jnp.ndarray) -> jnp.ndarray:
   """The dense layer: note-axis output -> (play, articulate) logits."""
-  return h_BxH @ params['out']['w'] + params['out']['b']
+  return dot(h_BxH, params['out']['w']) + params['out']['b']
 
 
 def _layer_scan(layer: dict, x_SxBxD: jnp.ndarray, mask_BxH, hoist: bool) -> jnp.ndarray:
@@ -104,10 +163,10 @@ def _layer_scan(layer: dict, x_SxBxD: jnp.ndarray, mask_BxH, hoist: bool) -> jnp
   if hoist:
     def step(state, gates_in):
       return lstm_cell(layer, state, gates_in)
-    _, h_SxBxH = jax.lax.scan(step, init, x_SxBxD @ layer['w_in'] + layer['b'])
+    _, h_SxBxH = jax.lax.scan(step, init, dot(x_SxBxD, layer['w_in']) + layer['b'])
   else:
     def step(state, x):
-      return lstm_cell(layer, state, x @ layer['w_in'] + layer['b'])
+      return lstm_cell(layer, state, dot(x, layer['w_in']) + layer['b'])
     _, h_SxBxH = jax.lax.scan(step, init, x_SxBxD)
   return h_SxBxH if mask_BxH is None else h_SxBxH * mask_BxH
 
@@ -153,10 +212,11 @@ def apply(params: Params, x_BxTxNxF: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, co
   Args:
     x_BxTxNxF: input features of each step (from the previous step's notes; see `features.sequence_features`).
     notes_BxTxNx2: the notes of each step; note n's prediction sees only notes below n (teacher forcing).
-    config: the model config (sizes, dropout, hoisting).
+    config: the model config (sizes, dropout, hoisting, matmul precision).
     dropout_key: a key turns dropout on (training); None turns it off.
   """
   b, t, n, _ = x_BxTxNxF.shape
+  params = with_matmul_dtype(params, config)
   time_key = note_key = None
   if dropout_key is not None:
     time_key, note_key = jax.random.split(dropout_key)

@@ -21,6 +21,8 @@ _BATCH_SIZE = flags.DEFINE_integer('batch_size', None, 'Batch size for every con
 _SEQ_LEN = flags.DEFINE_integer('seq_len', None, 'Steps per segment (default: each config\'s own).')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed train steps per config (the median is reported).')
 _HOIST = flags.DEFINE_enum('hoist', 'config', ['config', 'true', 'false'], 'Override hoist_input_projection.')
+_MATMUL_DTYPE = flags.DEFINE_enum('matmul_dtype', 'config', ['config', 'float32', 'bfloat16'],
+                                  'Override model.matmul_dtype (the precision of the matmul operands).')
 _GENERATE = flags.DEFINE_list('generate_batches', ['1', '16'], 'Sampler batch sizes to time (empty: skip).')
 _GENERATE_STEPS = flags.DEFINE_integer('generate_steps', 256, 'Steps generated per timed sampler call.')
 _PARTICLES = flags.DEFINE_list('particles', ['32'], 'SMC particle counts to time, one sample harmonizing a melody '
@@ -122,8 +124,9 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
 def _matmuls_of_lstm_cell(layer: dict, state, gates_in_Bx4H):
   """`model.lstm_cell`'s matmul and nothing else of note: a scaled slice of the gates keeps the recurrence bounded
   (no overflow, no denormals), so the time left is the matmuls' and the scan's own."""
+  from biaxial_jax import model  # pylint: disable=import-outside-toplevel
   _, h = state
-  h = (gates_in_Bx4H + h @ layer['w_rec'])[:, :h.shape[-1]] * 0.25
+  h = (gates_in_Bx4H + model.dot(h, layer['w_rec']))[:, :h.shape[-1]] * 0.25
   return (h, h), h
 
 
@@ -181,6 +184,8 @@ def main(argv):
     overrides['data.seq_len'] = str(_SEQ_LEN.value)
   if _HOIST.value != 'config':
     overrides['model.hoist_input_projection'] = _HOIST.value
+  if _MATMUL_DTYPE.value != 'config':
+    overrides['model.matmul_dtype'] = _MATMUL_DTYPE.value
   if _REPEATS.value < 1:
     cli.fail(f'--repeats must be >= 1, got {_REPEATS.value}')
   for flag in (_GENERATE, _PARTICLES):

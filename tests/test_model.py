@@ -71,6 +71,22 @@ def test_jit_hoisting_and_eager_agree(params):
   np.testing.assert_allclose(eager, hoisted, atol=1e-5)
 
 
+def test_bfloat16_matmuls_compute_the_same_function_and_float32_gradients(params):
+  notes = random_notes(jax.random.key(6))
+  bar = jnp.tile(jnp.arange(12) % 16, (2, 1))
+  low = dataclasses.replace(CONFIG, model=dataclasses.replace(SMALL, matmul_dtype='bfloat16'))
+  a, b = logits_of(params, notes, bar, CONFIG), logits_of(params, notes, bar, low)
+  assert not np.array_equal(a, b)  # bfloat16 was used
+  np.testing.assert_allclose(a, b, atol=0.02 * float(jnp.abs(a).max()))
+
+  def grads(config):
+    return jax.grad(lambda p: loss_fn(logits_of(p, notes, bar, config), notes, jnp.ones((2, 12)))[0])(params)
+  exact, mixed = grads(CONFIG), grads(low)
+  for e, m in zip(jax.tree.leaves(exact), jax.tree.leaves(mixed)):
+    assert m.dtype == jnp.float32  # the master weights see float32 gradients
+    np.testing.assert_allclose(e, m, atol=0.03 * float(jnp.abs(e).max()) + 1e-6)
+
+
 def test_dropout_only_with_a_key(params):
   cfg = dataclasses.replace(SMALL, dropout=0.5)
   notes = random_notes(jax.random.key(5))

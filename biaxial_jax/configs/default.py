@@ -8,7 +8,8 @@ from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig
 def get_config() -> Config:
   return Config(
       data=DataConfig(dataset='bach_chorales', seq_len=128, max_transpose=4),
-      model=ModelConfig(time_sizes=(300, 300), note_sizes=(100, 50), dropout=0.5),
+      model=ModelConfig(time_sizes=(300, 300), note_sizes=(100, 50), dropout=0.5,
+                        matmul_dtype='bfloat16'),  # AMX / tensor cores; likelihood within seed noise
       train=TrainConfig(batch_size=10, num_steps=10_000, decay_steps=10_000, learning_rate=1e-3, eval_every=500,
                         checkpoint_every=500),
   )

@@ -145,6 +145,7 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
            learned_articulation: bool = True, search: Search = Search()) -> Result:
   """Samples `S` rolls of `T` steps under `plan` with `search.particles` particles each (see the module docstring).
   `learned_articulation=False` (a model trained with `train.play_only`) articulates at onsets only."""
+  params = model.with_matmul_dtype(params, config)
   s, t, n, _ = plan.mask_SxTxNx2.shape
   k = search.particles
   b = s * k
