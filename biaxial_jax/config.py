@@ -50,6 +50,7 @@ class ModelConfig:
   dropout: float = 0.5  # inverted dropout on every LSTM layer's output, one mask per scan
   hoist_input_projection: bool = False  # compute x @ W_in for all steps before each scan (faster on some backends)
   matmul_dtype: str = 'float32'  # matmul operands: 'float32' or 'bfloat16' (accumulation, state and loss stay float32)
+  structure: bool = False  # phrase and key inputs (features.py): 100 features per note instead of 80
 
   def validate(self):
     for name in ('time_sizes', 'note_sizes'):

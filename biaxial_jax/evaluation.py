@@ -16,6 +16,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from biaxial_jax import loss, model, train
 from biaxial_jax.generation import Composer
+from biaxial_jax.music import structure
 from biaxial_jax.music.datasets import Dataset, load_dataset
 from biaxial_jax.music.piece import PLAY
 
@@ -74,8 +75,9 @@ def dataset_for(composer: Composer, name_or_path: str) -> Dataset:
 
 
 @functools.partial(jax.jit, static_argnames=('config', 'lowest'))
-def _step_nll(params, notes_BxTxNx2, bar_position_BxT, *, config, lowest):
-  logits = model.teacher_forced_logits(params, notes_BxTxNx2, bar_position_BxT, config, lowest=lowest)
+def _step_nll(params, notes_BxTxNx2, bar_position_BxT, context_BxTxC, *, config, lowest):
+  logits = model.teacher_forced_logits(params, notes_BxTxNx2, bar_position_BxT, config, lowest=lowest,
+                                       context_BxTxC=context_BxTxC)
   play, articulate = loss.nll_terms(logits, notes_BxTxNx2)
   return (play + articulate).sum(axis=-1)
 
@@ -90,6 +92,8 @@ def step_nll(composer: Composer, pieces, length_multiple: int = 64) -> list[np.n
     notes[0, :piece.num_steps] = piece.roll
     bar = np.zeros((1, t), np.int32)
     bar[0, :piece.num_steps] = piece.bar_position
-    nll = _step_nll(composer.params, notes, bar, config=composer.config.model, lowest=composer.lowest)
+    context = np.full((1, t, structure.CONTEXT_SIZE), structure.UNKNOWN, np.int32)
+    context[0, :piece.num_steps] = structure.context_of(piece)
+    nll = _step_nll(composer.params, notes, bar, context, config=composer.config.model, lowest=composer.lowest)
     out.append(np.asarray(nll[0, :piece.num_steps]))
   return out

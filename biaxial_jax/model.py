@@ -18,7 +18,6 @@ import jax.numpy as jnp
 
 from biaxial_jax import features
 from biaxial_jax.config import ModelConfig
-from biaxial_jax.features import NUM_FEATURES
 
 Params = dict
 LstmState = tuple[jnp.ndarray, jnp.ndarray]  # (c, h), each [batch, hidden]
@@ -32,8 +31,9 @@ def _init_lstm(key, in_size: int, hidden: int) -> dict:
           'b': bias}
 
 
-def init_params(key: jax.Array, config: ModelConfig, num_features: int = NUM_FEATURES) -> Params:
+def init_params(key: jax.Array, config: ModelConfig) -> Params:
   """Fresh parameters: Glorot inputs, orthogonal recurrences, forget-gate bias 1 (1,369,902 at default sizes)."""
+  num_features = features.num_features(config.structure)
   keys = iter(jax.random.split(key, len(config.time_sizes) + len(config.note_sizes) + 1))
   time, size = [], num_features
   for hidden in config.time_sizes:
@@ -225,8 +225,13 @@ def apply(params: Params, x_BxTxNxF: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, co
 
 
 def teacher_forced_logits(params: Params, notes_BxTxNx2: jnp.ndarray, bar_position_BxT: jnp.ndarray,
-                          config: ModelConfig, *, lowest: int, dropout_key: jax.Array | None = None) -> jnp.ndarray:
+                          config: ModelConfig, *, lowest: int, context_BxTxC: jnp.ndarray | None = None,
+                          dropout_key: jax.Array | None = None) -> jnp.ndarray:
   """Logits `[B, T, N, 2]` of every step and note of whole sequences, each step predicted from the steps before it
-  (the first from silence) and its notes from the notes below: training, evaluation and scoring samples."""
-  x = features.sequence_features(notes_BxTxNx2, bar_position_BxT, lowest=lowest)
+  (the first from silence) and its notes from the notes below: training, evaluation and scoring samples. A model
+  with phrase and key inputs (`config.structure`) reads `context_BxTxC` (unknown everywhere when it is None)."""
+  if config.structure and context_BxTxC is None:
+    context_BxTxC = jnp.full((*bar_position_BxT.shape, 3), -1, jnp.int32)
+  x = features.sequence_features(notes_BxTxNx2, bar_position_BxT, lowest=lowest,
+                                 context_BxTxC=context_BxTxC if config.structure else None)
   return apply(params, x, notes_BxTxNx2, config, dropout_key=dropout_key)

@@ -61,7 +61,8 @@ def train_step(state: dict, batch: Batch, dropout_root: jax.Array, *, config: Co
 
   def objective(params):
     logits = model.teacher_forced_logits(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config.model,
-                                         lowest=config.data.lowest, dropout_key=dropout_key)
+                                         lowest=config.data.lowest, context_BxTxC=batch.context_BxTxC,
+                                         dropout_key=dropout_key)
     return loss.loss_fn(logits, batch.notes_BxTxNx2, batch.mask_BxT, config.train.play_only)
 
   (value, sums), grads = jax.value_and_grad(objective, has_aux=True)(state['params'])
@@ -74,7 +75,7 @@ def train_step(state: dict, batch: Batch, dropout_root: jax.Array, *, config: Co
 def eval_step(params, batch: Batch, *, config: Config) -> dict:
   """NLL sums of a batch of whole pieces, no dropout."""
   logits = model.teacher_forced_logits(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config.model,
-                                       lowest=config.data.lowest)
+                                       lowest=config.data.lowest, context_BxTxC=batch.context_BxTxC)
   return loss.nll_sums(logits, batch.notes_BxTxNx2, batch.mask_BxT)
 
 

@@ -87,8 +87,9 @@ def measure_generation(config: config_lib.Config, samples: int, num_steps: int, 
       values[:, t, note, 0] = True
       values[:, t, note, 1] = t % 4 == 0
   plan = sampler.Plan(jnp.arange(num_steps) % 16, mask, values, np.zeros((samples, num_steps, n), bool),
-                      np.zeros((samples, num_steps, n), bool), np.full(num_steps, -1, np.int32),
-                      np.zeros(num_steps, bool))
+                      np.zeros((samples, num_steps, n), bool),
+                      np.tile(np.array([0, 1, 8], np.int32), (samples, num_steps, 1)),
+                      np.full(num_steps, -1, np.int32), np.zeros(num_steps, bool))
   args = (params, jax.random.key(0), plan, sampler.Controls(jnp.float32(1), jnp.float32(1), jnp.float32(0)))
   kwargs = dict(config=config.model, lowest=config.data.lowest, search=sampler.Search(particles=particles))
   start = time.perf_counter()
@@ -101,7 +102,7 @@ def measure_generation(config: config_lib.Config, samples: int, num_steps: int, 
     times.append(time.perf_counter() - start)
   seconds = min(times)
   rows = samples * particles
-  flops = generation_flops_per_step(config, rows, features.NUM_FEATURES) * num_steps
+  flops = generation_flops_per_step(config, rows, features.num_features(config.model.structure)) * num_steps
   return {'batch': samples, 'particles': particles, 'num_steps': num_steps, 'compile_s': compile_s,
           'seconds': seconds, 'ms_per_step': 1e3 * seconds / num_steps, 'gflops': flops / seconds / 1e9}
 
@@ -148,7 +149,8 @@ def measure(config: config_lib.Config, repeats: int) -> dict:
   rng = np.random.default_rng(0)
   play = (rng.random((b, t, n)) < 0.05).astype(np.uint8)
   batch = Batch(np.stack([play, play], -1), np.tile(np.arange(t) % 16, (b, 1)).astype(np.int32),
-                np.ones((b, t), np.float32), np.zeros(b, np.int32), np.zeros(b, np.int32))
+                np.ones((b, t), np.float32), np.zeros(b, np.int32), np.zeros(b, np.int32),
+                np.tile(np.array([0, 1, 8], np.int32), (b, t, 1)))
   mesh = train.make_mesh()
   optimizer = train.make_optimizer(config.train)
   state = train.init_state(config, optimizer, NamedSharding(mesh, P()))
@@ -168,7 +170,7 @@ def measure(config: config_lib.Config, repeats: int) -> dict:
     times.append(time.perf_counter() - start)
   step_s = statistics.median(times)
   peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the process's peak so far (configs grow)
-  flops = train_step_flops(config, b, t, features.NUM_FEATURES)
+  flops = train_step_flops(config, b, t, features.num_features(config.model.structure))
   return {'params': model.count_params(state['params']), 'batch': b, 'seq_len': t, 'compile_s': compile_s,
           'step_s': step_s, 'steps_per_s': 1 / step_s, 'cells_per_s': b * t * n / step_s, 'tflop_per_step':
           flops / 1e12, 'gflops': flops / step_s / 1e9, 'peak_rss_mb': peak_rss_mb}

@@ -44,6 +44,10 @@ _BRIDGE_BARS = flags.DEFINE_integer('bridge_bars', 4, 'Bars generated between --
                                     lower_bound=0)
 _ENDING = flags.DEFINE_string('ending', None, "End on the tonic of a key ('D minor', 'Bb major') or with a MIDI "
                               'passage, prepared by look-ahead.')
+_KEY = flags.DEFINE_string('key', None, "The key a model with phrase and key inputs is told ('D minor'; default: "
+                           "the primer's or melody's, else one drawn per sample).")
+_PHRASES = flags.DEFINE_list('phrases', None, 'Phrase lengths in bars (2,2,2,2) for a model with phrase inputs; '
+                             'without --num_steps/--num_bars the piece ends with its last phrase.')
 _PARTICLES = flags.DEFINE_integer('particles', None, 'SMC particles per sample (default 32 under constraints '
                                   'beyond a primer, or with --search=best|beam; else 1, the plain sampler).',
                                   lower_bound=1)
@@ -66,7 +70,7 @@ _FLAG_OF_ARGUMENT = {'num_steps': '--num_steps', 'num_samples': '--num_samples',
                      'melody': '--harmonize', 'fixed': '--fixed_notes', 'tempo': '--tempo',
                      'time_signature': '--time_signature', 'motif': '--motif', 'motif_at': '--motif_at',
                      'bridge_to': '--bridge_to', 'bridge_bars': '--bridge_bars', 'ending': '--ending',
-                     'particles': '--particles', 'search': '--search'}
+                     'particles': '--particles', 'search': '--search', 'key': '--key', 'phrases': '--phrases'}
 
 
 def _time_signature() -> tuple[int, int]:
@@ -97,6 +101,11 @@ def main(argv):
     if flag.value and not os.path.isfile(flag.value):
       cli.fail(f'--{flag.name}: {flag.value}: no such file')
   motif_at = _motif_at()
+  phrases = None
+  if _PHRASES.value:
+    if not all(p.isdigit() and int(p) >= 1 for p in _PHRASES.value):
+      cli.fail(f'--phrases: expected phrase lengths in whole bars such as 2,2,2,2, got {",".join(_PHRASES.value)}')
+    phrases = [int(p) for p in _PHRASES.value]
   if not os.path.isdir(_CHECKPOINT.value) and _CHECKPOINT.value not in SHIPPED_MODELS:
     cli.fail(f'--checkpoint: {_CHECKPOINT.value}: no such folder (nor a shipped model: {", ".join(SHIPPED_MODELS)})')
   if _NUM_STEPS.value and _NUM_BARS.value:
@@ -134,7 +143,8 @@ def main(argv):
         conservativity=_CONSERVATIVITY.value, adaptive=_ADAPTIVE.value, particles=_PARTICLES.value,
         search=_SEARCH.value, primer=_PRIMER.value, melody=_HARMONIZE.value, fixed=fixed, motif=_MOTIF.value,
         motif_at=motif_at, bridge_to=_BRIDGE_TO.value, bridge_bars=_BRIDGE_BARS.value, ending=_ENDING.value,
-        forbid_above_melody=not _ALLOW_ABOVE.value, time_signature=meter, tempo=_TEMPO.value)
+        forbid_above_melody=not _ALLOW_ABOVE.value, time_signature=meter, tempo=_TEMPO.value, key=_KEY.value,
+        phrases=phrases)
   except CheckpointError as e:
     cli.fail(f'--checkpoint: {e}', code=1)
   except GenerationError as e:
@@ -149,7 +159,8 @@ def main(argv):
     info = (f'{piece.num_steps} steps, {meter.numerator}/{meter.denominator}, {piece.tempos[0].qpm:g} qpm, seed '
             f'{_SEED.value}, temperature {_TEMPERATURE.value:g}, conservativity {_CONSERVATIVITY.value:g}'
             f'{" (adaptive)" if _ADAPTIVE.value else ""}, {generation.particles} particle'
-            f'{"s" if generation.particles > 1 else ""} ({_SEARCH.value}); model NLL '
+            f'{"s" if generation.particles > 1 else ""} ({_SEARCH.value})'
+            f'{f", in {generation.keys[i]}" if composer.config.model.structure else ""}; model NLL '
             f'{-generation.log_likelihood[i] / piece.num_steps:.2f} nats/step')
     warning = ''
     if not piece.roll.any():

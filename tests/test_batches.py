@@ -1,5 +1,7 @@
 """Training segments start on bar lines, are reproducible from (seed, step), and pad short pieces."""
 
+import dataclasses
+
 import numpy as np
 
 import biaxial_jax as bj
@@ -48,6 +50,18 @@ def test_transposition_keeps_notes_in_range():
   for step in range(20):
     batch = bj.training_batch([p], batch_size=4, seq_len=64, seed=1, step=step, max_transpose=6)
     assert batch.notes_BxTxNx2[..., 0].sum() == p.roll[..., 0].sum() * 4  # nothing fell off an edge
+
+
+def test_transposition_moves_the_key_with_the_notes():
+  p = dataclasses.replace(piece(64, notes=(30,)), key=bj.Key(2, True), phrase_ends=(32,))
+  for step in range(10):
+    batch = bj.training_batch([p], batch_size=4, seq_len=64, seed=1, step=step, max_transpose=6)
+    for row in range(4):
+      shift = int(np.flatnonzero(batch.notes_BxTxNx2[row, 0, :, 0])[0]) - 30
+      assert (batch.context_BxTxC[row, :, 0] == (2 + shift) % 12).all() and (batch.context_BxTxC[row, :, 1] == 1).all()
+      assert batch.context_BxTxC[row, :3, 2].tolist() == [32, 31, 30] and batch.context_BxTxC[row, 31:33, 2].tolist() == [1, 32]
+  unknown = bj.training_batch([piece(64)], batch_size=2, seq_len=64, seed=0, step=0)
+  assert (unknown.context_BxTxC == -1).all()
 
 
 def test_piece_batches_cover_every_piece_once():

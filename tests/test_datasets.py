@@ -92,6 +92,13 @@ def test_real_chorales_keep_ties_pickups_and_meter():
   assert polyphony.max() == 4 and np.median(polyphony) == 4
 
 
+def test_chorales_bring_their_key_and_fermatas():
+  from music21 import corpus
+  piece = datasets.chorale_to_piece(corpus.parse('bach/bwv103.6'), 'bach/bwv103.6')
+  assert piece.key == bj.Key(11, False)  # B minor, as notated
+  assert piece.phrase_ends == (32, 64, 96, 128, 160, 192)  # six fermatas, each ending a two-bar phrase
+
+
 def test_bach_chorales_build_once_then_load_from_cache(tmp_path, monkeypatch):
   from music21 import corpus
   files = sorted(set(corpus.chorales.Iterator(returnType='filename')))[:6]

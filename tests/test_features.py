@@ -3,6 +3,8 @@
 import jax
 import numpy as np
 
+import biaxial_jax as bj
+
 from biaxial_jax import features as F
 
 N = 78
@@ -58,6 +60,29 @@ def test_beat_bits_come_from_the_bar_position():
   x = np.asarray(F.note_features(np.zeros((2, N, 2)), np.array([0, 11]), lowest=24))
   assert x[0, 0, F.BEAT].tolist() == [-1, -1, -1, -1, -1]
   assert x[1, 5, F.BEAT].tolist() == [1, 1, -1, 1, -1]  # 11 = 0b01011
+
+
+def test_key_and_phrase_inputs_are_relative_to_each_note_and_move_with_it():
+  from biaxial_jax.music import structure
+  context = structure.context(8, bj.Key(9, False), (3,))  # A minor, a phrase ending after step 2
+  x = np.asarray(F.note_features(np.zeros((8, 30, 2)), np.zeros(8, np.int32), lowest=48,
+                                        context_XxC=context))
+  assert x.shape == (8, 30, F.num_features(True)) == (8, 30, 100)
+  for n in range(30):
+    assert np.flatnonzero(x[0, n, F.KEY]).tolist() == [(9 - (48 + n)) % 12]
+  assert (x[:, :, F.MODE] == -1).all()
+  assert [np.flatnonzero(x[t, 0, F.PHRASE]).tolist() for t in range(4)] == [[1], [1], [0], [2]]  # 3,2,1,5
+  # the same music a tone up reads the same inputs one note higher
+  notes = np.zeros((8, 30, 2))
+  notes[:, 10] = 1
+  up = np.roll(notes, 2, axis=1)
+  a = F.note_features(notes, np.zeros(8, np.int32), lowest=48, context_XxC=context)
+  b = F.note_features(up, np.zeros(8, np.int32), lowest=48,
+                             context_XxC=structure.transpose_context(context, 2))
+  np.testing.assert_array_equal(np.asarray(a)[:, 5:25, 13:], np.asarray(b)[:, 7:27, 13:])  # all but position, pitch
+  unknown = F.note_features(notes, np.zeros(8, np.int32), lowest=48,
+                                   context_XxC=structure.context(8, None, None))
+  assert not np.asarray(unknown)[..., F.NUM_FEATURES:].any()
 
 
 def test_sequence_features_use_the_previous_step_and_jit():

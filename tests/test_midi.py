@@ -201,3 +201,13 @@ def test_no_note_in_range_is_an_error(tmp_path):
   path = make_midi(tmp_path / 'high.mid', [(0, STEP, 120)])
   with pytest.raises(bj.MidiReadError, match='high.mid: none of its 1 notes'):
     bj.read_midi(path, out_of_range='drop')
+
+
+def test_a_key_signature_event_gives_the_piece_its_key(tmp_path):
+  import mido
+  path = make_midi(tmp_path / 'k.mid', [(0, 4 * STEP, 62)])
+  mid = mido.MidiFile(path)
+  mid.tracks[0].insert(0, mido.MetaMessage('key_signature', key='F#m'))
+  mid.save(path)
+  assert bj.read_midi(path).key == bj.Key(6, False)
+  assert bj.read_midi(make_midi(tmp_path / 'none.mid', [(0, 4 * STEP, 62)])).key is None

@@ -22,7 +22,8 @@ from biaxial_jax.generation import sampler
 from biaxial_jax.generation.constraints import Constraints, GenerationError, Request
 from biaxial_jax.music.melodies import top_voice
 from biaxial_jax.music.midi import read_midi
-from biaxial_jax.music.piece import BiaxialError, Grid, Piece
+from biaxial_jax.music import structure
+from biaxial_jax.music.piece import BiaxialError, Grid, Key, Piece
 
 DEFAULT_PARTICLES = 32  # per sample, wherever constraints weigh the particles (or best-of / beam search asks)
 MAX_SAMPLES = 4096
@@ -41,6 +42,7 @@ class Generation:
   ess: `[samples, steps]` effective number of particles after each step (K where nothing weighs them).
   particles: particles per sample (K).
   unmet: per piece, the steps where no particle met a requirement (an ending's third); normally empty.
+  keys: per piece, the key the model was told (meaningful for a model with phrase and key inputs).
   """
   pieces: list[Piece]
   log_likelihood: np.ndarray
@@ -49,6 +51,7 @@ class Generation:
   ess: np.ndarray
   particles: int
   unmet: list[list[int]]
+  keys: list[Key]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +121,8 @@ class Composer:
 
   def constraints(self, num_steps: int | None = None, *, primer=None, melody=None, fixed=None, motif=None,
                   motif_at=(), bridge_to=None, bridge_bars: int = 4, ending=None, forbid_above_melody: bool = True,
-                  time_signature: tuple[int, int] = (4, 4), tempo: float | None = None) -> Constraints:
+                  time_signature: tuple[int, int] = (4, 4), tempo: float | None = None, key=None,
+                  phrases=None) -> Constraints:
     """What `sample` will obey, as masks (see `sample` for the arguments)."""
     if num_steps is not None and not (isinstance(num_steps, numbers.Integral) and
                                       1 <= num_steps <= constraints_lib.MAX_STEPS):
@@ -143,14 +147,25 @@ class Composer:
         motif_at=self._motif_at(motif_at),
         bridge_to=None if bridge_to is None else self._piece('bridge_to', bridge_to, data.out_of_range),
         bridge_bars=int(bridge_bars), ending=ending, fixed=None if fixed is None else self._fixed(fixed),
-        forbid_above_melody=bool(forbid_above_melody), time_signature=time_signature, tempo=tempo)
+        forbid_above_melody=bool(forbid_above_melody), time_signature=time_signature, tempo=tempo,
+        key=self._key(key), phrases=None if phrases is None else tuple(phrases))
     return constraints_lib.assemble(request, self.lowest, self.num_notes, self.steps_per_quarter)
+
+  @staticmethod
+  def _key(key) -> Key | None:
+    if key is None or isinstance(key, Key):
+      return key
+    try:
+      return Key.parse(key)
+    except ValueError as e:
+      raise GenerationError('key', str(e)) from None
 
   def generate(self, num_steps: int | None = None, *, num_samples: int = 1, seed: int = 0, temperature: float = 1.0,
                conservativity: float = 1.0, adaptive: bool = False, particles: int | None = None,
                search: str = 'sample', primer=None, melody=None, motif=None, motif_at=(), bridge_to=None,
                bridge_bars: int = 4, ending=None, fixed=None, forbid_above_melody: bool = True,
-               time_signature: tuple[int, int] = (4, 4), tempo: float | None = None) -> Generation:
+               time_signature: tuple[int, int] = (4, 4), tempo: float | None = None, key=None,
+               phrases=None) -> Generation:
     """Generates `num_samples` independent pieces, free or under constraints (which combine), with what the sampler
     knows of each (`Generation`); `sample` returns the pieces alone.
 
@@ -180,6 +195,10 @@ class Composer:
       forbid_above_melody: nothing generated above the melody (or motif) while it sounds.
       time_signature: (numerator, denominator) when neither primer nor melody gives the meter.
       tempo: quarter notes per minute for the output (default: the primer's or melody's, else 100).
+      key: a `Key` or 'D minor' that a model with phrase and key inputs is told (default: the primer's or
+        melody's key, else one drawn per sample: tonic uniform, major or minor alike).
+      phrases: phrase lengths in bars from bar 1 (`[2, 2, 2, 2]`) for a model with phrase inputs; without num_steps
+        the piece ends with its last phrase (default: the melody's fermatas, else phrases of 2 bars of 4/4).
     """
     for name, value in (('temperature', temperature), ('conservativity', conservativity)):
       if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -194,7 +213,8 @@ class Composer:
       raise GenerationError('particles', f'must be in [1, {MAX_PARTICLES}], got {particles!r}')
     c = self.constraints(num_steps, primer=primer, melody=melody, motif=motif, motif_at=motif_at,
                          bridge_to=bridge_to, bridge_bars=bridge_bars, ending=ending, fixed=fixed,
-                         forbid_above_melody=forbid_above_melody, time_signature=time_signature, tempo=tempo)
+                         forbid_above_melody=forbid_above_melody, time_signature=time_signature, tempo=tempo,
+                         key=key, phrases=phrases)
     if particles is None:
       particles = DEFAULT_PARTICLES if c.weighs or search != 'sample' else 1
     cells = c.num_steps * num_samples * particles * self.num_notes
@@ -208,19 +228,26 @@ class Composer:
     def batched(x):
       return jnp.broadcast_to(x, (num_samples, *x.shape))
 
+    keys = [c.key] * num_samples
+    if c.key is None:
+      rng = np.random.default_rng([int(seed), 0x6b6579])  # 'key': its own stream of the seed
+      keys = [Key(int(t), bool(m)) for t, m in zip(rng.integers(12, size=num_samples), rng.random(num_samples) < .5)]
+    contexts = np.stack([structure.context(c.num_steps, k, c.phrase_ends) for k in keys])
     plan = sampler.Plan(jnp.asarray(c.bar_position), batched(c.mask), batched(c.values),
-                        batched(c.force_articulate), batched(c.require), jnp.asarray(lookahead), jnp.asarray(drop))
+                        batched(c.force_articulate), batched(c.require), jnp.asarray(contexts),
+                        jnp.asarray(lookahead), jnp.asarray(drop))
     controls = sampler.Controls(jnp.float32(temperature), jnp.float32(conservativity), jnp.float32(adaptive))
     result = jax.device_get(sampler.sample(self.params, jax.random.key(int(seed)), plan, controls,
                                            config=self.config.model, lowest=self.lowest,
                                            learned_articulation=not self.config.train.play_only,
                                            search=search_settings))
     pieces = [Piece(roll, lowest=self.lowest, steps_per_quarter=self.steps_per_quarter,
-                    time_signatures=c.time_signatures, tempos=c.tempos, name=f'sample_{i}')
-              for i, roll in enumerate(np.asarray(result.rolls))]
+                    time_signatures=c.time_signatures, tempos=c.tempos, name=f'sample_{i}', key=k,
+                    phrase_ends=c.phrase_ends)
+              for i, (roll, k) in enumerate(zip(np.asarray(result.rolls), keys))]
     return Generation(pieces, np.asarray(result.log_likelihood), np.asarray(result.log_weight),
                       np.asarray(result.log_evidence), np.asarray(result.ess_SxT), int(particles),
-                      [c.unmet(piece.roll) for piece in pieces])
+                      [c.unmet(piece.roll) for piece in pieces], keys)
 
   def sample(self, num_steps: int | None = None, **kwargs) -> list[Piece]:
     """The pieces of `generate(num_steps, **kwargs)` (see it for every argument)."""

@@ -9,12 +9,13 @@ downbeat (a pickup comes before bar 1).
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import numpy as np
 
+from biaxial_jax.music import structure
 from biaxial_jax.music.harmony import beat_steps
-from biaxial_jax.music.piece import (ARTICULATE, PLAY, BiaxialError, Piece, Tempo, TimeSignature, bar_positions)
+from biaxial_jax.music.piece import (ARTICULATE, PLAY, BiaxialError, Key, Piece, Tempo, TimeSignature,
+                                     bar_positions)
 
 
 class GenerationError(BiaxialError):
@@ -28,18 +29,14 @@ class GenerationError(BiaxialError):
 
 
 ENDING_BASS_LOW = 40  # MIDI E2: an ending on a key puts the tonic in the bass in E2..D#3, as chorales end
-_KEY_PATTERN = re.compile(r'^\s*([A-Ga-g])\s*(#|b|-|sharp|flat)?\s*(major|minor|maj|min)?\s*$', re.IGNORECASE)
-_PITCH_CLASS = {'C': 0, 'D': 2, 'E': 4, 'F': 5, 'G': 7, 'A': 9, 'B': 11}
 
 
-def parse_key(text: str) -> tuple[int, bool]:
-  """'D minor', 'Bb major', 'f# minor', 'E-' (major when the mode is left out) -> (tonic pitch class, is_major)."""
-  match = _KEY_PATTERN.match(text) if isinstance(text, str) else None
-  if not match:
-    raise GenerationError('ending', f"expected a key such as 'D minor' or 'Bb major', or a piece, got {text!r}")
-  letter, accidental, mode = match.groups()
-  shift = {'#': 1, 'sharp': 1, 'b': -1, '-': -1, 'flat': -1}.get((accidental or '').lower(), 0)
-  return (_PITCH_CLASS[letter.upper()] + shift) % 12, not (mode or 'major').lower().startswith('min')
+def parse_key(text: str) -> Key:
+  """`Key.parse`, its error naming the `ending` argument."""
+  try:
+    return Key.parse(text)
+  except ValueError as e:
+    raise GenerationError('ending', f'{e}, or a piece') from None
 
 
 def downbeats(num_steps: int, time_signatures, steps_per_quarter: int) -> np.ndarray:
@@ -61,6 +58,8 @@ class Constraints:
   force_articulate: `bool[T, N]`: a note played there must be struck anew (a fixed note ends there).
   require: `bool[T, N]`: where a step marks notes, at least one of them must sound (a final chord's third).
   spans: steps where a fixed span begins after free music (a motif, a fragment, an ending): look-ahead targets.
+  key: the key the model is told (the asked one, else the primer's or melody's); None: one is drawn per sample.
+  phrase_ends: where phrases end (the asked plan, the melody's fermatas, or 2-bar phrases), the last at the end.
   """
   mask: np.ndarray
   values: np.ndarray
@@ -70,6 +69,8 @@ class Constraints:
   time_signatures: tuple[TimeSignature, ...]
   tempos: tuple[Tempo, ...]
   steps_per_quarter: int
+  key: Key | None
+  phrase_ends: tuple[int, ...]
 
   @property
   def num_steps(self) -> int:
@@ -169,9 +170,10 @@ class Builder:
     if start > 0:
       self.spans.add(start)
 
-  def build(self, time_signatures, tempos, steps_per_quarter: int) -> Constraints:
+  def build(self, time_signatures, tempos, steps_per_quarter: int, key: Key | None,
+            phrase_ends: tuple[int, ...]) -> Constraints:
     return Constraints(self.mask, self.values, self.force, self.require, tuple(sorted(self.spans)),
-                       tuple(time_signatures), tuple(tempos), steps_per_quarter)
+                       tuple(time_signatures), tuple(tempos), steps_per_quarter, key, phrase_ends)
 
 
 def tonic_ending(num_notes: int, lowest: int, key: tuple[int, bool],
@@ -210,11 +212,13 @@ class Request:
   motif_at: tuple[tuple[int, int], ...] = ()  # (bar from 1, semitones)
   bridge_to: Piece | None = None
   bridge_bars: int = 4
-  ending: Piece | tuple[int, bool] | None = None  # a final passage, or a key (tonic pitch class, is_major)
+  ending: Piece | Key | None = None  # a final passage, or a key whose tonic triad ends the piece
   fixed: tuple[np.ndarray, np.ndarray] | None = None  # [T, N, 2] mask and values
   forbid_above_melody: bool = True
   time_signature: tuple[int, int] = (4, 4)
   tempo: float | None = None
+  key: Key | None = None  # the key the model is told (with phrase and key inputs)
+  phrases: tuple[int, ...] | None = None  # phrase lengths in bars, from bar 1
 
 
 DEFAULT_STEPS = 256  # 16 bars of 4/4
@@ -259,7 +263,30 @@ def _length(request: Request, meters, steps_per_quarter: int) -> int:
     return length
   if request.num_steps is not None:
     return request.num_steps
-  return request.melody.num_steps if request.melody is not None else DEFAULT_STEPS
+  if request.melody is not None:
+    return request.melody.num_steps
+  if request.phrases:  # the piece ends with its last phrase
+    bars = downbeats(sum(request.phrases) * max(m.steps_per_bar(steps_per_quarter) for m in meters) + 64 *
+                     steps_per_quarter, meters, steps_per_quarter)
+    return int(bars[sum(request.phrases)])
+  return DEFAULT_STEPS
+
+
+PHRASE_BEATS = 8  # the default plan's phrases: the fewest whole bars that hold 8 beats (2 bars of 4/4), as chorales
+
+
+def _phrase_ends(request: Request, num_steps: int, meters, steps_per_quarter: int) -> tuple[int, ...]:
+  """Where phrases end: the asked plan, else the melody's fermatas, else the default plan; the piece's end always
+  ends the last phrase."""
+  bars = downbeats(num_steps, meters, steps_per_quarter)
+  if request.phrases:
+    return structure.phrase_plan(list(request.phrases), bars, num_steps)
+  if request.melody is not None and request.melody.phrase_ends:
+    return tuple(e for e in request.melody.phrase_ends if e < num_steps) + (num_steps,)
+  meter = [m for m in meters if m.step <= (bars[0] if bars.size else 0)][-1]
+  per_bar = meter.steps_per_bar(steps_per_quarter) // beat_steps(meter, steps_per_quarter)
+  length = -(-PHRASE_BEATS // per_bar)
+  return structure.phrase_plan([length] * (len(bars) // length + 1), bars, num_steps)
 
 
 def _fixed_spans(mask: np.ndarray, meters, steps_per_quarter: int) -> list[int]:
@@ -324,4 +351,9 @@ def assemble(request: Request, lowest: int, num_notes: int, steps_per_quarter: i
       raise GenerationError('fixed', f'{mask.shape[0]} steps long, longer than the {num_steps} steps asked for')
     builder.fix('fixed', mask, values & mask, 0, 'the fixed notes')
     builder.spans.update(_fixed_spans(mask, meters, steps_per_quarter))
-  return builder.build(meters, tempos, steps_per_quarter)
+  if request.phrases is not None and not all(isinstance(p, int) and p >= 1 for p in request.phrases):
+    raise GenerationError('phrases', f'expected phrase lengths in whole bars >= 1, got {request.phrases}')
+  source = request.primer or request.melody
+  key = request.key or (source.key if source is not None else None)
+  return builder.build(meters, tempos, steps_per_quarter, key, _phrase_ends(request, num_steps, meters,
+                                                                           steps_per_quarter))

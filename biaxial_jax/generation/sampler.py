@@ -90,6 +90,7 @@ class Plan(typing.NamedTuple):
   mask_SxTxNx2, values_SxTxNx2: cells whose (play, articulate) are given; values are False where not given.
   force_SxTxN: a note played there must be struck anew (keeps a fixed note's length exact).
   require_SxTxN: where a step marks notes, at least one of them must sound (a final chord's third).
+  context_SxTxC: each step's key and phrase position (`music.structure`), for a model with phrase and key inputs.
   lookahead_T: after step t, score the span starting at this step by look-ahead (-1: no look-ahead then).
   drop_T: after step t, drop the look-ahead weight (its span's cells have been weighted).
   """
@@ -98,6 +99,7 @@ class Plan(typing.NamedTuple):
   values_SxTxNx2: jnp.ndarray
   force_SxTxN: jnp.ndarray
   require_SxTxN: jnp.ndarray
+  context_SxTxC: jnp.ndarray
   lookahead_T: jnp.ndarray
   drop_T: jnp.ndarray
 
@@ -160,20 +162,25 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
   padded_mask = jnp.pad(plan.mask_SxTxNx2, ((0, 0), (0, length), (0, 0), (0, 0)))
   padded_values = jnp.pad(plan.values_SxTxNx2, ((0, 0), (0, length), (0, 0), (0, 0)))
   padded_bar = jnp.pad(plan.bar_position_T, (0, length))
+  padded_context = jnp.pad(plan.context_SxTxC, ((0, 0), (0, length), (0, 0)), constant_values=-1)
+
+  def context(x):  # what the features read: nothing for a model without phrase and key inputs
+    return x if config.structure else None
 
   def lookahead(start, time_states, notes_BxNx2, conservativity_B):
     def span(x):
       return particles(jax.lax.dynamic_slice_in_dim(x, start, length, axis=1))
     return smc.lookahead_log_prob(params, time_states, notes_BxNx2, span(padded_mask), span(padded_values),
-                                  jax.lax.dynamic_slice_in_dim(padded_bar, start, length), controls.temperature,
-                                  conservativity_B, config=config, lowest=lowest,
-                                  learned_articulation=learned_articulation)
+                                  jax.lax.dynamic_slice_in_dim(padded_bar, start, length),
+                                  context(span(padded_context)), controls.temperature, conservativity_B,
+                                  config=config, lowest=lowest, learned_articulation=learned_articulation)
 
   def time_step(carry, per_step):
     time_states, prev_BxNx2, conservativity_B, log_w_B, log_lik_B, log_psi_B = carry
-    step_key, bar_position, mask, values, force, require, lookahead_start, drop, bar_ends = per_step
+    step_key, bar_position, mask, values, force, require, step_context, lookahead_start, drop, bar_ends = per_step
     mask_BxNx2, values_BxNx2, force_BxN, require_BxN = (particles(x) for x in (mask, values, force, require))
-    x_BxNxF = features.note_features(prev_BxNx2, jnp.full((b,), bar_position), lowest=lowest)
+    x_BxNxF = features.note_features(prev_BxNx2, jnp.full((b,), bar_position), lowest=lowest,
+                                     context_XxC=context(particles(step_context)))
     time_states, h = model.stack_step(params['time'], time_states, x_BxNxF.reshape(b * n, -1))
     uniform_BxNx2 = jax.random.uniform(step_key, (b, n, 2))
     per_note = (model.note_gates_from_time(params, h).reshape(b, n, -1), uniform_BxNx2, mask_BxNx2, values_BxNx2,
@@ -218,7 +225,7 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
   bar_ends_T = jnp.append(plan.bar_position_T[1:] == 0, True)
   per_step = (jax.random.split(key, t), plan.bar_position_T, time_major(plan.mask_SxTxNx2),
               time_major(plan.values_SxTxNx2), time_major(plan.force_SxTxN), time_major(plan.require_SxTxN),
-              plan.lookahead_T, plan.drop_T, bar_ends_T)
+              time_major(plan.context_SxTxC), plan.lookahead_T, plan.drop_T, bar_ends_T)
   init = (time_states, jnp.zeros((b, n, 2)), jnp.full((b,), controls.conservativity, jnp.float32),
           jnp.zeros(b), jnp.zeros(b), jnp.zeros(b))
   final, (notes_TxBxNx2, rows_TxB, ess_TxS) = jax.lax.scan(time_step, init, per_step)

@@ -10,6 +10,7 @@ from typing import Iterator, NamedTuple, Sequence
 import numpy as np
 
 from biaxial_jax.music.piece import PLAY, Piece
+from biaxial_jax.music.structure import CONTEXT_SIZE, UNKNOWN, context_of, transpose_context
 
 
 class Batch(NamedTuple):
@@ -21,18 +22,20 @@ class Batch(NamedTuple):
     mask_BxT: `float32` 1 on real steps, 0 on padding.
     piece_B: `int32` index of each row's piece in the list it was drawn from (-1 for an empty padding row).
     start_B: `int32` first step of each row within its piece.
+    context_BxTxC: `int32` each step's key and phrase position (`music.structure`), -1 where unknown or padded.
   """
   notes_BxTxNx2: np.ndarray
   bar_position_BxT: np.ndarray
   mask_BxT: np.ndarray
   piece_B: np.ndarray
   start_B: np.ndarray
+  context_BxTxC: np.ndarray
 
 
 def _empty(batch_size: int, seq_len: int, num_notes: int) -> Batch:
   return Batch(np.zeros((batch_size, seq_len, num_notes, 2), np.uint8), np.zeros((batch_size, seq_len), np.int32),
                np.zeros((batch_size, seq_len), np.float32), np.full(batch_size, -1, np.int32),
-               np.zeros(batch_size, np.int32))
+               np.zeros(batch_size, np.int32), np.full((batch_size, seq_len, CONTEXT_SIZE), UNKNOWN, np.int32))
 
 
 def _put(batch: Batch, row: int, index: int, piece: Piece, start: int, seq_len: int, shift: int = 0):
@@ -48,6 +51,7 @@ def _put(batch: Batch, row: int, index: int, piece: Piece, start: int, seq_len: 
     last = piece.time_signatures[-1].steps_per_bar(piece.steps_per_quarter)
     batch.bar_position_BxT[row, length:] = (positions[-1] + 1 + np.arange(seq_len - length)) % last
   batch.mask_BxT[row, :length] = 1
+  batch.context_BxTxC[row, :length] = transpose_context(context_of(piece)[start:start + seq_len], shift)
   batch.piece_B[row], batch.start_B[row] = index, start
 
 

@@ -29,12 +29,12 @@ import numpy as np
 
 from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.midi import read_midi_with_stats
-from biaxial_jax.music.piece import (BiaxialError, Piece, RangePolicy, Tempo, TimeSignature, canonical_roll,
+from biaxial_jax.music.piece import (BiaxialError, Key, Piece, RangePolicy, Tempo, TimeSignature, canonical_roll,
                                      fit_pitch, roll_from_notes, time_signature_for_steps)
 
 SPLITS = ('train', 'valid', 'test')
 EMBEDDED = ('bach_chorales',)
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: keys and phrase ends
 
 
 class DatasetError(BiaxialError):
@@ -221,16 +221,23 @@ def _to_step(quarters, steps_per_quarter) -> int:
 
 def chorale_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
                      out_of_range: RangePolicy = 'fold') -> Piece:
-  """A music21 score (all parts merged) as a `Piece`: tied notes joined, pickup bar and meter changes kept."""
-  from music21 import meter, tempo as m21tempo  # pylint: disable=import-outside-toplevel
+  """A music21 score (all parts merged) as a `Piece`: tied notes joined, pickup bar and meter changes kept, its key
+  (the first notated key with a mode, else music21's analysis) and its phrase ends (where fermata notes end; None
+  when it has no fermata)."""
+  from music21 import expressions, key as m21key, meter, tempo as m21tempo  # pylint: disable=import-outside-toplevel
 
-  notes = []
+  notes, fermata_ends = [], set()
   for part in score.parts:
     for element in part.stripTies().flatten().notes:
       start = _to_step(element.offset, steps_per_quarter)
       end = _to_step(element.offset + element.quarterLength, steps_per_quarter)
       notes.extend((start, end, p.midi) for p in element.pitches)
+      if any(isinstance(e, expressions.Fermata) for e in element.expressions):
+        fermata_ends.add(end)
   roll, _ = roll_from_notes(notes, lowest=lowest, num_notes=num_notes, out_of_range=out_of_range)
+  notated = [k for k in score.flatten().getElementsByClass(m21key.Key) if k.mode in ('major', 'minor')]
+  found = notated[0] if notated else score.analyze('key')
+  key = Key(found.tonic.pitchClass, found.mode == 'major')
 
   first_part = score.parts[0]
   flat = first_part.flatten()
@@ -247,8 +254,9 @@ def chorale_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int
       meters = [pickup_meter, dataclasses.replace(meters[0], step=pickup)] + [m for m in meters[1:] if m.step > pickup]
   marks = flat.getElementsByClass(m21tempo.MetronomeMark)
   qpm = next((m.getQuarterBPM() for m in marks if m.getQuarterBPM()), 100.0)
+  ends = tuple(sorted(e for e in fermata_ends if 0 < e <= len(roll))) if fermata_ends else None
   return Piece(roll, lowest=lowest, steps_per_quarter=steps_per_quarter, time_signatures=tuple(meters),
-               tempos=(Tempo(0, float(qpm)),), name=identifier)
+               tempos=(Tempo(0, float(qpm)),), name=identifier, key=key, phrase_ends=ends)
 
 
 def read_musicxml(path: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
@@ -270,9 +278,11 @@ def _save_pieces(path: str, pieces: list[tuple[str, Piece]]):
   meters = np.array([(i, ts.step, ts.numerator, ts.denominator) for i, (_, p) in enumerate(pieces)
                      for ts in p.time_signatures])
   tempos = np.array([(i, t.step, t.qpm) for i, (_, p) in enumerate(pieces) for t in p.tempos])
+  keys = np.array([(p.key.tonic, p.key.major) if p.key else (-1, 0) for _, p in pieces])
+  phrases = np.array([(i, e) for i, (_, p) in enumerate(pieces) for e in (p.phrase_ends or ())]).reshape(-1, 2)
   with atomic_path(path) as tmp, open(tmp, 'wb') as f:
     np.savez_compressed(f, rolls=np.packbits(rolls), shape=np.array(rolls.shape), lengths=lengths, meters=meters,
-                        tempos=tempos, ids=np.array([i for i, _ in pieces]))
+                        tempos=tempos, ids=np.array([i for i, _ in pieces]), keys=keys, phrases=phrases)
 
 
 def _load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[str, Piece]]:
@@ -280,14 +290,18 @@ def _load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[s
     shape = tuple(z['shape'])
     rolls = np.unpackbits(z['rolls'], count=int(np.prod(shape))).reshape(shape)
     lengths, meters, tempos, ids = z['lengths'], z['meters'], z['tempos'], z['ids']
+    keys, phrases = z['keys'], z['phrases']
   starts = np.concatenate([[0], np.cumsum(lengths)])
   out = []
   for i, identifier in enumerate(ids):
     piece_meters = tuple(TimeSignature(int(s), int(n), int(d)) for _, s, n, d in meters[meters[:, 0] == i])
     piece_tempos = tuple(Tempo(int(s), float(q)) for _, s, q in tempos[tempos[:, 0] == i])
+    ends = tuple(int(e) for e in phrases[phrases[:, 0] == i, 1])
     out.append((str(identifier), Piece(rolls[starts[i]:starts[i + 1]], lowest=lowest,
                                        steps_per_quarter=steps_per_quarter, time_signatures=piece_meters,
-                                       tempos=piece_tempos, name=str(identifier))))
+                                       tempos=piece_tempos, name=str(identifier),
+                                       key=Key(int(keys[i][0]), bool(keys[i][1])) if keys[i][0] >= 0 else None,
+                                       phrase_ends=ends or None)))
   return out
 
 

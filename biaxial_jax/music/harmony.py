@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from biaxial_jax.music.midi import note_spans
-from biaxial_jax.music.piece import PLAY, Piece, TimeSignature
+from biaxial_jax.music.piece import PLAY, Key, Piece, TimeSignature
 
 CATEGORIES = ('triad', 'dim_aug', 'seventh', 'incomplete', 'other', 'rest')
 WINDOW_BARS = 4  # bars per key window and the unit of the cadence rate
@@ -114,22 +114,23 @@ def _stream(piece: Piece, start: int = 0, end: int | None = None):
   return s
 
 
-def _key_name(s) -> str | None:
+def _analyzed_key(s) -> Key | None:
   if not s.notes:
     return None
   k = s.analyze('key')
-  return f'{k.tonic.pitchClass} {k.mode}'
+  return Key(k.tonic.pitchClass, k.mode == 'major')
 
 
 def key_windows(piece: Piece) -> tuple[int, int]:
-  """(4-bar windows, how many are in the piece's own key), windows starting on each downbeat; keys by music21's
-  Krumhansl-Schmuckler analysis of the whole piece and of each window (tonic and mode must both agree)."""
-  piece_key = _key_name(_stream(piece))
+  """(4-bar windows, how many are in the piece's key), windows starting on each downbeat. The piece's key is its own
+  (`piece.key`: notated in a score, asked of the sampler), else music21's Krumhansl-Schmuckler analysis of the
+  whole piece; each window's key is that analysis of the window; tonic and mode must both agree."""
+  piece_key = piece.key or _analyzed_key(_stream(piece))
   downbeats = np.flatnonzero(piece.bar_position == 0)
   windows = in_key = 0
   for i in range(len(downbeats) - WINDOW_BARS + 1):
     end = downbeats[i + WINDOW_BARS] if i + WINDOW_BARS < len(downbeats) else piece.num_steps
-    window_key = _key_name(_stream(piece, downbeats[i], end))
+    window_key = _analyzed_key(_stream(piece, downbeats[i], end))
     if window_key is not None:
       windows += 1
       in_key += window_key == piece_key

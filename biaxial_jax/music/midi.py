@@ -18,8 +18,8 @@ import mido
 import numpy as np
 
 from biaxial_jax.music.files import atomic_path
-from biaxial_jax.music.piece import (ARTICULATE, PLAY, RANGE_POLICIES, MidiReadError, Piece, RangePolicy, ReadStats, Tempo,
-                                    TimeSignature, roll_from_notes)
+from biaxial_jax.music.piece import (ARTICULATE, PLAY, RANGE_POLICIES, Key, MidiReadError, Piece, RangePolicy, ReadStats,
+                                    Tempo, TimeSignature, roll_from_notes)
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0 as mido does
 STEPS_PER_BYTE = 256  # longest roll per byte of file: roll memory is at most 256 * 2 * num_notes bytes per file byte
@@ -62,7 +62,7 @@ def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes
     raise MidiReadError(f'{path}: unsupported time division {tpq!r} (only ticks per quarter note are supported)')
 
   notes = []  # (start_tick, end_tick, pitch)
-  tempos, meters = {}, {}
+  tempos, meters, keys = {}, {}, {}
   drum_notes = 0
   end_tick = 0
   for track in mid.tracks:  # type 0, 1 and 2 alike: every track's clock starts at 0
@@ -74,6 +74,8 @@ def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes
         tempos[tick] = msg.tempo
       elif msg.type == 'time_signature':
         meters[tick] = (msg.numerator, msg.denominator)
+      elif msg.type == 'key_signature':
+        keys[tick] = msg.key  # 'C', 'F#m', 'Bb' ...
       elif msg.type in ('note_on', 'note_off'):
         if msg.channel == DRUM_CHANNEL:
           drum_notes += msg.type == 'note_on' and msg.velocity > 0
@@ -111,10 +113,18 @@ def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes
     tempo = tuple(Tempo(s, mido.tempo2bpm(t)) for s, t in events_on_grid(tempos, 500_000) if t > 0)
     piece = Piece(roll, lowest=lowest, steps_per_quarter=steps_per_quarter, time_signatures=meter,
                   tempos=tempo if tempo and tempo[0].step == 0 else (Tempo(0, 120.0),) + tempo,
-                  name=os.path.basename(path))
+                  name=os.path.basename(path), key=_first_key(keys))
   except ValueError as e:
     raise MidiReadError(f'{path}: {e}') from None
   return piece, dataclasses.replace(stats, drum_notes=drum_notes)
+
+
+def _first_key(keys: dict) -> Key | None:
+  """The key of the first key-signature event (mido spells it 'C', 'F#m', 'Bb'...), if any."""
+  if not keys:
+    return None
+  name = keys[min(keys)]
+  return Key.parse(name[:-1] + ' minor' if name.endswith('m') else name)
 
 
 def read_midi(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,

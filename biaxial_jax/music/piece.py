@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 import typing
 from typing import Literal
 
@@ -41,6 +42,33 @@ class Grid(typing.NamedTuple):
 
   def __str__(self):
     return f'{self.num_notes} notes from MIDI {self.lowest} at {self.steps_per_quarter} steps per quarter'
+
+
+_KEY_PATTERN = re.compile(r'^\s*([A-Ga-g])\s*(#|b|-|sharp|flat)?\s*(major|minor|maj|min)?\s*$', re.IGNORECASE)
+_LETTER_PITCH_CLASS = {'C': 0, 'D': 2, 'E': 4, 'F': 5, 'G': 7, 'A': 9, 'B': 11}
+NOTE_NAMES = ('C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B')
+
+
+class Key(typing.NamedTuple):
+  """A key: its tonic's pitch class (C = 0) and mode."""
+  tonic: int
+  major: bool
+
+  @classmethod
+  def parse(cls, text: str) -> Key:
+    """'D minor', 'Bb major', 'f# minor', 'E-' (major when the mode is left out); `ValueError` otherwise."""
+    match = _KEY_PATTERN.match(text) if isinstance(text, str) else None
+    if not match:
+      raise ValueError(f"expected a key such as 'D minor' or 'Bb major', got {text!r}")
+    letter, accidental, mode = match.groups()
+    shift = {'#': 1, 'sharp': 1, 'b': -1, '-': -1, 'flat': -1}.get((accidental or '').lower(), 0)
+    return cls((_LETTER_PITCH_CLASS[letter.upper()] + shift) % 12, not (mode or 'major').lower().startswith('min'))
+
+  def transposed(self, semitones: int) -> Key:
+    return Key((self.tonic + semitones) % 12, self.major)
+
+  def __str__(self):
+    return f'{NOTE_NAMES[self.tonic]} {"major" if self.major else "minor"}'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,6 +241,10 @@ class Piece:
     time_signatures: meter changes, sorted by step, the first at step 0.
     tempos: tempo changes, sorted by step, the first at step 0.
     name: where the piece came from (a file or corpus identifier), for messages.
+    key: the piece's key, where known (a score's analysis, a MIDI key signature).
+    phrase_ends: steps where phrases end (after a fermata), in order, where known (scores with fermatas); the end
+      of the piece ends the last phrase. None: unknown.
+  Equality compares the music (roll, grid, meter, tempo), not the names, keys or phrases read along with it.
   """
   roll: np.ndarray
   lowest: int = 24
@@ -220,6 +252,8 @@ class Piece:
   time_signatures: tuple[TimeSignature, ...] = (TimeSignature(0, 4, 4),)
   tempos: tuple[Tempo, ...] = (Tempo(0, 120.0),)
   name: str = ''
+  key: Key | None = None
+  phrase_ends: tuple[int, ...] | None = None
 
   def __post_init__(self):
     roll = np.asarray(self.roll)
@@ -248,6 +282,13 @@ class Piece:
         raise ValueError(f'{label} must start at step 0 and have strictly increasing steps, got steps {steps}')
     for ts in self.time_signatures:
       ts.steps_per_bar(self.steps_per_quarter)
+    if self.key is not None and not (isinstance(self.key, Key) and 0 <= self.key.tonic < 12):
+      raise ValueError(f'key must be a Key with a tonic in [0, 12), got {self.key!r}')
+    if self.phrase_ends is not None:
+      ends = list(self.phrase_ends)
+      if ends != sorted(set(ends)) or (ends and not (0 < ends[0] and ends[-1] <= roll.shape[0])):
+        raise ValueError(f'phrase_ends must be increasing steps in (0, {roll.shape[0]}], got {ends}')
+      object.__setattr__(self, 'phrase_ends', tuple(int(e) for e in ends))
     roll.flags.writeable = False
     object.__setattr__(self, 'roll', roll)
     object.__setattr__(self, 'time_signatures', tuple(self.time_signatures))
@@ -269,8 +310,9 @@ class Piece:
     return positions
 
   def with_roll(self, roll: np.ndarray) -> Piece:
-    """The same meter, tempo and range with another roll (its length may differ)."""
-    return dataclasses.replace(self, roll=roll)
+    """The same meter, tempo, range and key with another roll (its length may differ); phrase ends past it go."""
+    ends = None if self.phrase_ends is None else tuple(e for e in self.phrase_ends if e <= len(roll))
+    return dataclasses.replace(self, roll=roll, phrase_ends=ends)
 
   def __eq__(self, other):
     if not isinstance(other, Piece):
