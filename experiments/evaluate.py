@@ -50,7 +50,8 @@ HARMONY_ROWS = (('complete major/minor triads, share of beats', 'share_triad'),
                 ('downbeats on a major/minor triad (not six-four)', 'consonant_downbeat_share'),
                 ('parallel fifths per 100 voice-pair transitions', 'parallel_fifths_per_100'),
                 ('parallel octaves per 100 voice-pair transitions', 'parallel_octaves_per_100'),
-                ('cadences per 4 bars', 'cadences_per_4_bars'), ('4-bar windows in the piece\'s key', 'key_window_share'),
+                ('cadences per 4 bars', 'cadences_per_4_bars'),
+                ('4-bar windows in the piece\'s key', 'key_window_share'),
                 ('final chord a root-position major/minor triad', 'final_root_position_triad_share'))
 
 

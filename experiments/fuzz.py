@@ -131,7 +131,7 @@ def fuzz_benchmark(rng, folder, tally):
 
 def fuzz_musicxml(rng, folder, tally):
   from music21 import corpus  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.music import datasets  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.music import scores  # pylint: disable=import-outside-toplevel
   seeds = []
   for name in ('bach/bwv269', 'bach/bwv347'):
     with open(corpus.parse(name).write('musicxml'), 'rb') as f:
@@ -144,7 +144,7 @@ def fuzz_musicxml(rng, folder, tally):
       data[i] = int(rng.choice(list(b'0123456789<>/"= -abcdefgnopqrst'))) if rng.random() < 0.8 else int(
           rng.integers(256))
     return bytes(data)
-  fuzz_files(tally, os.path.join(folder, 'fuzz.musicxml'), datasets.read_musicxml, datasets.DatasetError, next_case)
+  fuzz_files(tally, os.path.join(folder, 'fuzz.musicxml'), scores.read_score, scores.ScoreReadError, next_case)
 
 
 def main(argv):

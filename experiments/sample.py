@@ -30,20 +30,22 @@ _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 1, 'Pieces to generate (sampl
 _TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Divides the logits: < 1 safer, > 1 wilder.')
 _CONSERVATIVITY = flags.DEFINE_float('conservativity', 1.0, 'Exponent on P(play): > 1 fewer notes (the original).')
 _ADAPTIVE = flags.DEFINE_boolean('adaptive', False, "The original's anti-silence mode.")
-_PRIMER = flags.DEFINE_string('primer', None, 'A MIDI file kept verbatim at the start; the model continues it.')
-_HARMONIZE = flags.DEFINE_string('harmonize', None, 'A MIDI melody (its top voice) to keep exactly and harmonize.')
+_PRIMER = flags.DEFINE_string('primer', None, 'A MIDI or score file (MusicXML, ABC, Humdrum) kept verbatim at the '
+                              'start; the model continues it.')
+_HARMONIZE = flags.DEFINE_string('harmonize', None, 'A MIDI or score file (MusicXML, ABC, Humdrum) whose melody (top '
+                                 'voice) is kept exactly and harmonized; a score brings its pickup, key and fermatas.')
 _FIXED = flags.DEFINE_string('fixed_notes', None, 'A .npz file with arrays mask and values, [T, N, 2] (or a [T, N] '
                              'mask): notes the sampler must obey.')
-_MOTIF = flags.DEFINE_string('motif', None, 'A MIDI motif (a melody or a few voices) that recurs exactly at '
+_MOTIF = flags.DEFINE_string('motif', None, 'A MIDI or score motif (a melody or a few voices) that recurs exactly at '
                              '--motif_at.')
 _MOTIF_AT = flags.DEFINE_list('motif_at', [], 'Bars (from 1) where the motif\'s first downbeat falls; BAR:+N or '
                               'BAR:-N transposes that entry by N semitones (1,5,13:+2).')
-_BRIDGE_TO = flags.DEFINE_string('bridge_to', None, 'A MIDI fragment reached --bridge_bars bars after the primer '
-                                 'ends (a transition from --primer to it; without --primer, from scratch).')
+_BRIDGE_TO = flags.DEFINE_string('bridge_to', None, 'A MIDI or score fragment reached --bridge_bars bars after the '
+                                 'primer ends (a transition from --primer to it; without --primer, from scratch).')
 _BRIDGE_BARS = flags.DEFINE_integer('bridge_bars', 4, 'Bars generated between --primer and --bridge_to.',
                                     lower_bound=0)
-_ENDING = flags.DEFINE_string('ending', None, "End on the tonic of a key ('D minor', 'Bb major') or with a MIDI "
-                              'passage, prepared by look-ahead.')
+_ENDING = flags.DEFINE_string('ending', None, "End on the tonic of a key ('D minor', 'Bb major') or with a MIDI or "
+                              'score passage, prepared by look-ahead.')
 _KEY = flags.DEFINE_string('key', None, "The key a model with phrase and key inputs is told ('D minor'; default: "
                            "the primer's or melody's, else one drawn per sample).")
 _PHRASES = flags.DEFINE_list('phrases', None, 'Phrase lengths in bars (2,2,2,2) for a model with phrase inputs; '

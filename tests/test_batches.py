@@ -59,7 +59,8 @@ def test_transposition_moves_the_key_with_the_notes():
     for row in range(4):
       shift = int(np.flatnonzero(batch.notes_BxTxNx2[row, 0, :, 0])[0]) - 30
       assert (batch.context_BxTxC[row, :, 0] == (2 + shift) % 12).all() and (batch.context_BxTxC[row, :, 1] == 1).all()
-      assert batch.context_BxTxC[row, :3, 2].tolist() == [32, 31, 30] and batch.context_BxTxC[row, 31:33, 2].tolist() == [1, 32]
+      assert batch.context_BxTxC[row, :3, 2].tolist() == [32, 31, 30]
+      assert batch.context_BxTxC[row, 31:33, 2].tolist() == [1, 32]
   unknown = bj.training_batch([piece(64)], batch_size=2, seq_len=64, seed=0, step=0)
   assert (unknown.context_BxTxC == -1).all()
 

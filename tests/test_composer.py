@@ -298,3 +298,18 @@ def test_the_shipped_bach_model_samples_chorale_like_textures():
   assert (composer.lowest, composer.num_notes, composer.steps_per_quarter) == (24, 78, 4)
   piece = composer.sample(64, seed=0)[0]
   assert 2 <= piece.roll[..., 0].sum(axis=1).mean() <= 6  # about four voices
+
+
+def test_melodies_come_from_scores_with_their_pickup_key_and_fermatas(composer, tmp_path):
+  from music21 import corpus
+  soprano = corpus.parse('bach/bwv269').parts[0]
+  path = soprano.write('musicxml', tmp_path / 'soprano.musicxml')
+  for melody in (soprano, str(path)):  # a music21 stream, or a MusicXML file
+    piece = composer.sample(melody=melody, seed=0)[0]
+    assert piece.bar_position[:5].tolist() == [8, 9, 10, 11, 0]  # the pickup
+    assert piece.key == bj.Key(7, True) and piece.phrase_ends[0] == 48  # G major; the first fermata ends a phrase
+  midi_named_xml = make_midi(tmp_path / 'disguised.xml', [(0, 8 * STEP, 60)])
+  assert composer.sample(melody=str(midi_named_xml), seed=0)[0].roll[:8, 60 - 36, 0].all()  # MIDI by content
+  (tmp_path / 'notes.txt').write_text('C D E')
+  with pytest.raises(bj.GenerationError, match='melody: .*notes.txt: neither a MIDI file nor a score'):
+    composer.sample(melody=str(tmp_path / 'notes.txt'))

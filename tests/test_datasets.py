@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import biaxial_jax as bj
-from biaxial_jax.music import datasets
+from biaxial_jax.music import datasets, scores
 from tests.midi_util import STEP, make_midi
 
 SHARED = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data')
@@ -83,7 +83,7 @@ def test_shared_benchmark_files_load(name, splits, spq):
 
 def test_real_chorales_keep_ties_pickups_and_meter():
   from music21 import corpus
-  piece = datasets.chorale_to_piece(corpus.parse('bach/bwv269'), 'bach/bwv269')
+  piece = scores.score_to_piece(corpus.parse('bach/bwv269'), 'bach/bwv269')
   assert [(m.step, m.numerator, m.denominator) for m in piece.time_signatures] == [(0, 1, 4), (4, 3, 4)]
   assert piece.bar_position[:5].tolist() == [8, 9, 10, 11, 0]
   soprano_g = piece.roll[:, 67 - 24]  # G4 opens the soprano: a quarter, then a half note on the same pitch
@@ -94,7 +94,7 @@ def test_real_chorales_keep_ties_pickups_and_meter():
 
 def test_chorales_bring_their_key_and_fermatas():
   from music21 import corpus
-  piece = datasets.chorale_to_piece(corpus.parse('bach/bwv103.6'), 'bach/bwv103.6')
+  piece = scores.score_to_piece(corpus.parse('bach/bwv103.6'), 'bach/bwv103.6')
   assert piece.key == bj.Key(11, False)  # B minor, as notated
   assert piece.phrase_ends == (32, 64, 96, 128, 160, 192)  # six fermatas, each ending a two-bar phrase
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import biaxial_jax as bj
-from biaxial_jax.music import datasets
+from biaxial_jax.music import datasets, scores
 from tests.midi_util import STEP, make_midi
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -180,10 +180,10 @@ def test_benchmark_values_are_checked(tmp_path, frames, message):
 def test_musicxml_oddities_give_a_piece_or_a_clear_error():
   from music21 import chord, meter, note, stream
   with pytest.raises(ValueError, match='none of its 0 notes'):
-    datasets.chorale_to_piece(stream.Score([stream.Part([stream.Measure([note.Rest(quarterLength=4)])])]), 'rests')
+    scores.score_to_piece(stream.Score([stream.Part([stream.Measure([note.Rest(quarterLength=4)])])]), 'rests')
   odd = stream.Part([meter.TimeSignature('5/8'), note.Note('C4', quarterLength=0), chord.Chord(['C9', 'E4'],
                                                                                                  quarterLength=2.5)])
-  piece = datasets.chorale_to_piece(stream.Score([odd]), 'odd')
+  piece = scores.score_to_piece(stream.Score([odd]), 'odd')
   assert piece.roll[0, 60 - 24].tolist() == [1, 1]  # the zero-length grace note keeps one step
   assert piece.time_signatures[0].numerator == 5 and piece.roll[..., 0].sum() > 0
 

@@ -21,8 +21,7 @@ from biaxial_jax.generation import constraints as constraints_lib
 from biaxial_jax.generation import sampler
 from biaxial_jax.generation.constraints import Constraints, GenerationError, Request
 from biaxial_jax.music.melodies import top_voice
-from biaxial_jax.music.midi import read_midi
-from biaxial_jax.music import structure
+from biaxial_jax.music import scores, structure
 from biaxial_jax.music.piece import BiaxialError, Grid, Key, Piece
 
 DEFAULT_PARTICLES = 32  # per sample, wherever constraints weigh the particles (or best-of / beam search asks)
@@ -79,19 +78,23 @@ class Composer:
   def steps_per_quarter(self) -> int:
     return self.config.data.steps_per_quarter
 
-  def _piece(self, field: str, piece_or_path, out_of_range: str) -> Piece:
-    """A primer, melody, motif or fragment as a `Piece` in this model's representation."""
-    if isinstance(piece_or_path, Piece):
-      if Grid.of(piece_or_path) != self.grid:
-        raise GenerationError(field, f'a piece of {Grid.of(piece_or_path)}; this model uses {self.grid}')
-      return piece_or_path
-    if not isinstance(piece_or_path, (str, os.PathLike)):
-      raise GenerationError(field, f'expected a Piece or a MIDI file path, got {type(piece_or_path).__name__}')
+  def _piece(self, field: str, given, out_of_range: str) -> Piece:
+    """A primer, melody, motif or fragment as a `Piece` in this model's representation: a `Piece`, a music21
+    stream, or a MIDI or score file (MusicXML, ABC, Humdrum: `music.scores.read_piece`)."""
+    if isinstance(given, Piece):
+      if Grid.of(given) != self.grid:
+        raise GenerationError(field, f'a piece of {Grid.of(given)}; this model uses {self.grid}')
+      return given
+    grid = self.grid._asdict()
     try:
-      return read_midi(piece_or_path, lowest=self.lowest, num_notes=self.num_notes,
-                       steps_per_quarter=self.steps_per_quarter, out_of_range=out_of_range)
+      if isinstance(given, (str, os.PathLike)):
+        return scores.read_piece(given, out_of_range=out_of_range, **grid)
+      if type(given).__module__.startswith('music21.'):
+        return scores.stream_to_piece(given, out_of_range=out_of_range, **grid)
     except BiaxialError as e:
       raise GenerationError(field, str(e)) from None
+    raise GenerationError(field, f'expected a Piece, a music21 stream or a MIDI or score file path, got '
+                          f'{type(given).__name__}')
 
   def _fixed(self, fixed) -> tuple[np.ndarray, np.ndarray]:
     """User-given fixed notes as `[T, N, 2]` mask and values; a `[T, N]` mask fixes play and articulate together."""

@@ -23,14 +23,14 @@ import os
 import pickle
 import pickletools
 import sys
-from fractions import Fraction
 
 import numpy as np
 
 from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.midi import read_midi_with_stats
 from biaxial_jax.music.piece import (BiaxialError, Key, Piece, RangePolicy, Tempo, TimeSignature, canonical_roll,
-                                     fit_pitch, roll_from_notes, time_signature_for_steps)
+                                     fit_pitch)
+from biaxial_jax.music.scores import score_to_piece
 
 SPLITS = ('train', 'valid', 'test')
 EMBEDDED = ('bach_chorales',)
@@ -215,63 +215,6 @@ def cache_dir() -> str:
   return os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'biaxial_jax')
 
 
-def _to_step(quarters, steps_per_quarter) -> int:
-  return int(np.floor(Fraction(quarters) * steps_per_quarter + Fraction(1, 2)))
-
-
-def chorale_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-                     out_of_range: RangePolicy = 'fold') -> Piece:
-  """A music21 score (all parts merged) as a `Piece`: tied notes joined, pickup bar and meter changes kept, its key
-  (the first notated key with a mode, else music21's analysis) and its phrase ends (where fermata notes end; None
-  when it has no fermata)."""
-  from music21 import expressions, key as m21key, meter, tempo as m21tempo  # pylint: disable=import-outside-toplevel
-
-  notes, fermata_ends = [], set()
-  for part in score.parts:
-    for element in part.stripTies().flatten().notes:
-      start = _to_step(element.offset, steps_per_quarter)
-      end = _to_step(element.offset + element.quarterLength, steps_per_quarter)
-      notes.extend((start, end, p.midi) for p in element.pitches)
-      if any(isinstance(e, expressions.Fermata) for e in element.expressions):
-        fermata_ends.add(end)
-  roll, _ = roll_from_notes(notes, lowest=lowest, num_notes=num_notes, out_of_range=out_of_range)
-  notated = [k for k in score.flatten().getElementsByClass(m21key.Key) if k.mode in ('major', 'minor')]
-  found = notated[0] if notated else score.analyze('key')
-  key = Key(found.tonic.pitchClass, found.mode == 'major')
-
-  first_part = score.parts[0]
-  flat = first_part.flatten()
-  signatures = {}
-  for ts in flat.getElementsByClass(meter.TimeSignature):
-    signatures.setdefault(_to_step(ts.offset, steps_per_quarter), (ts.numerator, ts.denominator))
-  signatures.setdefault(0, (4, 4))
-  meters = [TimeSignature(step, n, d) for step, (n, d) in sorted(signatures.items())]
-  measures = first_part.getElementsByClass('Measure')
-  if measures and measures[0].paddingLeft:
-    pickup = _to_step(measures[0].duration.quarterLength, steps_per_quarter)
-    pickup_meter = time_signature_for_steps(pickup, steps_per_quarter) if pickup else None
-    if pickup_meter and pickup < meters[0].steps_per_bar(steps_per_quarter):
-      meters = [pickup_meter, dataclasses.replace(meters[0], step=pickup)] + [m for m in meters[1:] if m.step > pickup]
-  marks = flat.getElementsByClass(m21tempo.MetronomeMark)
-  qpm = next((m.getQuarterBPM() for m in marks if m.getQuarterBPM()), 100.0)
-  ends = tuple(sorted(e for e in fermata_ends if 0 < e <= len(roll))) if fermata_ends else None
-  return Piece(roll, lowest=lowest, steps_per_quarter=steps_per_quarter, time_signatures=tuple(meters),
-               tempos=(Tempo(0, float(qpm)),), name=identifier, key=key, phrase_ends=ends)
-
-
-def read_musicxml(path: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-                  out_of_range: RangePolicy = 'fold') -> Piece:
-  """A MusicXML file (or anything music21 parses) as a `Piece`, all parts merged; `DatasetError` naming the file
-  when music21 cannot read it or it holds no note in range."""
-  from music21 import converter  # pylint: disable=import-outside-toplevel
-  try:
-    score = converter.parse(path)
-    return chorale_to_piece(score, os.path.basename(path), lowest=lowest, num_notes=num_notes,
-                            steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
-  except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on damaged files
-    raise DatasetError(f'{path}: not a readable score ({type(e).__name__}: {str(e)[:200]})') from None
-
-
 def _save_pieces(path: str, pieces: list[tuple[str, Piece]]):
   rolls = np.concatenate([p.roll for _, p in pieces])
   lengths = np.array([p.num_steps for _, p in pieces])
@@ -323,7 +266,7 @@ def load_bach_chorales(*, lowest: int = 24, num_notes: int = 78, steps_per_quart
   pieces, skipped = [], []
   for identifier in _progress(files, len(files), 'parsing Bach chorales (first use only)'):
     try:
-      pieces.append((identifier, chorale_to_piece(corpus.parse(identifier), identifier, lowest=lowest,
+      pieces.append((identifier, score_to_piece(corpus.parse(identifier), identifier, lowest=lowest,
                                                   num_notes=num_notes, steps_per_quarter=steps_per_quarter,
                                                   out_of_range=out_of_range)))
     except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on odd scores; skip them

@@ -32,11 +32,11 @@ def top_voice(piece: Piece) -> Piece:
 def folk_songs(*, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4) -> list[Piece]:
   """The `FOLK_SONGS` as `Piece`s (named `erk10#N`), parsed from music21's corpus (a few seconds)."""
   from music21 import corpus  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.music.datasets import chorale_to_piece  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.music.scores import score_to_piece  # pylint: disable=import-outside-toplevel
   pieces = []
   for path, number in FOLK_SONGS:
     score = corpus.parse(path, number=number)
     name = f'{path.rsplit("/", 1)[-1]}#{number}'
-    pieces.append(chorale_to_piece(score, name, lowest=lowest, num_notes=num_notes,
+    pieces.append(score_to_piece(score, name, lowest=lowest, num_notes=num_notes,
                                    steps_per_quarter=steps_per_quarter, out_of_range='error'))
   return pieces

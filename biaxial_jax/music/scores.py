@@ -1,0 +1,127 @@
+"""Scores (MusicXML, ABC, Humdrum ...) into `Piece`s through music21, and one reader for every input format.
+
+`read_piece(path)` picks the format by content (a Standard MIDI File starts with `MThd`, or `RIFF` for `.rmi`) and
+extension: MIDI through `midi.read_midi`, anything else music21 parses (`.musicxml`, `.mxl`, `.xml`, `.abc`, `.krn`)
+through `read_score`. Scores keep what MIDI often loses: the true pickup, the meter, the key and the fermatas (phrase
+ends).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from fractions import Fraction
+
+import numpy as np
+
+from biaxial_jax.music.midi import read_midi
+from biaxial_jax.music.piece import (BiaxialError, Key, Piece, RangePolicy, Tempo, TimeSignature, roll_from_notes,
+                                     time_signature_for_steps)
+
+SCORE_EXTENSIONS = ('.musicxml', '.mxl', '.xml', '.abc', '.krn')
+
+
+class ScoreReadError(BiaxialError):
+  """A score file that cannot be turned into a `Piece`; the message names the file."""
+
+
+def _to_step(quarters, steps_per_quarter) -> int:
+  return int(np.floor(Fraction(quarters) * steps_per_quarter + Fraction(1, 2)))
+
+
+def score_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
+                     out_of_range: RangePolicy = 'fold') -> Piece:
+  """A music21 score (all parts merged) as a `Piece`: tied notes joined, pickup bar and meter changes kept, its key
+  (the first notated key with a mode, else music21's analysis) and its phrase ends (where fermata notes end; None
+  when it has no fermata)."""
+  from music21 import expressions, key as m21key, meter, tempo as m21tempo  # pylint: disable=import-outside-toplevel
+
+  notes, fermata_ends = [], set()
+  for part in score.parts:
+    for element in part.stripTies().flatten().notes:
+      start = _to_step(element.offset, steps_per_quarter)
+      end = _to_step(element.offset + element.quarterLength, steps_per_quarter)
+      notes.extend((start, end, p.midi) for p in element.pitches)
+      if any(isinstance(e, expressions.Fermata) for e in element.expressions):
+        fermata_ends.add(end)
+  roll, _ = roll_from_notes(notes, lowest=lowest, num_notes=num_notes, out_of_range=out_of_range)
+  notated = [k for k in score.flatten().getElementsByClass(m21key.Key) if k.mode in ('major', 'minor')]
+  found = notated[0] if notated else score.analyze('key')
+  key = Key(found.tonic.pitchClass, found.mode == 'major')
+
+  first_part = score.parts[0]
+  flat = first_part.flatten()
+  signatures = {}
+  for ts in flat.getElementsByClass(meter.TimeSignature):
+    signatures.setdefault(_to_step(ts.offset, steps_per_quarter), (ts.numerator, ts.denominator))
+  signatures.setdefault(0, (4, 4))
+  meters = [TimeSignature(step, n, d) for step, (n, d) in sorted(signatures.items())]
+  measures = first_part.getElementsByClass('Measure')
+  if measures and measures[0].paddingLeft:
+    pickup = _to_step(measures[0].duration.quarterLength, steps_per_quarter)
+    pickup_meter = time_signature_for_steps(pickup, steps_per_quarter) if pickup else None
+    if pickup_meter and pickup < meters[0].steps_per_bar(steps_per_quarter):
+      meters = [pickup_meter, dataclasses.replace(meters[0], step=pickup)] + [m for m in meters[1:] if m.step > pickup]
+  marks = flat.getElementsByClass(m21tempo.MetronomeMark)
+  qpm = next((m.getQuarterBPM() for m in marks if m.getQuarterBPM()), 100.0)
+  ends = tuple(sorted(e for e in fermata_ends if 0 < e <= len(roll))) if fermata_ends else None
+  return Piece(roll, lowest=lowest, steps_per_quarter=steps_per_quarter, time_signatures=tuple(meters),
+               tempos=(Tempo(0, float(qpm)),), name=identifier, key=key, phrase_ends=ends)
+
+
+
+def read_score(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
+               out_of_range: RangePolicy = 'fold') -> Piece:
+  """A score file music21 can parse (MusicXML, compressed MusicXML, ABC, Humdrum ...) as a `Piece`, all parts merged;
+  of a file holding several songs (an ABC collection), the first. `ScoreReadError` naming the file otherwise."""
+  from music21 import converter, stream  # pylint: disable=import-outside-toplevel
+  path = os.fspath(path)
+  name = os.path.basename(path)
+  try:
+    score = converter.parse(path)
+    if isinstance(score, stream.Opus):
+      score = score.scores[0]
+    return score_to_piece(score, name, lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter,
+                          out_of_range=out_of_range)
+  except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on damaged files
+    raise ScoreReadError(f'{path}: not a readable score ({type(e).__name__}: {str(e)[:200]})') from None
+
+
+def stream_to_piece(s, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
+                    out_of_range: RangePolicy = 'fold') -> Piece:
+  """A music21 stream (a score, a part, or notes) as a `Piece`; `ScoreReadError` when it holds nothing usable."""
+  from music21 import stream  # pylint: disable=import-outside-toplevel
+  try:
+    if not isinstance(s, stream.Score):
+      s = stream.Score([s if isinstance(s, stream.Part) else stream.Part(s.flatten().notesAndRests)])
+    return score_to_piece(s, s.metadata.title if s.metadata and s.metadata.title else 'stream', lowest=lowest,
+                          num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
+  except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on odd streams
+    raise ScoreReadError(f'a music21 {type(s).__name__}: not usable as a piece ({type(e).__name__}: '
+                         f'{str(e)[:200]})') from None
+
+
+def is_midi(path: str | os.PathLike) -> bool:
+  """A Standard MIDI File by its first bytes (or, for an empty or unreadable file, by its extension)."""
+  try:
+    with open(path, 'rb') as f:
+      head = f.read(4)
+  except OSError:
+    head = b''
+  if head in (b'MThd', b'RIFF'):
+    return True
+  return not head and os.fspath(path).lower().endswith(('.mid', '.midi', '.rmi'))
+
+
+def read_piece(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
+               out_of_range: RangePolicy = 'fold') -> Piece:
+  """MIDI or a score, by content and extension (see the module docstring); the package's own error naming the file
+  otherwise."""
+  kwargs = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
+  if is_midi(path):
+    return read_midi(path, **kwargs)
+  if not os.path.isfile(path):
+    raise ScoreReadError(f'{path}: no such file')
+  if not os.fspath(path).lower().endswith(SCORE_EXTENSIONS):
+    raise ScoreReadError(f'{path}: neither a MIDI file nor a score ({", ".join(SCORE_EXTENSIONS)})')
+  return read_score(path, **kwargs)
