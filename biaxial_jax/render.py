@@ -21,8 +21,9 @@ SOUNDFONTS = ('/usr/share/sounds/sf2/FluidR3_GM.sf2', '/usr/share/sounds/sf2/Tim
 NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
 
 
-def piano_roll_png(piece: Piece, path: str, *, title: str = '') -> str:
-  """Time on x with bar lines, pitch on y labelled at every C; a held note is a bar, each strike a dark tick."""
+def piano_roll_png(piece: Piece, path: str, *, title: str = '', given: np.ndarray | None = None) -> str:
+  """Time on x with bar lines, pitch on y labelled at every C; a held note is a bar, each strike a dark tick.
+  `given` (`bool[T, N]`): notes that were given (a melody, a primer, a motif), drawn in orange."""
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
@@ -35,11 +36,16 @@ def piano_roll_png(piece: Piece, path: str, *, title: str = '') -> str:
   image = np.where(strikes, 1.0, play * 0.55)[lo:hi]
   ax.imshow(image, origin='lower', aspect='auto', cmap='Blues', vmin=0, vmax=1, interpolation='nearest',
             extent=(0, piece.num_steps, lo - 0.5, hi - 0.5))
+  if given is not None and given.any():
+    marked = np.where(given.T & strikes, 1.0, np.where(given.T & (play > 0), 0.6, np.nan))[lo:hi]
+    ax.imshow(marked, origin='lower', aspect='auto', cmap='Oranges', vmin=0, vmax=1, interpolation='nearest',
+              extent=(0, piece.num_steps, lo - 0.5, hi - 0.5))
   for step in np.flatnonzero(piece.bar_position == 0):
     ax.axvline(step, color='0.6', linewidth=0.8)
   cs = [n for n in range(lo, hi) if (piece.lowest + n) % 12 == 0]
   ax.set_yticks(cs, [f'C{(piece.lowest + n) // 12 - 1}' for n in cs])
-  ax.set_xlabel(f'step ({piece.steps_per_quarter} per quarter note; grey lines: bar lines)')
+  ax.set_xlabel(f'step ({piece.steps_per_quarter} per quarter note; grey lines: bar lines'
+                + ('; orange: given notes)' if given is not None and given.any() else ')'))
   ax.set_title(title or piece.name)
   fig.tight_layout()
   with atomic_path(path) as tmp:
@@ -78,7 +84,7 @@ def index_html(entries: list[dict], path: str, *, title: str = 'biaxial-jax samp
   rows = []
   for e in entries:
     warning = f'<p class="warning">{html.escape(e["warning"])}</p>' if e.get('warning') else ''
-    audio = (f'<audio controls preload="none" src="{html.escape(e["wav"])}"></audio>' if e.get('wav')
+    audio = (f'<audio controls preload="metadata" src="{html.escape(e["wav"])}"></audio>' if e.get('wav')
              else '<p class="note">no audio: FluidSynth or a soundfont was not available</p>')
     rows.append(f'''<section>
   <h2>{html.escape(e["name"])}</h2>

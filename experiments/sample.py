@@ -171,7 +171,8 @@ def main(argv):
     elif generation.unmet[i]:
       warning = (f'no particle met the ending\'s requirement (a third above the bass) at step '
                  f'{generation.unmet[i][0]}: try more --particles or another --seed')
-    render.piano_roll_png(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.png'), title=f'{name}: {info}')
+    render.piano_roll_png(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.png'), title=f'{name}: {info}',
+                          given=generation.given)
     wav = None
     if _WAV.value and piece.roll.any():
       wav, note = render.render_wav(midi, os.path.join(_OUTPUT_DIR.value, f'{name}.wav'))

@@ -256,6 +256,9 @@ def test_sample_script_writes_midi_png_and_an_index_of_every_sample(tmp_path):
   piece = bj.read_midi(tmp_path / 'modes' / 'sample_0_0.mid', lowest=36, num_notes=40)
   assert piece.roll[16:20, 60 - 36, 0].all() and piece.roll[36:40, 64 - 36, 0].all()  # the motif, moved up a tone
   assert '4 particles (sample)' in result.stdout and '4 particles' in open(tmp_path / 'modes' / 'index.html').read()
+  generation = bj.load_checkpoint(tmp_path / 'run').generate(64, motif=bj.read_midi(motif, lowest=36, num_notes=40),
+                                                             motif_at=(2,))
+  assert generation.given[16:20, 60 - 36].all() and generation.given.sum() == 8  # what the piano roll marks
   for flags, flag in ((modes + ['--ending=H minor'], '--ending'), (modes + ['--motif_at=9'], '--motif_at'),
                       (args[:3] + ['--num_steps=8', f'--primer={motif}'], '--primer')):
     bad = subprocess.run(flags + ['--overwrite'], capture_output=True, text=True, env=env, timeout=300)

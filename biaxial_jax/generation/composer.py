@@ -22,7 +22,7 @@ from biaxial_jax.generation import sampler
 from biaxial_jax.generation.constraints import Constraints, GenerationError, Request
 from biaxial_jax.music.melodies import top_voice
 from biaxial_jax.music import scores, structure
-from biaxial_jax.music.piece import BiaxialError, Grid, Key, Piece
+from biaxial_jax.music.piece import PLAY, BiaxialError, Grid, Key, Piece
 
 DEFAULT_PARTICLES = 32  # per sample, wherever constraints weigh the particles (or best-of / beam search asks)
 MAX_SAMPLES = 4096
@@ -42,6 +42,7 @@ class Generation:
   particles: particles per sample (K).
   unmet: per piece, the steps where no particle met a requirement (an ending's third); normally empty.
   keys: per piece, the key the model was told (meaningful for a model with phrase and key inputs).
+  given: `bool[steps, notes]`, the notes that were given (melody, primer, motif, fragments, fixed notes).
   """
   pieces: list[Piece]
   log_likelihood: np.ndarray
@@ -51,6 +52,7 @@ class Generation:
   particles: int
   unmet: list[list[int]]
   keys: list[Key]
+  given: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,7 +252,7 @@ class Composer:
               for i, (roll, k) in enumerate(zip(np.asarray(result.rolls), keys))]
     return Generation(pieces, np.asarray(result.log_likelihood), np.asarray(result.log_weight),
                       np.asarray(result.log_evidence), np.asarray(result.ess_SxT), int(particles),
-                      [c.unmet(piece.roll) for piece in pieces], keys)
+                      [c.unmet(piece.roll) for piece in pieces], keys, c.mask[..., PLAY] & c.values[..., PLAY])
 
   def sample(self, num_steps: int | None = None, **kwargs) -> list[Piece]:
     """The pieces of `generate(num_steps, **kwargs)` (see it for every argument)."""
