@@ -204,8 +204,8 @@ def main(argv):
   # A shared machine's speed drifts (this 2-core VM's matmul rate varies 80-200 GFLOP/s from minute to minute), so
   # the rate is sampled between measurements and the best sample is the ceiling every ratio is taken against.
   rates = [matmul_gflops()]
-  results = {'platform': jax.devices()[0].platform, 'devices': jax.device_count(), 'jax': jax.__version__,
-             'configs': {}}
+  results = {'platform': jax.devices()[0].platform, 'device_kind': jax.devices()[0].device_kind,
+             'devices': jax.device_count(), 'jax': jax.__version__, 'configs': {}}
   for name, config in configs.items():
     r = measure(config, _REPEATS.value)
     if _SKELETON.value:
@@ -218,7 +218,8 @@ def main(argv):
   ceiling = max(rates)
   results.update(matmul_gflops=ceiling, matmul_gflops_samples=rates)
 
-  print(f'{results["platform"]} x{results["devices"]}, jax {jax.__version__}; float32 matmul (2048^3, XLA): best '
+  print(f'{results["platform"]} ({results["device_kind"]}) x{results["devices"]}, jax {jax.__version__}; '
+        'float32 matmul (2048^3, XLA): best '
         f'{ceiling:.1f} GFLOP/s of {len(rates)} samples ({min(rates):.1f} at worst)')
   print(f'{"config":>8} {"params":>10} {"batch":>9} {"compile s":>10} {"step s":>8} {"steps/s":>8} '
         f'{"Mcells/s":>9} {"TFLOP/step":>10} {"GFLOP/s":>8} {"of matmul":>9} {"peak RSS MB":>11}'
