@@ -67,9 +67,10 @@ def train_step(state: dict, batch: Batch, dropout_root: jax.Array, *, config: Co
 
   (value, sums), grads = jax.value_and_grad(objective, has_aux=True)(state['params'])
   updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
-  new_state = {'params': optax.apply_updates(state['params'], updates), 'opt_state': opt_state,
-               'step': state['step'] + 1}
-  return new_state, {'loss': value, 'grad_norm': optax.tree.norm(grads), **sums}
+  params = optax.apply_updates(state['params'], updates)
+  new_state = {'params': params, 'opt_state': opt_state, 'step': state['step'] + 1}
+  params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))
+  return new_state, {'loss': value, 'grad_norm': optax.tree.norm(grads), 'params_finite': params_finite, **sums}
 
 
 def eval_step(params, batch: Batch, *, config: Config) -> dict:
@@ -215,19 +216,40 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   recorder = _Recorder(workdir)
   valid_metrics = {}
   window, window_start, window_steps = None, time.perf_counter(), 0
+  pending = None  # (step, metrics, batch) of the step dispatched last, until its metrics are read back
   try:
-    while step < cfg.num_steps:
+    def batch_at(index: int):
       batch = training_batch(data.train, batch_size=cfg.batch_size, seq_len=config.data.seq_len, seed=cfg.seed,
-                             step=step, max_transpose=config.data.max_transpose)
-      state, metrics = step_fn(state, to_global(batch, batch_sharding), dropout_root)
+                             step=index, max_transpose=config.data.max_transpose)
+      return batch, to_global(batch, batch_sharding)
+
+    def settle(index: int, metrics, batch):
+      """Reads a dispatched step's metrics back and stops on anything non-finite, before its state is used."""
+      nonlocal window, window_steps
       metrics = jax.device_get(metrics)
-      if not (math.isfinite(metrics['loss']) and math.isfinite(metrics['grad_norm'])):
+      if not (math.isfinite(metrics['loss']) and math.isfinite(metrics['grad_norm']) and metrics['params_finite']):
         pieces = [f'{data.train[i].name}@{s}' for i, s in zip(batch.piece_B, batch.start_B)]
-        raise TrainingError(f'non-finite loss ({metrics["loss"]}) or gradient norm ({metrics["grad_norm"]}) at step '
-                            f'{step}, batch pieces {pieces}; the last good checkpoint is kept in {workdir}')
-      step += 1
+        raise TrainingError(f'non-finite loss ({metrics["loss"]}), gradient norm ({metrics["grad_norm"]}) or updated '
+                            f'parameters at step {index}, batch pieces {pieces} (is train.learning_rate too high?); '
+                            f'the last good checkpoint is kept in {workdir}')
       window = metrics if window is None else jax.tree.map(np.add, window, metrics)
       window_steps += 1
+
+    # The host never waits on the step it has just dispatched: it builds and transfers the next batch meanwhile,
+    # and reads each step's metrics back one step later, or at once where the state is about to be used.
+    upcoming = batch_at(step) if step < cfg.num_steps else None
+    while step < cfg.num_steps:
+      batch, global_batch = upcoming
+      state, metrics = step_fn(state, global_batch, dropout_root)
+      if pending:
+        settle(*pending)
+      pending = (step, metrics, batch)
+      step += 1
+      upcoming = batch_at(step) if step < cfg.num_steps else None
+      evaluate_now = step == cfg.num_steps or (cfg.eval_every and step % cfg.eval_every == 0)
+      if step % cfg.log_every == 0 or evaluate_now or step % cfg.checkpoint_every == 0:
+        settle(*pending)
+        pending = None
       if step % cfg.log_every == 0 or step == cfg.num_steps:
         rate = window_steps / (time.perf_counter() - window_start)
         summary = loss.metrics_from_sums(window)
@@ -236,7 +258,6 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
                      window['grad_norm'] / window_steps, rate, _eta((cfg.num_steps - step) / rate))
         recorder.write(step, 'train', {**summary, 'steps_per_second': rate})
         window, window_start, window_steps = None, time.perf_counter(), 0
-      evaluate_now = step == cfg.num_steps or (cfg.eval_every and step % cfg.eval_every == 0)
       if evaluate_now:
         valid_metrics = evaluate(state['params'], valid, eval_fn, config, batch_sharding)
         logging.info('step %d  valid nll/frame %.4f  per note %.5f  play-only %.4f', step,
@@ -251,6 +272,8 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
           metrics_for_ckpt = {checkpoint.BEST_METRIC: chosen_by}
         checkpoint.save(manager, step, state, config, metrics_for_ckpt)
   except KeyboardInterrupt:
+    if pending:
+      settle(*pending)  # a non-finite last step raises here: nothing is saved
     step = int(state['step'])  # the state may be one step ahead of the loop's count
     logging.warning('interrupted at step %d: saving a checkpoint; run the same command to resume', step)
     if step not in manager.all_steps():

@@ -254,3 +254,13 @@ def test_every_config_file_loads_and_starts_with_its_command(name):
   assert isinstance(load_config_file(name), Config)
   with open(os.path.join(ROOT, 'biaxial_jax', 'configs', f'{name}.py')) as f:
     assert f.readline().startswith('# python experiments/train.py --config=')
+
+
+def test_an_update_that_makes_the_parameters_non_finite_is_never_saved(midi_folder, tmp_path):
+  # an infinite learning rate: the loss before the update is finite, the parameters after it are not
+  config = tiny(midi_folder, num_steps=2)
+  config = dataclasses.replace(config, train=dataclasses.replace(config.train, learning_rate=float('inf'),
+                                                                 checkpoint_every=1))
+  with pytest.raises(train.TrainingError, match='or updated parameters at step 0'):
+    train.train_and_evaluate(config, str(tmp_path))
+  assert not [d for d in os.listdir(tmp_path) if d.isdigit()]  # no checkpoint holds them
