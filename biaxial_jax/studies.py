@@ -48,6 +48,22 @@ def harmonization_study(composer: Composer, melodies: Sequence[Piece], seeds: Se
   return result
 
 
+def continuation_study(composer: Composer, pieces: Sequence[Piece], seeds: Sequence[int], primer_bars: int = 4,
+                       total_bars: int = 16, **sample_args) -> dict:
+  """Continues the first `primer_bars` bars of each piece (from its first downbeat) to `total_bars` bars; the
+  harmonic statistics of the continued part alone (the primer is the piece's own music)."""
+  outputs, start = [], time.perf_counter()
+  for piece in pieces:
+    if (piece.bar_position == 0).sum() <= primer_bars:
+      continue
+    primer = _bars(piece, 1, primer_bars)
+    bar = primer.num_steps // primer_bars
+    for seed in seeds:
+      out = composer.sample(total_bars * bar, primer=primer, seed=seed, **sample_args)[0]
+      outputs.append(dataclasses.replace(out, roll=canonical_roll(out.roll[primer.num_steps:]), phrase_ends=None))
+  return {'generated': harmony.statistics(outputs), 'outputs': len(outputs), 'seconds': time.perf_counter() - start}
+
+
 @dataclasses.dataclass(frozen=True)
 class JoinCase:
   """A constrained generation (`Composer.generate` arguments) and the steps where given and generated music meet."""
@@ -63,7 +79,8 @@ def _bars(piece: Piece, first_bar: int, bars: int) -> Piece:
   start, end = downbeats[first_bar - 1], downbeats[first_bar - 1 + bars]
   meter = [m for m in piece.time_signatures if m.step <= start][-1]
   return Piece(canonical_roll(piece.roll[start:end]), lowest=piece.lowest, steps_per_quarter=piece.steps_per_quarter,
-               time_signatures=(dataclasses.replace(meter, step=0),), tempos=piece.tempos[:1], name=piece.name)
+               time_signatures=(dataclasses.replace(meter, step=0),), tempos=piece.tempos[:1], name=piece.name,
+               key=piece.key)
 
 
 def join_cases(chorales: Sequence[Piece]) -> list[JoinCase]:

@@ -4,12 +4,14 @@ r"""Evaluates a checkpoint: likelihood on whole pieces (the papers' protocol), o
   python experiments/evaluate.py --checkpoint=runs/jsb_bl --best --split=test --protocol=bl88
   python experiments/evaluate.py --checkpoint=bach --mode=music --num_samples=16 --output_dir=out/music
   python experiments/evaluate.py --checkpoint=bach --mode=harmonize --output_dir=out/harmonize
+  python experiments/evaluate.py --checkpoint=bach --mode=continue --output_dir=out/continue
   python experiments/evaluate.py --checkpoint=bach --mode=joins --num_samples=16 --output_dir=out/joins
 
 Modes: `likelihood`; `music`: statistics of free samples against the split's pieces (histograms, copying, and the
 harmonic statistics of `biaxial_jax.music.harmony`); `harmonize`: the split's chorale sopranos harmonized against
 Bach's own harmonizations of them, and the folk songs of `biaxial_jax.music.melodies` harmonized (one output per
-melody and seed, --num_samples seeds from --seed); `joins`: motif return, bridging and a prepared ending, one output
+melody and seed, --num_samples seeds from --seed); `continue`: the first 4 bars of each of the split's pieces
+continued to 16 bars, the continuations' harmonic statistics against the real pieces; `joins`: motif return, bridging and a prepared ending, one output
 per seed, the model's NLL around each join for the SMC sampler and the plain masked sampler.
 """
 
@@ -23,15 +25,16 @@ from biaxial_jax import cli
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, "A training workdir, an exported model, or 'bach'.")
 _BEST = flags.DEFINE_boolean('best', False, 'From a training workdir, use the checkpoint with the lowest valid NLL '
                              'instead of the newest.')
-_MODE = flags.DEFINE_enum('mode', 'likelihood', ['likelihood', 'music', 'harmonize', 'joins'], 'What to measure.')
+_MODE = flags.DEFINE_enum('mode', 'likelihood', ['likelihood', 'music', 'harmonize', 'continue', 'joins'],
+                          'What to measure.')
 _DATASET = flags.DEFINE_string('dataset', None, "Data set name or path (default: the checkpoint's own).")
 _SPLIT = flags.DEFINE_enum('split', 'test', ['train', 'valid', 'test'], 'Split to score (likelihood) or to compare '
                            'with (music).')
 _PROTOCOL = flags.DEFINE_enum('protocol', 'model', ['model', 'bl88'], "model: the model's notes and articulation; "
                               'bl88: the Boulanger-Lewandowski protocol (88 keys, play bits).')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 16, 'Whole pieces per evaluation batch.', lower_bound=1)
-_NUM_SAMPLES = flags.DEFINE_integer('num_samples', 16, 'Music mode: pieces to generate; harmonize and joins modes: '
-                                    'seeds per melody or case (default 1 and 16).', lower_bound=1)
+_NUM_SAMPLES = flags.DEFINE_integer('num_samples', 16, 'Music mode: pieces to generate; harmonize, continue and joins '
+                                    'modes: seeds per melody, piece or case (default 1, 1 and 16).', lower_bound=1)
 _NUM_STEPS = flags.DEFINE_integer('num_steps', 256, 'Music mode: steps per generated piece.', lower_bound=1)
 _SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed (the first, where several are used).', lower_bound=0,
                              upper_bound=2**63 - 1)
@@ -128,8 +131,8 @@ def main(argv):
   except CheckpointError as e:
     cli.fail(f'--checkpoint: {e}', code=1)
   dataset = _DATASET.value or composer.config.data.dataset
-  seeds = range(_SEED.value, _SEED.value + (_NUM_SAMPLES.value if _NUM_SAMPLES.present or _MODE.value != 'harmonize'
-                                            else 1))
+  seeds = range(_SEED.value, _SEED.value + (_NUM_SAMPLES.value if _NUM_SAMPLES.present or
+                                            _MODE.value not in ('harmonize', 'continue') else 1))
   try:
     if _MODE.value == 'likelihood' and _PROTOCOL.value == 'bl88':
       result = evaluation.benchmark_likelihood(composer, dataset, _SPLIT.value, _BATCH_SIZE.value)
@@ -145,6 +148,9 @@ def main(argv):
                                   temperature=_TEMPERATURE.value)
         result = metrics.compare(samples, pieces, data.train)
         result.update(harmony_generated=harmony.statistics(samples), harmony_real=harmony.statistics(pieces))
+      elif _MODE.value == 'continue':
+        result = {'continued': studies.continuation_study(composer, pieces, seeds, temperature=_TEMPERATURE.value),
+                  'real': harmony.statistics(pieces)}
       elif _MODE.value == 'harmonize':
         grid = composer.grid
         args = dict(temperature=_TEMPERATURE.value, particles=_PARTICLES.value)
@@ -161,7 +167,9 @@ def main(argv):
   result.update(checkpoint=_CHECKPOINT.value, step=composer.step, dataset=dataset, split=_SPLIT.value,
                 mode=_MODE.value, protocol=_PROTOCOL.value, seeds=list(seeds) if _MODE.value != 'likelihood' else None)
   as_json = json.dumps(result, indent=2, default=lambda x: np.asarray(x).tolist())
-  tables = {'music': _music_table, 'harmonize': _harmonize_table, 'joins': _joins_table}
+  tables = {'music': _music_table, 'harmonize': _harmonize_table, 'joins': _joins_table,
+            'continue': lambda r: _harmony_table({'continuations (bars 5-16)': r['continued']['generated'],
+                                                  'real': r['real']})}
   if _MODE.value == 'likelihood':
     print('\n'.join(f'{k}: {v:.4f}' if isinstance(v, float) else f'{k}: {v}' for k, v in result.items()))
   else:

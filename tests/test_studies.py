@@ -57,3 +57,10 @@ def test_join_cases_place_every_join_on_a_bar_line(composer):
   c = composer.constraints(**motif.args)
   for join in motif.joins:
     assert c.bar_position[join] == 0
+
+
+def test_a_continuation_study_scores_only_the_continued_bars(composer):
+  result = studies.continuation_study(composer, [chorale(6), chorale(3)], seeds=(0,), primer_bars=4, total_bars=6,
+                                      particles=1)
+  assert result['outputs'] == 1  # the 3-bar piece is too short for a 4-bar primer
+  assert result['generated']['beats'] == 2 * 4  # bars 5 and 6
