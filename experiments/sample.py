@@ -24,7 +24,8 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed: the same seed and flags 
                             upper_bound=2**63 - 1)
 _NUM_STEPS = flags.DEFINE_integer('num_steps', None, 'Length in grid steps (default 256; with --harmonize, the '
                                   "melody's length).", lower_bound=1)
-_NUM_BARS = flags.DEFINE_integer('num_bars', None, 'Length in bars of --time_signature (instead of --num_steps).',
+_NUM_BARS = flags.DEFINE_integer('num_bars', None, "Length in bars of the meter in force (the primer's or melody's, "
+                                 'else --time_signature), from the first downbeat (instead of --num_steps).',
                                  lower_bound=1)
 _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 1, 'Pieces to generate (sampled together).', lower_bound=1)
 _TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Divides the logits: < 1 safer, > 1 wilder.')
@@ -57,7 +58,11 @@ _SEARCH = flags.DEFINE_enum('search', 'sample', ['sample', 'best', 'beam'], 'sam
                             'the constraints; best: the most likely of the particles; beam: bar-wise beam search.')
 _ALLOW_ABOVE = flags.DEFINE_boolean('allow_above_melody', False, 'With --harmonize or --motif: allow notes above '
                                     'the melody.')
-_TIME_SIGNATURE = flags.DEFINE_string('time_signature', '4/4', 'Meter when no primer or melody gives one.')
+_TIME_SIGNATURE = flags.DEFINE_string('time_signature', None, "Meter (3/4): of a free piece (default 4/4), or "
+                                      "replacing the primer's or melody's (a MIDI file without one reads as 4/4).")
+_PICKUP = flags.DEFINE_string('pickup', None, "Quarter notes (1, 0.5, 3/2) before the primer's or melody's first "
+                              'downbeat, for a file that spells its pickup as a full bar (as music21 writes MIDI); 0 '
+                              'removes one.')
 _TEMPO = flags.DEFINE_float('tempo', None, 'Quarter notes per minute (default: the primer/melody tempo, else 100).')
 _PROGRAM = flags.DEFINE_integer('program', 0, 'General MIDI program (0 piano, 19 church organ).', lower_bound=0,
                                 upper_bound=127)
@@ -72,15 +77,8 @@ _FLAG_OF_ARGUMENT = {'num_steps': '--num_steps', 'num_samples': '--num_samples',
                      'melody': '--harmonize', 'fixed': '--fixed_notes', 'tempo': '--tempo',
                      'time_signature': '--time_signature', 'motif': '--motif', 'motif_at': '--motif_at',
                      'bridge_to': '--bridge_to', 'bridge_bars': '--bridge_bars', 'ending': '--ending',
-                     'particles': '--particles', 'search': '--search', 'key': '--key', 'phrases': '--phrases'}
-
-
-def _time_signature() -> tuple[int, int]:
-  try:
-    numerator, denominator = (int(x) for x in _TIME_SIGNATURE.value.split('/'))
-    return numerator, denominator
-  except ValueError:
-    cli.fail(f'--time_signature: expected N/D such as 3/4, got {_TIME_SIGNATURE.value!r}')
+                     'particles': '--particles', 'search': '--search', 'key': '--key', 'phrases': '--phrases',
+                     'num_bars': '--num_bars', 'pickup': '--pickup'}
 
 
 def _motif_at() -> list[tuple[int, int]]:
@@ -112,7 +110,19 @@ def main(argv):
     cli.fail(f'--checkpoint: {_CHECKPOINT.value}: no such folder (nor a shipped model: {", ".join(SHIPPED_MODELS)})')
   if _NUM_STEPS.value and _NUM_BARS.value:
     cli.fail('--num_steps and --num_bars: give one of them')
-  meter = _time_signature()
+  if _TIME_SIGNATURE.value is not None:
+    from biaxial_jax.music import inputs  # pylint: disable=import-outside-toplevel
+    try:
+      inputs.parse_meter(_TIME_SIGNATURE.value)
+    except inputs.MeterError as e:
+      cli.fail(f'--time_signature: {e.message}')
+  pickup = None
+  if _PICKUP.value is not None:
+    from fractions import Fraction  # pylint: disable=import-outside-toplevel
+    try:
+      pickup = Fraction(_PICKUP.value)
+    except (ValueError, ZeroDivisionError):
+      cli.fail(f'--pickup: expected quarter notes such as 1, 0.5 or 3/2, got {_PICKUP.value!r}')
   cli.writable_dir('--output_dir', _OUTPUT_DIR.value)
   fixed = None
   if _FIXED.value:
@@ -127,13 +137,10 @@ def main(argv):
   from biaxial_jax.checkpoint import CheckpointError  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music.midi import write_midi  # pylint: disable=import-outside-toplevel
   from biaxial_jax.generation import GenerationError, load_checkpoint  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.music.piece import BiaxialError, TimeSignature  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.music.piece import BiaxialError  # pylint: disable=import-outside-toplevel
 
   try:
     composer = load_checkpoint(_CHECKPOINT.value, best=_BEST.value)
-    num_steps = _NUM_STEPS.value
-    if _NUM_BARS.value:
-      num_steps = _NUM_BARS.value * TimeSignature(0, *meter).steps_per_bar(composer.steps_per_quarter)
     names = [f'sample_{_SEED.value}_{i}' for i in range(_NUM_SAMPLES.value)]
     outputs = [os.path.join(_OUTPUT_DIR.value, f'{name}.{ext}') for name in names for ext in ('mid', 'png', 'wav')]
     existing = [p for p in outputs + [os.path.join(_OUTPUT_DIR.value, 'index.html')] if os.path.exists(p)]
@@ -141,18 +148,20 @@ def main(argv):
       cli.fail(f'--output_dir: {existing[0]} exists ({len(existing)} files would be replaced); pass --overwrite or '
                'another --seed or --output_dir')
     generation = composer.generate(
-        num_steps, num_samples=_NUM_SAMPLES.value, seed=_SEED.value, temperature=_TEMPERATURE.value,
+        _NUM_STEPS.value, num_bars=_NUM_BARS.value, num_samples=_NUM_SAMPLES.value, seed=_SEED.value, temperature=_TEMPERATURE.value,
         conservativity=_CONSERVATIVITY.value, adaptive=_ADAPTIVE.value, particles=_PARTICLES.value,
         search=_SEARCH.value, primer=_PRIMER.value, melody=_HARMONIZE.value, fixed=fixed, motif=_MOTIF.value,
         motif_at=motif_at, bridge_to=_BRIDGE_TO.value, bridge_bars=_BRIDGE_BARS.value, ending=_ENDING.value,
-        forbid_above_melody=not _ALLOW_ABOVE.value, time_signature=meter, tempo=_TEMPO.value, key=_KEY.value,
-        phrases=phrases)
+        forbid_above_melody=not _ALLOW_ABOVE.value, time_signature=_TIME_SIGNATURE.value, pickup=pickup,
+        tempo=_TEMPO.value, key=_KEY.value, phrases=phrases)
   except CheckpointError as e:
     cli.fail(f'--checkpoint: {e}', code=1)
   except GenerationError as e:
     cli.fail(f'{_FLAG_OF_ARGUMENT.get(e.field, e.field)}: {e.message}', code=1)
   except BiaxialError as e:
     cli.fail(str(e), code=1)
+  for change in generation.changes:
+    print(f'note: {change}')
   entries, notes = [], set()
   for i, (name, piece) in enumerate(zip(names, generation.pieces)):
     midi = write_midi(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.mid'), program=_PROGRAM.value,

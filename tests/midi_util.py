@@ -8,9 +8,9 @@ TPQ = 480
 STEP = TPQ // 4  # one sixteenth note
 
 
-def make_midi(path, notes, *, meters=((0, 4, 4),), tempos=((0, 120),), file_type=1, tpq=TPQ, program=0):
+def make_midi(path, notes, *, meters=((0, 4, 4),), tempos=((0, 120),), file_type=1, tpq=TPQ, program=0, last_tick=None):
   """Writes `notes` = [(start_tick, end_tick, pitch[, channel])] as a MIDI file; type 1 puts meta and notes on
-  separate tracks and each channel on its own track."""
+  separate tracks and each channel on its own track; `last_tick` ends the tracks there (trailing silence)."""
   meta = [(t, mido.MetaMessage('time_signature', numerator=n, denominator=d)) for t, n, d in meters]
   meta += [(t, mido.MetaMessage('set_tempo', tempo=mido.bpm2tempo(bpm))) for t, bpm in tempos]
   by_channel = {}
@@ -30,6 +30,8 @@ def make_midi(path, notes, *, meters=((0, 4, 4),), tempos=((0, 120),), file_type
     for t, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
       track.append(msg.copy(time=t - now))
       now = t
+    if last_tick is not None:
+      track.append(mido.MetaMessage('end_of_track', time=last_tick - now))
     mid.tracks.append(track)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   mid.save(path)

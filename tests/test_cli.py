@@ -34,6 +34,8 @@ def script(name, *args, cwd=None):
     ('sample', ['--checkpoint=/no/such'], '--checkpoint'),
     ('sample', ['--checkpoint=/tmp', '--num_steps=0'], '--num_steps'),
     ('sample', ['--checkpoint=/tmp', '--time_signature=3-4'], '--time_signature'),
+    ('sample', ['--checkpoint=/tmp', '--time_signature=3/5', '--num_bars=4'], '--time_signature'),
+    ('sample', ['--checkpoint=/tmp', '--pickup=one'], '--pickup'),
     ('sample', ['--checkpoint=/tmp', '--primer=/no/such.mid'], '--primer'),
     ('sample', ['--checkpoint=/tmp', '--program=200'], '--program'),
     ('sample', ['--checkpoint=/tmp', '--num_steps=8', '--num_bars=2'], '--num_steps and --num_bars'),

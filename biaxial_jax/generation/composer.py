@@ -7,9 +7,11 @@ Everything is validated here, at the edge, before the compiled sampler (`sampler
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 import os
+from fractions import Fraction
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +23,7 @@ from biaxial_jax.generation import constraints as constraints_lib
 from biaxial_jax.generation import sampler
 from biaxial_jax.generation.constraints import Constraints, GenerationError, Request
 from biaxial_jax.music.melodies import top_voice
-from biaxial_jax.music import scores, structure
+from biaxial_jax.music import inputs, scores, structure
 from biaxial_jax.music.piece import PLAY, BiaxialError, Grid, Key, Piece
 
 DEFAULT_PARTICLES = 32  # per sample, wherever constraints weigh the particles (or best-of / beam search asks)
@@ -43,6 +45,7 @@ class Generation:
   unmet: per piece, the steps where no particle met a requirement (an ending's third); normally empty.
   keys: per piece, the key the model was told (meaningful for a model with phrase and key inputs).
   given: `bool[steps, notes]`, the notes that were given (melody, primer, motif, fragments, fixed notes).
+  changes: what reading the given material changed, in words (silence dropped, a meter or pickup applied).
   """
   pieces: list[Piece]
   log_likelihood: np.ndarray
@@ -53,6 +56,7 @@ class Generation:
   unmet: list[list[int]]
   keys: list[Key]
   given: np.ndarray
+  changes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,14 +128,42 @@ class Composer:
       out.append((int(bar), int(transpose)))
     return tuple(out)
 
-  def constraints(self, num_steps: int | None = None, *, primer=None, melody=None, fixed=None, motif=None,
-                  motif_at=(), bridge_to=None, bridge_bars: int = 4, ending=None, forbid_above_melody: bool = True,
-                  time_signature: tuple[int, int] = (4, 4), tempo: float | None = None, key=None,
-                  phrases=None) -> Constraints:
+  def _given(self, field: str, given, what: str, out_of_range: str, *, meter_source: bool = False, meter=None,
+             pickup=None, changes: list[str]) -> Piece:
+    """A given piece (`_piece`) cut to its notes, with the asked meter and pickup where it sets the meter
+    (`inputs.prepare`); what was changed goes to `changes`."""
+    piece = self._piece(field, given, out_of_range)
+    try:
+      piece, changed = inputs.prepare(piece, what, trim_start=meter_source, meter=meter if meter_source else None,
+                                      pickup=pickup if meter_source else None)
+    except inputs.MeterError as e:
+      raise GenerationError(e.field, f'{e.message} ({what})') from None
+    changes.extend(changed)
+    return piece
+
+  def constraints(self, num_steps: int | None = None, *, num_bars: int | None = None, primer=None, melody=None,
+                  fixed=None, motif=None, motif_at=(), bridge_to=None, bridge_bars: int = 4, ending=None,
+                  forbid_above_melody: bool = True, time_signature=None, pickup=None, tempo: float | None = None,
+                  key=None, phrases=None) -> Constraints:
     """What `sample` will obey, as masks (see `sample` for the arguments)."""
-    if num_steps is not None and not (isinstance(num_steps, numbers.Integral) and
-                                      1 <= num_steps <= constraints_lib.MAX_STEPS):
-      raise GenerationError('num_steps', f'must be in [1, {constraints_lib.MAX_STEPS}], got {num_steps!r}')
+    for name, value in (('num_steps', num_steps), ('num_bars', num_bars)):
+      if value is not None and not (isinstance(value, numbers.Integral) and 1 <= value <= constraints_lib.MAX_STEPS):
+        raise GenerationError(name, f'must be in [1, {constraints_lib.MAX_STEPS}], got {value!r}')
+    if num_steps is not None and num_bars is not None:
+      raise GenerationError('num_bars', 'give num_steps or num_bars, not both')
+    meter = None
+    if time_signature is not None:
+      try:
+        meter = inputs.parse_meter(time_signature, self.steps_per_quarter)
+      except inputs.MeterError as e:
+        raise GenerationError(e.field, e.message) from None
+    if pickup is not None:
+      try:
+        pickup = Fraction(str(pickup)) if isinstance(pickup, float) else Fraction(pickup)
+      except (TypeError, ValueError):
+        raise GenerationError('pickup', f'expected a number of quarter notes, got {pickup!r}') from None
+      if primer is None and melody is None:
+        raise GenerationError('pickup', 'a pickup applies to a primer or melody; there is none')
     if tempo is not None and not (isinstance(tempo, (int, float)) and 0 < tempo <= 1000):
       raise GenerationError('tempo', f'must be in (0, 1000] quarter notes per minute, got {tempo}')
     if (motif is None) != (not motif_at):
@@ -142,18 +174,23 @@ class Composer:
     data = self.config.data
     if isinstance(ending, str) and not os.path.exists(ending):
       ending = constraints_lib.parse_key(ending)
-    elif ending is not None:
-      ending = self._piece('ending', ending, data.out_of_range)
+    changes = []
+    given = functools.partial(self._given, meter=meter, pickup=pickup, changes=changes)
+    if ending is not None and not isinstance(ending, Key):
+      ending = given('ending', ending, 'the ending', data.out_of_range)
     request = Request(
         num_steps=None if num_steps is None else int(num_steps),
-        primer=None if primer is None else self._piece('primer', primer, data.out_of_range),
-        melody=None if melody is None else top_voice(self._piece('melody', melody, 'error')),
-        motif=None if motif is None else self._piece('motif', motif, 'error'),
+        num_bars=None if num_bars is None else int(num_bars),
+        primer=None if primer is None else given('primer', primer, 'the primer', data.out_of_range,
+                                                 meter_source=True),
+        melody=None if melody is None else top_voice(given('melody', melody, 'the melody', 'error',
+                                                           meter_source=True)),
+        motif=None if motif is None else given('motif', motif, 'the motif', 'error'),
         motif_at=self._motif_at(motif_at),
-        bridge_to=None if bridge_to is None else self._piece('bridge_to', bridge_to, data.out_of_range),
+        bridge_to=None if bridge_to is None else given('bridge_to', bridge_to, 'the fragment', data.out_of_range),
         bridge_bars=int(bridge_bars), ending=ending, fixed=None if fixed is None else self._fixed(fixed),
-        forbid_above_melody=bool(forbid_above_melody), time_signature=time_signature, tempo=tempo,
-        key=self._key(key), phrases=None if phrases is None else tuple(phrases))
+        forbid_above_melody=bool(forbid_above_melody), time_signature=meter or (4, 4), tempo=tempo,
+        key=self._key(key), phrases=None if phrases is None else tuple(phrases), changes=tuple(changes))
     return constraints_lib.assemble(request, self.lowest, self.num_notes, self.steps_per_quarter)
 
   @staticmethod
@@ -168,14 +205,16 @@ class Composer:
   def generate(self, num_steps: int | None = None, *, num_samples: int = 1, seed: int = 0, temperature: float = 1.0,
                conservativity: float = 1.0, adaptive: bool = False, particles: int | None = None,
                search: str = 'sample', primer=None, melody=None, motif=None, motif_at=(), bridge_to=None,
-               bridge_bars: int = 4, ending=None, fixed=None, forbid_above_melody: bool = True,
-               time_signature: tuple[int, int] = (4, 4), tempo: float | None = None, key=None,
+               bridge_bars: int = 4, ending=None, fixed=None, forbid_above_melody: bool = True, num_bars=None,
+               time_signature=None, pickup=None, tempo: float | None = None, key=None,
                phrases=None) -> Generation:
     """Generates `num_samples` independent pieces, free or under constraints (which combine), with what the sampler
     knows of each (`Generation`); `sample` returns the pieces alone.
 
     Args:
       num_steps: length in grid steps (default 256 = 16 bars of 4/4; with a melody, its length; bridging sets it).
+      num_bars: length in bars of the meter in force (the primer's or melody's, else `time_signature`'s), counted
+        from the first downbeat (a pickup comes before bar 1); instead of num_steps.
       num_samples: pieces sampled together, in one call.
       seed: the same seed and arguments give the same pieces on the same machine.
       temperature: divides the logits (> 0): below 1 safer, above 1 wilder.
@@ -185,9 +224,11 @@ class Composer:
         them or `search` is not 'sample', else 1; 1 is the plain masked sampler).
       search: 'sample' (a draw from the model given the constraints), 'best' (the most likely of the particles:
         best-of-N), 'beam' (bar-wise beam search by likelihood).
-      primer: a `Piece` or MIDI path kept verbatim at the start; the model continues it.
-      melody: a `Piece` or MIDI path; its top voice is kept exactly (pitch, onset, length, repeats) and voices are
-        generated under it, knowing the melody note they sound against.
+      primer: a `Piece`, a music21 stream or a MIDI or score path, kept verbatim at the start; the model continues
+        it. Given material (primer, melody, motif, fragment, ending) ends with its last note: silence after it is
+        dropped (`Generation.changes` says so); a primer or melody also starts at its first note (bar lines kept).
+      melody: the same kinds; its top voice is kept exactly (pitch, onset, length, repeats) and voices are generated
+        under it, knowing the melody note they sound against.
       motif: a `Piece` or MIDI path (a melody or a few voices) that recurs exactly at `motif_at`.
       motif_at: bars (from 1) where the motif's first downbeat falls, or `(bar, semitones)` pairs to transpose it.
       bridge_to: a fragment (`Piece` or path) that the piece reaches `bridge_bars` bars after the primer's last bar
@@ -198,7 +239,10 @@ class Composer:
       fixed: `(mask, values)`, `[T, N, 2]` arrays (T <= num_steps; a `[T, N]` mask fixes both bits): the sampler
         obeys `values` wherever `mask` is set, and fills the rest (infilling).
       forbid_above_melody: nothing generated above the melody (or motif) while it sounds.
-      time_signature: (numerator, denominator) when neither primer nor melody gives the meter.
+      time_signature: (numerator, denominator) or '3/4': the meter of a free piece (default 4/4), or replacing the
+        primer's or melody's (a MIDI file without one reads as 4/4); a pickup the file spells is kept.
+      pickup: quarter notes (1, 0.5, '3/2') before the primer's or melody's first downbeat, replacing the file's
+        own (a pickup written as a full first bar, as music21's MIDI files spell it); 0 removes one.
       tempo: quarter notes per minute for the output (default: the primer's or melody's, else 100).
       key: a `Key` or 'D minor' that a model with phrase and key inputs is told (default: the primer's or
         melody's key, else one drawn per sample: tonic uniform, major or minor alike).
@@ -218,8 +262,8 @@ class Composer:
       raise GenerationError('particles', f'must be in [1, {MAX_PARTICLES}], got {particles!r}')
     c = self.constraints(num_steps, primer=primer, melody=melody, motif=motif, motif_at=motif_at,
                          bridge_to=bridge_to, bridge_bars=bridge_bars, ending=ending, fixed=fixed,
-                         forbid_above_melody=forbid_above_melody, time_signature=time_signature, tempo=tempo,
-                         key=key, phrases=phrases)
+                         forbid_above_melody=forbid_above_melody, num_bars=num_bars, time_signature=time_signature,
+                         pickup=pickup, tempo=tempo, key=key, phrases=phrases)
     if particles is None:
       particles = DEFAULT_PARTICLES if c.weighs or search != 'sample' else 1
     cells = c.num_steps * num_samples * particles * self.num_notes
@@ -252,7 +296,8 @@ class Composer:
               for i, (roll, k) in enumerate(zip(np.asarray(result.rolls), keys))]
     return Generation(pieces, np.asarray(result.log_likelihood), np.asarray(result.log_weight),
                       np.asarray(result.log_evidence), np.asarray(result.ess_SxT), int(particles),
-                      [c.unmet(piece.roll) for piece in pieces], keys, c.mask[..., PLAY] & c.values[..., PLAY])
+                      [c.unmet(piece.roll) for piece in pieces], keys, c.mask[..., PLAY] & c.values[..., PLAY],
+                      c.changes)
 
   def sample(self, num_steps: int | None = None, **kwargs) -> list[Piece]:
     """The pieces of `generate(num_steps, **kwargs)` (see it for every argument)."""

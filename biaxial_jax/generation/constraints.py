@@ -60,6 +60,7 @@ class Constraints:
   spans: steps where a fixed span begins after free music (a motif, a fragment, an ending): look-ahead targets.
   key: the key the model is told (the asked one, else the primer's or melody's); None: one is drawn per sample.
   phrase_ends: where phrases end (the asked plan, the melody's fermatas, or 2-bar phrases), the last at the end.
+  changes: what reading the given material changed, in words (for the user's log).
   """
   mask: np.ndarray
   values: np.ndarray
@@ -71,6 +72,7 @@ class Constraints:
   steps_per_quarter: int
   key: Key | None
   phrase_ends: tuple[int, ...]
+  changes: tuple[str, ...] = ()
 
   @property
   def num_steps(self) -> int:
@@ -170,10 +172,10 @@ class Builder:
     if start > 0:
       self.spans.add(start)
 
-  def build(self, time_signatures, tempos, steps_per_quarter: int, key: Key | None,
-            phrase_ends: tuple[int, ...]) -> Constraints:
+  def build(self, time_signatures, tempos, steps_per_quarter: int, key: Key | None, phrase_ends: tuple[int, ...],
+            changes: tuple[str, ...] = ()) -> Constraints:
     return Constraints(self.mask, self.values, self.force, self.require, tuple(sorted(self.spans)),
-                       tuple(time_signatures), tuple(tempos), steps_per_quarter, key, phrase_ends)
+                       tuple(time_signatures), tuple(tempos), steps_per_quarter, key, phrase_ends, changes)
 
 
 def tonic_ending(num_notes: int, lowest: int, key: tuple[int, bool],
@@ -206,6 +208,7 @@ def tonic_ending(num_notes: int, lowest: int, key: tuple[int, bool],
 class Request:
   """The constraints a user asked for, read into pieces (see `Composer.sample` for each argument)."""
   num_steps: int | None = None
+  num_bars: int | None = None  # bars of the meter in force, from the first downbeat
   primer: Piece | None = None
   melody: Piece | None = None
   motif: Piece | None = None
@@ -219,6 +222,7 @@ class Request:
   tempo: float | None = None
   key: Key | None = None  # the key the model is told (with phrase and key inputs)
   phrases: tuple[int, ...] | None = None  # phrase lengths in bars, from bar 1
+  changes: tuple[str, ...] = ()  # what reading the given material changed, in words
 
 
 DEFAULT_STEPS = 256  # 16 bars of 4/4
@@ -258,18 +262,25 @@ def _bridge_start(request: Request, meters, steps_per_quarter: int) -> int:
 def _length(request: Request, meters, steps_per_quarter: int) -> int:
   if request.bridge_to is not None:
     length = _bridge_start(request, meters, steps_per_quarter) + request.bridge_to.num_steps
-    if request.num_steps is not None and request.num_steps != length:
-      raise GenerationError('num_steps', f'bridging sets the length ({length} steps); leave num_steps out')
+    for field in ('num_steps', 'num_bars'):
+      if getattr(request, field) is not None and (field == 'num_bars' or request.num_steps != length):
+        raise GenerationError(field, f'bridging sets the length ({length} steps); leave {field} out')
     return length
   if request.num_steps is not None:
     return request.num_steps
+  if request.num_bars is not None:
+    return _end_of_bar(request.num_bars, meters, steps_per_quarter)
   if request.melody is not None:
     return request.melody.num_steps
   if request.phrases:  # the piece ends with its last phrase
-    bars = downbeats(sum(request.phrases) * max(m.steps_per_bar(steps_per_quarter) for m in meters) + 64 *
-                     steps_per_quarter, meters, steps_per_quarter)
-    return int(bars[sum(request.phrases)])
+    return _end_of_bar(sum(request.phrases), meters, steps_per_quarter)
   return DEFAULT_STEPS
+
+
+def _end_of_bar(bar: int, meters, steps_per_quarter: int) -> int:
+  """The step where bar `bar` (from 1, after any pickup) ends."""
+  longest = max(m.steps_per_bar(steps_per_quarter) for m in meters)
+  return int(downbeats(meters[-1].step + (bar + 2) * longest, meters, steps_per_quarter)[bar])
 
 
 PHRASE_BEATS = 8  # the default plan's phrases: the fewest whole bars that hold 8 beats (2 bars of 4/4), as chorales
@@ -355,5 +366,5 @@ def assemble(request: Request, lowest: int, num_notes: int, steps_per_quarter: i
     raise GenerationError('phrases', f'expected phrase lengths in whole bars >= 1, got {request.phrases}')
   source = request.primer or request.melody
   key = request.key or (source.key if source is not None else None)
-  return builder.build(meters, tempos, steps_per_quarter, key, _phrase_ends(request, num_steps, meters,
-                                                                           steps_per_quarter))
+  return builder.build(meters, tempos, steps_per_quarter, key,
+                       _phrase_ends(request, num_steps, meters, steps_per_quarter), request.changes)

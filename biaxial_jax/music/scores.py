@@ -8,15 +8,14 @@ ends).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from fractions import Fraction
 
 import numpy as np
 
+from biaxial_jax.music.inputs import MeterError, with_pickup
 from biaxial_jax.music.midi import read_midi
-from biaxial_jax.music.piece import (BiaxialError, Key, Piece, RangePolicy, Tempo, TimeSignature, roll_from_notes,
-                                     time_signature_for_steps)
+from biaxial_jax.music.piece import BiaxialError, Key, Piece, RangePolicy, Tempo, TimeSignature, roll_from_notes
 
 SCORE_EXTENSIONS = ('.musicxml', '.mxl', '.xml', '.abc', '.krn')
 
@@ -58,10 +57,11 @@ def score_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int =
   meters = [TimeSignature(step, n, d) for step, (n, d) in sorted(signatures.items())]
   measures = first_part.getElementsByClass('Measure')
   if measures and measures[0].paddingLeft:
-    pickup = _to_step(measures[0].duration.quarterLength, steps_per_quarter)
-    pickup_meter = time_signature_for_steps(pickup, steps_per_quarter) if pickup else None
-    if pickup_meter and pickup < meters[0].steps_per_bar(steps_per_quarter):
-      meters = [pickup_meter, dataclasses.replace(meters[0], step=pickup)] + [m for m in meters[1:] if m.step > pickup]
+    try:
+      meters = with_pickup(tuple(meters), _to_step(measures[0].duration.quarterLength, steps_per_quarter),
+                           steps_per_quarter)
+    except MeterError:
+      pass  # a pickup no time signature can spell (or a full first bar): read as a bar of its own
   marks = flat.getElementsByClass(m21tempo.MetronomeMark)
   qpm = next((m.getQuarterBPM() for m in marks if m.getQuarterBPM()), 100.0)
   ends = tuple(sorted(e for e in fermata_ends if 0 < e <= len(roll))) if fermata_ends else None
