@@ -5,13 +5,16 @@ from biaxial_jax.music.batches import Batch, piece_batches, training_batch
 from biaxial_jax.music.datasets import Dataset, DatasetError, load_dataset
 from biaxial_jax.music.melodies import top_voice
 from biaxial_jax.music.midi import read_midi, read_midi_with_stats, write_midi
+from biaxial_jax.music.notation import to_score, write_musicxml
 from biaxial_jax.music.piece import (BiaxialError, Grid, Key, MidiReadError, Piece, ReadStats, Tempo, TimeSignature,
                                      canonical_roll)
+from biaxial_jax.music.scores import read_piece
 
 __version__ = '0.1.0'
 
 __all__ = [
     'Batch', 'BiaxialError', 'Composer', 'Dataset', 'DatasetError', 'Generation', 'GenerationError', 'Grid', 'Key',
     'MidiReadError', 'Piece', 'ReadStats', 'Tempo', 'TimeSignature', 'canonical_roll', 'load_checkpoint',
-    'load_dataset', 'piece_batches', 'read_midi', 'read_midi_with_stats', 'top_voice', 'training_batch', 'write_midi',
+    'load_dataset', 'piece_batches', 'read_midi', 'read_midi_with_stats', 'read_piece', 'to_score', 'top_voice',
+    'training_batch', 'write_midi', 'write_musicxml',
 ]

@@ -75,28 +75,37 @@ def render_wav(midi_path: str, wav_path: str, *, sample_rate: int = 44100) -> tu
   return wav_path, ''
 
 
-def index_html(entries: list[dict], path: str, *, title: str = 'biaxial-jax samples') -> str:
-  """A page listing every sample: piano roll, audio player (where a WAV exists), MIDI link; opens from disk.
+def index_html(entries: list[dict], path: str, *, title: str = 'biaxial-jax samples',
+               settings: list[tuple[str, str]] = ()) -> str:
+  """A page listing every sample: piano roll, audio player (where a WAV exists), MIDI and MusicXML links; opens from
+  disk. `settings`: (name, value) pairs shown at the top (the checkpoint, input files, every control, the seed).
 
-  Each entry: `name`, `midi`, `png`, optional `wav`, `info` and `warning` (file names relative to the page's
-  folder).
+  Each entry: `name`, `midi`, `png`, optional `musicxml`, `wav`, `no_audio` (why there is none), `info` and
+  `warning` (file names relative to the page's folder).
   """
   rows = []
   for e in entries:
     warning = f'<p class="warning">{html.escape(e["warning"])}</p>' if e.get('warning') else ''
     audio = (f'<audio controls preload="metadata" src="{html.escape(e["wav"])}"></audio>' if e.get('wav')
-             else '<p class="note">no audio: FluidSynth or a soundfont was not available</p>')
+             else f'<p class="note">no audio: {html.escape(e.get("no_audio") or "none was rendered")}</p>')
+    score = f' <a href="{html.escape(e["musicxml"])}" download>MusicXML</a>' if e.get('musicxml') else ''
     rows.append(f'''<section>
   <h2>{html.escape(e["name"])}</h2>
-  <p>{html.escape(e.get("info", ""))} <a href="{html.escape(e["midi"])}" download>MIDI</a></p>
+  <p>{html.escape(e.get("info", ""))} <a href="{html.escape(e["midi"])}" download>MIDI</a>{score}</p>
   {warning}{audio}
   <img src="{html.escape(e["png"])}" alt="piano roll of {html.escape(e["name"])}">
 </section>''')
+  table = ''
+  if settings:
+    table = '<table class="settings">' + ''.join(f'<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>'
+                                                 for k, v in settings) + '</table>'
   page = f'''<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:100%}} img{{max-width:100%;border:1px solid #ccc}}
-section{{margin-bottom:2em}} .note{{color:#777}} .warning{{color:#a40}}</style></head>
+section{{margin-bottom:2em}} .note{{color:#777}} .warning{{color:#a40}}
+.settings th{{text-align:left;padding-right:1em;font-weight:normal;color:#555}}</style></head>
 <body><h1>{html.escape(title)}</h1>
+{table}
 {chr(10).join(rows)}
 </body></html>
 '''

@@ -71,6 +71,12 @@ _WAV = flags.DEFINE_boolean('wav', True, 'Render WAV files with FluidSynth when 
 _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace files of the same names in --output_dir.')
 
 
+# What the page lists: the flags that shape the music (those given, and the controls and seed always).
+_SETTINGS = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _PARTICLES, _SEARCH, _PRIMER, _HARMONIZE, _FIXED, _MOTIF,
+             _MOTIF_AT, _BRIDGE_TO, _BRIDGE_BARS, _ENDING, _KEY, _PHRASES, _NUM_STEPS, _NUM_BARS, _TIME_SIGNATURE,
+             _PICKUP, _TEMPO, _ALLOW_ABOVE, _BEST)
+_ALWAYS_SHOWN = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _SEARCH)
+
 # Composer.sample's keyword arguments, as this script's flags (errors name the flag the user typed).
 _FLAG_OF_ARGUMENT = {'num_steps': '--num_steps', 'num_samples': '--num_samples', 'seed': '--seed',
                      'temperature': '--temperature', 'conservativity': '--conservativity', 'primer': '--primer',
@@ -136,13 +142,15 @@ def main(argv):
   from biaxial_jax import render  # pylint: disable=import-outside-toplevel
   from biaxial_jax.checkpoint import CheckpointError  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music.midi import write_midi  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.music.notation import write_musicxml  # pylint: disable=import-outside-toplevel
   from biaxial_jax.generation import GenerationError, load_checkpoint  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music.piece import BiaxialError  # pylint: disable=import-outside-toplevel
 
   try:
     composer = load_checkpoint(_CHECKPOINT.value, best=_BEST.value)
     names = [f'sample_{_SEED.value}_{i}' for i in range(_NUM_SAMPLES.value)]
-    outputs = [os.path.join(_OUTPUT_DIR.value, f'{name}.{ext}') for name in names for ext in ('mid', 'png', 'wav')]
+    outputs = [os.path.join(_OUTPUT_DIR.value, f'{name}.{ext}') for name in names
+               for ext in ('mid', 'musicxml', 'png', 'wav')]
     existing = [p for p in outputs + [os.path.join(_OUTPUT_DIR.value, 'index.html')] if os.path.exists(p)]
     if existing and not _OVERWRITE.value:
       cli.fail(f'--output_dir: {existing[0]} exists ({len(existing)} files would be replaced); pass --overwrite or '
@@ -165,7 +173,8 @@ def main(argv):
   entries, notes = [], set()
   for i, (name, piece) in enumerate(zip(names, generation.pieces)):
     midi = write_midi(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.mid'), program=_PROGRAM.value,
-                      velocity=_VELOCITY.value)
+                      velocity=_VELOCITY.value, given=generation.given)
+    musicxml = write_musicxml(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.musicxml'), generation.given)
     meter = piece.time_signatures[-1]
     info = (f'{piece.num_steps} steps, {meter.numerator}/{meter.denominator}, {piece.tempos[0].qpm:g} qpm, seed '
             f'{_SEED.value}, temperature {_TEMPERATURE.value:g}, conservativity {_CONSERVATIVITY.value:g}'
@@ -182,17 +191,22 @@ def main(argv):
                  f'{generation.unmet[i][0]}: try more --particles or another --seed')
     render.piano_roll_png(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.png'), title=f'{name}: {info}',
                           given=generation.given)
-    wav = None
+    wav, no_audio = None, 'not rendered (--nowav)' if not _WAV.value else 'the piece is silent'
     if _WAV.value and piece.roll.any():
-      wav, note = render.render_wav(midi, os.path.join(_OUTPUT_DIR.value, f'{name}.wav'))
-      notes.add(note)
-    entries.append({'name': name, 'midi': f'{name}.mid', 'png': f'{name}.png', 'info': info,
-                    'wav': wav and f'{name}.wav', 'warning': warning})
-    print(f'wrote {midi}' + (f' and {wav}' if wav else '') + f' ({info})')
+      wav, no_audio = render.render_wav(midi, os.path.join(_OUTPUT_DIR.value, f'{name}.wav'))
+      notes.add(no_audio)
+    entries.append({'name': name, 'midi': f'{name}.mid', 'musicxml': f'{name}.musicxml', 'png': f'{name}.png',
+                    'info': info, 'wav': wav and f'{name}.wav', 'no_audio': no_audio, 'warning': warning})
+    print(f'wrote {midi}, {musicxml}' + (f' and {wav}' if wav else '') + f' ({info})')
     if warning:
       print(f'warning: {name}: {warning}')
+  settings = [('checkpoint', f'{_CHECKPOINT.value} (step {composer.step})')]
+  settings += [(f'--{flag.name}', flag.value) for flag in _SETTINGS
+               if flag.present or any(flag is shown for shown in _ALWAYS_SHOWN)]
+  settings += [('note', change) for change in generation.changes]
   page = render.index_html(entries, os.path.join(_OUTPUT_DIR.value, 'index.html'),
-                           title=f'biaxial-jax samples from {_CHECKPOINT.value} (step {composer.step})')
+                           title=f'biaxial-jax samples from {_CHECKPOINT.value} (step {composer.step})',
+                           settings=settings)
   for note in sorted(n for n in notes if n):
     print(note)
   print(f'open {page} in a browser to look and listen')

@@ -245,7 +245,16 @@ def test_sample_script_writes_midi_png_and_an_index_of_every_sample(tmp_path):
     name = f'sample_4_{i}'
     assert bj.read_midi(out / f'{name}.mid', lowest=36, num_notes=40).num_steps == 32
     assert open(out / f'{name}.png', 'rb').read(4) == b'\x89PNG'
-    assert f'src="{name}.png"' in page and f'href="{name}.mid"' in page
+    assert f'src="{name}.png"' in page and f'href="{name}.mid"' in page and f'href="{name}.musicxml"' in page
+    score = bj.read_piece(out / f'{name}.musicxml', lowest=36, num_notes=40)
+    assert score.roll.shape == (32, 40, 2)  # the score holds the sample's notes on their steps
+    np.testing.assert_array_equal(score.roll[..., 0], bj.read_midi(out / f'{name}.mid', lowest=36,
+                                                                   num_notes=40).roll[..., 0])
+  assert '<th>--seed</th><td>4</td>' in page and '<th>--temperature</th><td>1.0</td>' in page
+  assert 'no audio: no WAV: fluidsynth not found' in page
+  nowav = subprocess.run(args + ['--overwrite', '--nowav', '--num_samples=1'], capture_output=True, text=True,
+                         env=env, timeout=300)
+  assert nowav.returncode == 0 and 'no audio: not rendered (--nowav)' in open(out / 'index.html').read()
   again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
   assert again.returncode == 2 and 'pass --overwrite' in again.stderr  # a user's files are never replaced silently
   motif = make_midi(tmp_path / 'motif.mid', [(0, 4 * STEP, 60), (4 * STEP, 8 * STEP, 62)])

@@ -169,9 +169,20 @@ def note_spans(roll: np.ndarray) -> list[tuple[int, int, int]]:
   return sorted(spans)
 
 
+def whole_given_notes(roll: np.ndarray, given: np.ndarray) -> np.ndarray:
+  """`bool[T, N]`: the cells of every note struck on a `given` cell, to its end (a note held on past given material
+  stays one note, on the given side)."""
+  out = np.zeros(roll.shape[:2], bool)
+  for start, end, n in note_spans(roll):
+    if given[start, n]:
+      out[start:end, n] = True
+  return out
+
+
 def to_midi_file(piece: Piece, *, velocity: int = 80, program: int = 0, channel: int = 0,
-                 ticks_per_quarter: int = 480) -> mido.MidiFile:
-  """The `mido.MidiFile` (type 0) that `write_midi` saves."""
+                 ticks_per_quarter: int = 480, given: np.ndarray | None = None) -> mido.MidiFile:
+  """The `mido.MidiFile` that `write_midi` saves: type 0, or with `given` notes type 1 with those on a track and
+  channel (`channel + 1`) of their own."""
   for label, value, lo, hi in (('velocity', velocity, 1, 127), ('program', program, 0, 127),
                                 ('channel', channel, 0, 15), ('ticks_per_quarter', ticks_per_quarter, 1, 32767)):
     if not lo <= value <= hi:
@@ -181,33 +192,42 @@ def to_midi_file(piece: Piece, *, velocity: int = 80, program: int = 0, channel:
   def tick(step):
     return (step * ticks_per_quarter + spq // 2) // spq
 
+  given_cells = (np.zeros(piece.roll.shape[:2], bool) if given is None
+                 else whole_given_notes(piece.roll, np.asarray(given, bool)[:piece.num_steps]))
   events = []  # (tick, order, message): meta first, then note-offs, then note-ons at the same tick
   for ts in piece.time_signatures:
     events.append((tick(ts.step), 0, mido.MetaMessage('time_signature', numerator=ts.numerator,
                                                       denominator=ts.denominator)))
   for tempo in piece.tempos:
     events.append((tick(tempo.step), 0, mido.MetaMessage('set_tempo', tempo=round(mido.bpm2tempo(tempo.qpm)))))
-  events.append((0, 1, mido.Message('program_change', program=program, channel=channel)))
+  given_events = []
+  given_channel = (channel + 1) % 16 if channel + 1 != DRUM_CHANNEL else DRUM_CHANNEL + 1
+  for side, chan in ((events, channel), (given_events, given_channel)):
+    if side is given_events and not given_cells.any():
+      continue
+    side.append((0, 1, mido.Message('program_change', program=program, channel=chan)))
   for start, end, n in note_spans(piece.roll):
     pitch = piece.lowest + n
-    events.append((tick(start), 3, mido.Message('note_on', note=pitch, velocity=velocity, channel=channel)))
-    events.append((tick(end), 2, mido.Message('note_off', note=pitch, velocity=0, channel=channel)))
-  events.sort(key=lambda e: (e[0], e[1]))
+    side, chan = (given_events, given_channel) if given_cells[start, n] else (events, channel)
+    side.append((tick(start), 3, mido.Message('note_on', note=pitch, velocity=velocity, channel=chan)))
+    side.append((tick(end), 2, mido.Message('note_off', note=pitch, velocity=0, channel=chan)))
 
-  track = mido.MidiTrack()
-  now = 0
-  for t, _, msg in events:
-    track.append(msg.copy(time=t - now))
-    now = t
-  track.append(mido.MetaMessage('end_of_track', time=tick(piece.num_steps) - now))
-  mid = mido.MidiFile(type=0, ticks_per_beat=ticks_per_quarter)
-  mid.tracks.append(track)
+  mid = mido.MidiFile(type=1 if given_events else 0, ticks_per_beat=ticks_per_quarter)
+  for side in (events, given_events) if given_events else (events,):
+    side.sort(key=lambda e: (e[0], e[1]))
+    track = mido.MidiTrack()
+    now = 0
+    for t, _, msg in side:
+      track.append(msg.copy(time=t - now))
+      now = t
+    track.append(mido.MetaMessage('end_of_track', time=tick(piece.num_steps) - now))
+    mid.tracks.append(track)
   return mid
 
 
 def write_midi(piece: Piece, path: str | os.PathLike, *, velocity: int = 80, program: int = 0, channel: int = 0,
-               ticks_per_quarter: int = 480) -> str:
-  """Writes `piece` as a type-0 MIDI file and returns the path.
+               ticks_per_quarter: int = 480, given: np.ndarray | None = None) -> str:
+  """Writes `piece` as a type-0 MIDI file (type 1 with `given` notes on a track of their own) and returns the path.
 
   Every note gets a note-off (notes sounding at the end stop at the piece's last step); the file carries the piece's
   tempo and time-signature events. The file appears whole or not at all (written to a temporary file, then renamed);
@@ -218,8 +238,10 @@ def write_midi(piece: Piece, path: str | os.PathLike, *, velocity: int = 80, pro
     program: General MIDI program in [0, 127] (0: acoustic grand piano, 19: church organ).
     channel: MIDI channel in [0, 15] (9 is the drum channel).
     ticks_per_quarter: time resolution of the file.
+    given: `bool[T, N]`, notes that were given (a melody, a primer): written on channel `channel + 1`.
   """
-  mid = to_midi_file(piece, velocity=velocity, program=program, channel=channel, ticks_per_quarter=ticks_per_quarter)
+  mid = to_midi_file(piece, velocity=velocity, program=program, channel=channel, ticks_per_quarter=ticks_per_quarter,
+                     given=given)
   with atomic_path(path) as tmp:
     mid.save(tmp)
   return os.fspath(path)

@@ -1,0 +1,153 @@
+"""A `Piece` as a score a musician opens: MusicXML through music21.
+
+The given material (a melody, primer, motif) gets a part of its own. The generated notes are split into voices by
+pitch order where the texture allows (at most four notes at once: a chorale becomes Soprano, Alto, Tenor and Bass,
+or Alto, Tenor and Bass under a given melody), each note kept whole in one voice and voices chosen to move as little
+as they can; a denser texture goes on a grand staff split at middle C. Bar lines, the pickup, meter changes, the key
+signature, ties across bar lines and fermatas at phrase ends come from the piece.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import numpy as np
+
+from biaxial_jax.music.files import atomic_path
+from biaxial_jax.music.midi import note_spans, whole_given_notes
+from biaxial_jax.music.piece import ARTICULATE, PLAY, Piece
+
+CHORALE_VOICES = ('Soprano', 'Alto', 'Tenor', 'Bass')
+MIDDLE_C = 60
+CROSSING_PENALTY = 24  # semitones of movement a voice crossing costs when assigning notes to voices
+
+
+def assign_voices(roll: np.ndarray, num_voices: int) -> np.ndarray:
+  """`int[T, N]`: the voice (0 the highest) of every sounding cell of a roll with at most `num_voices` notes at a
+  time, -1 elsewhere. Each note stays in one voice; a new note takes the free voice that keeps the voices in pitch
+  order and moves least."""
+  voice_of = np.full(roll.shape[:2], -1, np.int32)
+  busy_until = np.zeros(num_voices, np.int64)
+  last_pitch = np.full(num_voices, np.nan)
+  spans = note_spans(roll)
+  for start, group in itertools.groupby(spans, key=lambda s: s[0]):
+    group = sorted(group, key=lambda s: -s[2])  # highest first
+    free = [v for v in range(num_voices) if busy_until[v] <= start]
+    held = {v: last_pitch[v] for v in range(num_voices) if busy_until[v] > start}
+    best, best_cost = None, np.inf
+    for voices in itertools.combinations(free, len(group)):
+      cost = 0.0
+      for v, (_, _, pitch) in zip(voices, group):
+        cost += 0 if np.isnan(last_pitch[v]) else abs(pitch - last_pitch[v])
+        cost += CROSSING_PENALTY * sum((u < v and p < pitch) or (u > v and p > pitch) for u, p in held.items())
+      if cost < best_cost:
+        best, best_cost = voices, cost
+    for v, (s, e, pitch) in zip(best, group):
+      voice_of[s:e, pitch] = v
+      busy_until[v], last_pitch[v] = e, pitch
+  return voice_of
+
+
+def _segments(roll: np.ndarray, breaks) -> list[tuple[int, int]]:
+  """Spans between consecutive onsets, note ends and `breaks` (phrase ends, the pickup's end)."""
+  play, art = roll[..., PLAY].astype(bool), roll[..., ARTICULATE].astype(bool)
+  changed = np.flatnonzero((play != np.pad(play, ((1, 0), (0, 0)))[:-1]).any(axis=1) | art.any(axis=1))
+  edges = sorted({0, len(roll), *changed.tolist(), *(b for b in breaks if 0 < b < len(roll))})
+  return list(zip(edges[:-1], edges[1:]))
+
+
+def _part(roll: np.ndarray, piece: Piece, name: str, first: bool, pickup: int):
+  """A music21 Part of the notes of `roll` (notes, chords and rests; ties where a note goes on), in measures."""
+  from music21 import chord, expressions, meter, note, stream, tempo, tie  # pylint: disable=import-outside-toplevel
+  spq = piece.steps_per_quarter
+  shift = 0
+  meters = piece.time_signatures
+  if pickup:  # the pickup's bar is written as the full bar, its missing beats padded, and re-aligned below
+    shift = meters[1].steps_per_bar(spq) - pickup
+    meters = meters[1:]
+  part = stream.Part()
+  for i, ts in enumerate(meters):
+    part.insert((ts.step + shift) / spq if i else 0, meter.TimeSignature(f'{ts.numerator}/{ts.denominator}'))
+  if piece.key is not None:
+    part.insert(0, _key(piece.key))
+  if first:
+    part.insert(0, tempo.MetronomeMark(number=round(piece.tempos[0].qpm, 2)))
+  play, art = roll[..., PLAY].astype(bool), roll[..., ARTICULATE].astype(bool)
+  ends = set(piece.phrase_ends or ())
+  for a, b in _segments(roll, [pickup, *ends]):
+    pitches = np.flatnonzero(play[a])
+    length = (b - a) / spq
+    if not pitches.size:
+      element = note.Rest(quarterLength=length)
+    else:
+      element = (note.Note if pitches.size == 1 else chord.Chord)(
+          [piece.lowest + int(p) for p in pitches] if pitches.size > 1 else piece.lowest + int(pitches[0]),
+          quarterLength=length)
+      notes = [element] if pitches.size == 1 else list(element.notes)
+      for n, p in zip(notes, pitches):
+        tied_in = a > 0 and play[a - 1, p] and not art[a, p]
+        tied_out = b < len(roll) and play[b, p] and not art[b, p]
+        if tied_in or tied_out:
+          n.tie = tie.Tie('continue' if tied_in and tied_out else 'stop' if tied_in else 'start')
+      if b in ends:
+        element.expressions.append(expressions.Fermata())
+    part.insert((a + shift) / spq, element)
+  part = part.makeMeasures()
+  part.makeTies(inPlace=True)
+  part.partName = name
+  if shift:
+    measures = list(part.getElementsByClass('Measure'))
+    for element in list(measures[0].notesAndRests):
+      measures[0].setElementOffset(element, element.offset - shift / spq)
+    measures[0].paddingLeft = shift / spq
+    for number, measure in enumerate(measures):
+      measure.number = number
+      if number:
+        part.setElementOffset(measure, measure.offset - shift / spq)
+  return part
+
+
+def _key(key):
+  from music21 import key as m21key  # pylint: disable=import-outside-toplevel
+  names = ('C', 'C#', 'D', 'E-', 'E', 'F', 'F#', 'G', 'A-', 'A', 'B-', 'B')
+  return m21key.Key(names[key.tonic] if key.major else names[key.tonic].lower())
+
+
+def to_score(piece: Piece, given: np.ndarray | None = None, *, given_name: str = 'Melody'):
+  """The music21 Score of `piece` (see the module docstring); `given` (`bool[T, N]`) marks given notes."""
+  from music21 import stream  # pylint: disable=import-outside-toplevel
+  roll = np.asarray(piece.roll)
+  given = (np.zeros(roll.shape[:2], bool) if given is None
+           else whole_given_notes(roll, np.asarray(given, bool)[:len(roll)]))
+  pickup = 0
+  if len(piece.time_signatures) > 1 and piece.bar_position[0] != 0:
+    pickup = piece.time_signatures[1].step
+  given_roll = roll * given[..., None]
+  generated = roll * ~given[..., None]
+  parts = []
+  if given_roll[..., PLAY].any():
+    parts.append((given_name, given_roll))
+  most = int(generated[..., PLAY].sum(axis=1).max())
+  if 0 < most <= len(CHORALE_VOICES):
+    voice_of = assign_voices(generated, most)
+    names = (CHORALE_VOICES if most == 4 else CHORALE_VOICES[1:] if most == 3 and parts else
+             [f'Voice {v + 1}' for v in range(most)] if most > 1 else ['Voice'])
+    for v in range(most):
+      parts.append((names[v], generated * (voice_of == v)[..., None]))
+  elif most:
+    lower = np.arange(roll.shape[1]) + piece.lowest < MIDDLE_C
+    parts.append(('Upper', generated * ~lower[None, :, None]))
+    parts.append(('Lower', generated * lower[None, :, None]))
+  score = stream.Score()
+  for i, (name, part_roll) in enumerate(parts):
+    score.insert(0, _part(part_roll, piece, name, i == 0, pickup))
+  return score
+
+
+def write_musicxml(piece: Piece, path: str | os.PathLike, given: np.ndarray | None = None) -> str:
+  """Writes `to_score(piece, given)` as MusicXML (whole or not at all) and returns the path."""
+  score = to_score(piece, given)
+  with atomic_path(path) as tmp:
+    score.write('musicxml', fp=tmp)
+  return os.fspath(path)

@@ -1,0 +1,75 @@
+"""Scores out: a sample as MusicXML that music21 reads back note for note, in voices, with its bar lines, key and
+fermatas; given material on a part (and a MIDI track) of its own."""
+
+import mido
+import numpy as np
+import pytest
+
+import biaxial_jax as bj
+from biaxial_jax.music import notation
+from biaxial_jax.music.scores import score_to_piece
+
+
+@pytest.fixture(scope='module')
+def chorale():
+  from music21 import corpus
+  return score_to_piece(corpus.parse('bach/bwv269'), 'bwv269')  # 3/4 with a pickup, G major, six fermatas
+
+
+def parts_of(path):
+  from music21 import converter
+  return converter.parse(str(path)).parts
+
+
+def test_a_chorale_becomes_four_voices_that_read_back_note_for_note(chorale, tmp_path):
+  path = bj.write_musicxml(chorale, tmp_path / 'c.musicxml')
+  back = bj.read_piece(path)
+  np.testing.assert_array_equal(back.roll, chorale.roll)  # ties across bar lines and repeated notes kept
+  assert back.time_signatures == chorale.time_signatures and back.bar_position[:5].tolist() == [8, 9, 10, 11, 0]
+  assert back.key == bj.Key(7, True) and back.phrase_ends == chorale.phrase_ends  # key signature, fermatas
+  parts = parts_of(path)
+  assert [p.partName for p in parts] == ['Soprano', 'Alto', 'Tenor', 'Bass']
+  assert parts[0].getElementsByClass('Measure')[0].paddingLeft == 2  # a real pickup bar, not a bar of 1/4
+  for part in parts:
+    assert all(len(n.pitches) == 1 for n in part.flatten().notes)  # one note at a time per voice
+  means = [np.mean([n.pitch.midi for n in p.flatten().notes]) for p in parts]
+  assert means == sorted(means, reverse=True)
+
+
+def test_given_notes_get_a_part_and_a_midi_track_of_their_own(chorale, tmp_path):
+  melody = bj.top_voice(chorale)
+  given = melody.roll[..., 0].astype(bool)
+  parts = parts_of(bj.write_musicxml(chorale, tmp_path / 'h.musicxml', given))
+  assert [p.partName for p in parts] == ['Melody', 'Alto', 'Tenor', 'Bass']
+  sung = [(n.offset, n.pitch.midi) for n in parts[0].stripTies().flatten().notes]
+  assert sung == [(n.offset, n.pitch.midi) for n in parts_of(bj.write_musicxml(melody, tmp_path / 'm.musicxml'))[0]
+                  .stripTies().flatten().notes]
+  midi = bj.write_midi(chorale, tmp_path / 'h.mid', given=given)
+  mid = mido.MidiFile(midi)
+  channels = [{m.channel for m in t if m.type == 'note_on'} for t in mid.tracks]
+  assert mid.type == 1 and channels == [{0}, {1}]
+  melody_pitches = [m.note for m in mid.tracks[1] if m.type == 'note_on']
+  assert len(melody_pitches) == len(np.flatnonzero(melody.roll[..., 1]))
+  assert bj.read_midi(midi) == chorale  # the two tracks together are the piece
+
+
+def test_a_dense_texture_goes_on_a_grand_staff(tmp_path):
+  roll = np.zeros((16, 78, 2), np.uint8)
+  for pitch in (48, 52, 55, 60, 64, 67):  # six notes at once
+    roll[:, pitch - 24, 0] = 1
+    roll[0, pitch - 24, 1] = roll[8, pitch - 24, 1] = 1
+  piece = bj.Piece(roll, key=bj.Key(0, True))
+  path = bj.write_musicxml(piece, tmp_path / 'd.musicxml')
+  assert [p.partName for p in parts_of(path)] == ['Upper', 'Lower']
+  np.testing.assert_array_equal(bj.read_piece(path).roll, roll)
+
+
+def test_voices_keep_each_note_whole_and_move_little():
+  roll = np.zeros((8, 10, 2), np.uint8)
+  roll[0:8, 7] = [1, 0]  # a held upper note
+  roll[0, 7, 1] = 1
+  for t, n in ((0, 2), (4, 3)):  # a lower line moving by step
+    roll[t:t + 4, n, 0] = 1
+    roll[t, n, 1] = 1
+  voices = notation.assign_voices(roll, 2)
+  assert set(voices[:, 7]) == {0} and set(voices[:, 2][:4]) == {1} and set(voices[4:, 3]) == {1}

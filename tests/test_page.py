@@ -1,0 +1,51 @@
+"""The samples page in a real browser (headless Chromium, where installed): its piano rolls load, its audio shows a
+duration before it is played, and it names the settings."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import biaxial_jax as bj
+from biaxial_jax import render
+
+CHROMIUM = next((shutil.which(name) for name in ('chromium', 'chromium-browser', 'google-chrome')
+                 if shutil.which(name)), None)
+# Appended to a copy of the page: after load, what the browser made of the images and the audio, into the DOM.
+PROBE = '''<script>
+window.addEventListener('load', () => {
+  document.body.dataset.images = [...document.images].map(i => i.naturalWidth).join(',');
+  const audio = [...document.querySelectorAll('audio')];
+  const report = () => { document.body.dataset.durations = audio.map(a => a.duration.toFixed(2)).join(','); };
+  report();
+  audio.forEach(a => a.addEventListener('loadedmetadata', report));
+});
+</script>'''
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason='Chromium is not installed (apt-get install chromium)')
+def test_the_page_loads_its_rolls_and_audio_in_chromium(tmp_path):
+  roll = np.zeros((32, 78, 2), np.uint8)
+  for start, pitch in ((0, 60), (8, 64), (16, 67), (24, 72)):
+    roll[start:start + 8, pitch - 24] = [1, 0]
+    roll[start, pitch - 24, 1] = 1
+  piece = bj.Piece(roll)
+  midi = bj.write_midi(piece, tmp_path / 's.mid')
+  render.piano_roll_png(piece, str(tmp_path / 's.png'), title='s')
+  wav, why = render.render_wav(midi, str(tmp_path / 's.wav'))
+  page = render.index_html([{'name': 's', 'midi': 's.mid', 'png': 's.png', 'wav': wav and 's.wav',
+                             'no_audio': why, 'info': 'a test'}], str(tmp_path / 'index.html'),
+                           settings=[('--seed', '3'), ('--harmonize', 'tune.musicxml')])
+  probe = tmp_path / 'probe.html'
+  probe.write_text(open(page).read().replace('</body>', PROBE + '</body>'))
+  dom = subprocess.run([CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--allow-file-access-from-files',
+                        '--virtual-time-budget=10000', '--dump-dom', probe.as_uri()],
+                       capture_output=True, text=True, timeout=120).stdout
+  assert 'data-images="' in dom and int(dom.split('data-images="')[1].split('"')[0]) > 0  # the roll loaded
+  assert '<th>--seed</th><td>3</td>' in dom and 'tune.musicxml' in dom
+  if wav:
+    durations = dom.split('data-durations="')[1].split('"')[0]
+    assert float(durations) > 4, durations  # 8 beats at 120 qpm, known before anyone presses play
+  else:
+    assert 'no audio: no WAV' in dom
