@@ -130,3 +130,25 @@ def test_crop_and_pickup_helpers_keep_bar_lines():
                      'the primer: 9/2 quarters of silence after its last note dropped']
   assert inputs.with_pickup((TimeSignature(0, 3, 4), TimeSignature(24, 2, 4)), 4, 4) == (
       TimeSignature(0, 1, 4), TimeSignature(4, 3, 4), TimeSignature(24, 2, 4))
+
+
+def test_short_bars_inside_a_score_keep_its_bar_lines():
+  from music21 import meter, note, stream  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.music.scores import score_to_piece  # pylint: disable=import-outside-toplevel
+
+  def score(lengths):
+    part = stream.Part()
+    for i, beats in enumerate(lengths):
+      bar = stream.Measure(number=i + 1)
+      if i == 0:
+        bar.append(meter.TimeSignature('3/4'))
+      bar.append(note.Note(60 + i, quarterLength=beats))
+      part.append(bar)
+    return stream.Score([part])
+
+  # a section ending after 2 beats and the next one's 1-beat pickup, notated as two measures: one bar of 3/4
+  split = score_to_piece(score([3, 2, 1, 3, 3]), 'split')
+  assert np.flatnonzero(split.bar_position == 0).tolist() == [0, 12, 24, 36]
+  # a short bar nothing completes: a bar of its own, and the next bar starts after it
+  short = score_to_piece(score([3, 2, 3, 3]), 'short')
+  assert np.flatnonzero(short.bar_position == 0).tolist() == [0, 12, 20, 32]

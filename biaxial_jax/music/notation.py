@@ -131,8 +131,10 @@ def to_score(piece: Piece, given: np.ndarray | None = None, *, given_name: str =
   most = int(generated[..., PLAY].sum(axis=1).max())
   if 0 < most <= len(CHORALE_VOICES):
     voice_of = assign_voices(generated, most)
-    names = (CHORALE_VOICES if most == 4 else CHORALE_VOICES[1:] if most == 3 and parts else
-             [f'Voice {v + 1}' for v in range(most)] if most > 1 else ['Voice'])
+    if parts:  # under a given melody the generated voices are the lower ones: Alto, Tenor, Bass in a chorale
+      names = CHORALE_VOICES[1:] if most == 3 else [f'Voice {v + 1}' for v in range(most)]
+    else:
+      names = CHORALE_VOICES if most == 4 else [f'Voice {v + 1}' for v in range(most)] if most > 1 else ['Voice']
     for v in range(most):
       parts.append((names[v], generated * (voice_of == v)[..., None]))
   elif most:

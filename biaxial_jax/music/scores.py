@@ -15,7 +15,8 @@ import numpy as np
 
 from biaxial_jax.music.inputs import MeterError, with_pickup
 from biaxial_jax.music.midi import read_midi
-from biaxial_jax.music.piece import BiaxialError, Key, Piece, RangePolicy, Tempo, TimeSignature, roll_from_notes
+from biaxial_jax.music.piece import (BiaxialError, Key, Piece, RangePolicy, Tempo, TimeSignature, roll_from_notes,
+                                     time_signature_for_steps)
 
 SCORE_EXTENSIONS = ('.musicxml', '.mxl', '.xml', '.abc', '.krn')
 
@@ -33,7 +34,7 @@ def score_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int =
   """A music21 score (all parts merged) as a `Piece`: tied notes joined, pickup bar and meter changes kept, its key
   (the first notated key with a mode, else music21's analysis) and its phrase ends (where fermata notes end; None
   when it has no fermata)."""
-  from music21 import expressions, key as m21key, meter, tempo as m21tempo  # pylint: disable=import-outside-toplevel
+  from music21 import expressions, key as m21key, tempo as m21tempo  # pylint: disable=import-outside-toplevel
 
   notes, fermata_ends = [], set()
   for part in score.parts:
@@ -50,24 +51,56 @@ def score_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int =
 
   first_part = score.parts[0]
   flat = first_part.flatten()
-  signatures = {}
-  for ts in flat.getElementsByClass(meter.TimeSignature):
-    signatures.setdefault(_to_step(ts.offset, steps_per_quarter), (ts.numerator, ts.denominator))
-  signatures.setdefault(0, (4, 4))
-  meters = [TimeSignature(step, n, d) for step, (n, d) in sorted(signatures.items())]
-  measures = first_part.getElementsByClass('Measure')
-  if measures and measures[0].paddingLeft:
-    try:
-      meters = with_pickup(tuple(meters), _to_step(measures[0].duration.quarterLength, steps_per_quarter),
-                           steps_per_quarter)
-    except MeterError:
-      pass  # a pickup no time signature can spell (or a full first bar): read as a bar of its own
+  meters = _meters(first_part, steps_per_quarter)
   marks = flat.getElementsByClass(m21tempo.MetronomeMark)
   qpm = next((m.getQuarterBPM() for m in marks if m.getQuarterBPM()), 100.0)
   ends = tuple(sorted(e for e in fermata_ends if 0 < e <= len(roll))) if fermata_ends else None
   return Piece(roll, lowest=lowest, steps_per_quarter=steps_per_quarter, time_signatures=tuple(meters),
                tempos=(Tempo(0, float(qpm)),), name=identifier, key=key, phrase_ends=ends)
 
+
+
+def _meters(part, steps_per_quarter: int) -> tuple[TimeSignature, ...]:
+  """The bar lines of a part as meter changes: its time signatures, its pickup, and short bars inside. Short
+  measures that add up to a bar (a repeated section's end and the next section's pickup, notated as two measures)
+  keep the bar grid; a short bar left incomplete becomes a bar of its own, so the bars after it fall where the score
+  puts them."""
+  from music21 import meter  # pylint: disable=import-outside-toplevel
+  measures = list(part.getElementsByClass('Measure'))
+  signatures = {}
+  for ts in part.flatten().getElementsByClass(meter.TimeSignature):
+    signatures.setdefault(_to_step(ts.offset, steps_per_quarter), (ts.numerator, ts.denominator))
+  signatures.setdefault(0, (4, 4))
+  current, short_since, short = signatures[0], 0, 0
+  for measure in measures[1:]:
+    start = _to_step(measure.offset, steps_per_quarter)
+    if start in signatures:
+      current, short = signatures[start], 0
+    bar = TimeSignature(0, *current).steps_per_bar(steps_per_quarter)
+    length = _to_step(measure.duration.quarterLength, steps_per_quarter)
+    if short and (length >= bar or short + length > bar):  # the short bar was left incomplete: a bar of its own
+      spelled = time_signature_for_steps(short, steps_per_quarter)
+      if spelled is not None:
+        signatures[short_since] = (spelled.numerator, spelled.denominator)
+        signatures.setdefault(start, current)
+      short = 0
+    if length < bar and measure is not measures[-1]:
+      short_since = start if not short else short_since
+      short = (short + length) % bar  # completed (0): the grid goes on
+  meters = []
+  for step, (n, d) in sorted(signatures.items()):
+    if meters and (n, d) == (meters[-1].numerator, meters[-1].denominator) and (
+        (step - meters[-1].step) % meters[-1].steps_per_bar(steps_per_quarter) == 0):
+      continue  # the same meter again on its own bar line
+    meters.append(TimeSignature(step, n, d))
+  meters = tuple(meters)
+  if measures and measures[0].paddingLeft:
+    try:
+      meters = with_pickup(meters, _to_step(measures[0].duration.quarterLength, steps_per_quarter),
+                           steps_per_quarter)
+    except MeterError:
+      pass  # a pickup no time signature can spell (or a full first bar): read as a bar of its own
+  return meters
 
 
 def read_score(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
