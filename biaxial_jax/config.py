@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import os
 import typing
 
 OPTIMIZERS = ('adam', 'adadelta')
+MAX_LEARNING_RATE = 10.0  # above it no optimizer here trains; inf and 1e30 diverge at once
 
 
 class ConfigError(ValueError):
@@ -85,10 +87,11 @@ class TrainConfig:
     for name in ('warmup_steps', 'eval_every', 'seed'):
       _check(getattr(self, name) >= 0, f'train.{name}', f'must be >= 0, got {getattr(self, name)}')
     _check(self.optimizer in OPTIMIZERS, 'train.optimizer', f'must be one of {OPTIMIZERS}, got {self.optimizer!r}')
-    _check(self.learning_rate > 0, 'train.learning_rate', f'must be > 0, got {self.learning_rate}')
+    _check(0 < self.learning_rate <= MAX_LEARNING_RATE, 'train.learning_rate',
+           f'must be in (0, {MAX_LEARNING_RATE:g}], got {self.learning_rate}')
     _check(0 <= self.final_lr_fraction <= 1, 'train.final_lr_fraction', f'must be in [0, 1], got '
            f'{self.final_lr_fraction}')
-    _check(self.clip_norm >= 0, 'train.clip_norm', f'must be >= 0, got {self.clip_norm}')
+    _check(0 <= self.clip_norm < math.inf, 'train.clip_norm', f'must be finite and >= 0, got {self.clip_norm}')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,9 @@ import html
 import os
 import shutil
 import subprocess
+import wave
 
+import mido
 import numpy as np
 
 from biaxial_jax.music.files import atomic_path
@@ -61,18 +63,37 @@ def find_soundfont() -> str | None:
 
 
 def render_wav(midi_path: str, wav_path: str, *, sample_rate: int = 44100) -> tuple[str | None, str]:
-  """Renders a MIDI file with FluidSynth; returns (the WAV path or None, a one-line note when it was skipped)."""
+  """Renders a MIDI file with FluidSynth; returns (the WAV path or None, a one-line note when it was skipped).
+  The WAV is published only when it is whole: FluidSynth exits 0 after a failed write (a full disk), so its length
+  is checked against the MIDI file's."""
   fluidsynth, soundfont = shutil.which('fluidsynth'), find_soundfont()
   if not fluidsynth or not soundfont:
     missing = 'fluidsynth' if not fluidsynth else 'a General MIDI soundfont'
     return None, (f'no WAV: {missing} not found (apt-get install fluidsynth fluid-soundfont-gm, or set '
                   'BIAXIAL_JAX_SOUNDFONT)')
-  with atomic_path(wav_path) as tmp:
-    result = subprocess.run([fluidsynth, '-ni', '-g', '0.8', '-F', tmp, '-r', str(sample_rate), soundfont,
-                             midi_path], capture_output=True, text=True, timeout=600, check=False)
-    if result.returncode != 0 or not os.path.getsize(tmp):
-      return None, f'no WAV: fluidsynth failed ({result.stderr.strip().splitlines()[-1:] or result.returncode})'
+  try:
+    with atomic_path(wav_path) as tmp:
+      result = subprocess.run([fluidsynth, '-ni', '-g', '0.8', '-F', tmp, '-r', str(sample_rate), soundfont,
+                               midi_path], capture_output=True, text=True, timeout=600, check=False)
+      if result.returncode != 0 or not os.path.getsize(tmp):
+        raise _RenderFailed(f'fluidsynth failed ({result.stderr.strip().splitlines()[-1:] or result.returncode})')
+      expected = mido.MidiFile(midi_path).length
+      try:
+        with wave.open(tmp) as w:
+          seconds = w.getnframes() / w.getframerate()
+      except (wave.Error, EOFError) as e:
+        raise _RenderFailed(f'fluidsynth wrote an unreadable WAV ({e})') from None
+      if seconds < expected - 0.05:
+        raise _RenderFailed(f'fluidsynth wrote {seconds:.2f} s of {expected:.2f} s (is the disk full?)')
+  except _RenderFailed as e:
+    return None, f'no WAV: {e}'
+  except OSError as e:
+    return None, f'no WAV: {wav_path}: {e.strerror or e}'
   return wav_path, ''
+
+
+class _RenderFailed(Exception):
+  """A WAV that must not be published (raised inside `atomic_path`, which then removes it)."""
 
 
 def index_html(entries: list[dict], path: str, *, title: str = 'biaxial-jax samples',

@@ -24,6 +24,8 @@ def script(name, *args, cwd=None):
     ('prepare_data', ['--bogus=1'], 'bogus'),
     ('train', ['--workdir=/tmp/x', '--config.train.batch_size=0'], '--config.train.batch_size'),
     ('train', ['--workdir=/tmp/x', '--config.train.seed=-1'], '--config.train.seed'),
+    ('train', ['--workdir=/tmp/x', '--config.train.learning_rate=inf'], '--config.train.learning_rate'),
+    ('train', ['--workdir=/tmp/x', '--config.train.learning_rate=1e30'], '--config.train.learning_rate'),
     ('train', ['--workdir=/tmp/x', '--config.model.time_sizes=a,b'], '--config.model.time_sizes'),
     ('train', ['--workdir=/tmp/x', '--config.data.out_of_range=wrap'], '--config.data.out_of_range'),
     ('train', ['--workdir=/tmp/x', '--config.data.dataset=/no/such'], '--config.data.dataset'),

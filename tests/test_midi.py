@@ -211,3 +211,33 @@ def test_a_key_signature_event_gives_the_piece_its_key(tmp_path):
   mid.save(path)
   assert bj.read_midi(path).key == bj.Key(6, False)
   assert bj.read_midi(make_midi(tmp_path / 'none.mid', [(0, 4 * STEP, 62)])).key is None
+
+
+def test_an_unreadable_file_is_the_packages_error_naming_it(tmp_path, monkeypatch):
+  path = make_midi(tmp_path / 'locked.mid', [(0, 480, 60)])
+  real_open = open
+
+  def no_permission(file, *args, **kwargs):
+    if os.fspath(file) == os.fspath(path):
+      raise PermissionError(13, 'Permission denied')
+    return real_open(file, *args, **kwargs)
+
+  monkeypatch.setattr('builtins.open', no_permission)
+  with pytest.raises(bj.MidiReadError, match=r'locked.mid: cannot be read \(Permission denied\)'):
+    bj.read_midi(path)
+  make_midi(tmp_path / 'ok.mid', [(0, 480, 62)])
+  dataset = bj.load_dataset(str(tmp_path))  # a folder skips the file and says so
+  assert [p for p, _ in dataset.skipped] == [os.fspath(path)]
+
+
+def test_notes_never_turned_off_are_counted_and_held_to_the_end(tmp_path):
+  mid = mido.MidiFile(type=0, ticks_per_beat=480)
+  mid.tracks.append(mido.MidiTrack([mido.Message('note_on', note=60, velocity=64, time=0),
+                                    mido.Message('note_on', note=64, velocity=64, time=0),
+                                    mido.Message('note_off', note=64, velocity=0, time=480),
+                                    mido.MetaMessage('end_of_track', time=960)]))
+  mid.save(tmp_path / 'stuck.mid')
+  piece, stats = bj.read_midi_with_stats(tmp_path / 'stuck.mid')
+  assert stats.unterminated == 1 and piece.roll[:, 60 - 24, 0].sum() == 12
+  with pytest.warns(UserWarning, match='1 notes are never turned off'):
+    bj.read_midi(tmp_path / 'stuck.mid')

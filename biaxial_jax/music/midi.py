@@ -35,8 +35,11 @@ def _open_midi(path) -> mido.MidiFile:
     raise MidiReadError(f'{path}: no such file')
   if os.path.getsize(path) == 0:
     raise MidiReadError(f'{path}: the file is empty')
-  with open(path, 'rb') as f:
-    data = f.read()
+  try:
+    with open(path, 'rb') as f:
+      data = f.read()
+  except OSError as e:  # no permission, a folder, an I/O error: the user's file, named
+    raise MidiReadError(f'{path}: cannot be read ({e.strerror or type(e).__name__})') from None
   try:
     # From memory: a file object's read(n) reserves n bytes first, and a damaged chunk length can claim gigabytes.
     # Data bytes above 127 are clipped rather than refused: a common fault of hand-made files that loses nothing.
@@ -63,7 +66,7 @@ def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes
 
   notes = []  # (start_tick, end_tick, pitch)
   tempos, meters, keys = {}, {}, {}
-  drum_notes = 0
+  drum_notes = unterminated = 0
   end_tick = 0
   for track in mid.tracks:  # type 0, 1 and 2 alike: every track's clock starts at 0
     tick = 0
@@ -86,6 +89,7 @@ def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes
         elif sounding[key]:
           notes.append((sounding[key].popleft(), tick, msg.note))
     end_tick = max(end_tick, tick)
+    unterminated += sum(len(starts) for starts in sounding.values())
     notes.extend((start, end_tick, key[1]) for key, starts in sounding.items() for start in starts)
 
   if not notes:
@@ -116,7 +120,7 @@ def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes
                   name=os.path.basename(path), key=_first_key(keys))
   except ValueError as e:
     raise MidiReadError(f'{path}: {e}') from None
-  return piece, dataclasses.replace(stats, drum_notes=drum_notes)
+  return piece, dataclasses.replace(stats, drum_notes=drum_notes, unterminated=unterminated)
 
 
 def _first_key(keys: dict) -> Key | None:
@@ -151,6 +155,9 @@ def read_midi(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78,
   if stats.folded or stats.dropped:
     warnings.warn(f'{path}: {stats.folded} notes folded by octaves and {stats.dropped} dropped to fit MIDI '
                   f'{lowest}..{lowest + num_notes - 1}', stacklevel=2)
+  if stats.unterminated:
+    warnings.warn(f'{path}: {stats.unterminated} notes are never turned off; they are held to the end of their '
+                  'track', stacklevel=2)
   return piece
 
 

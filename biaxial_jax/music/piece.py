@@ -153,12 +153,14 @@ class ReadStats:
     dropped: notes outside the range left out (policy 'drop', or 'fold' with a range under an octave).
     drum_notes: notes on the drum channel, skipped.
     lengthened: notes that rounded to zero steps, kept as one step.
+    unterminated: notes never turned off, held to the end of their track.
   """
   notes: int = 0
   folded: int = 0
   dropped: int = 0
   drum_notes: int = 0
   lengthened: int = 0
+  unterminated: int = 0
 
 
 def fit_pitch(pitch: int, lowest: int, num_notes: int, out_of_range: RangePolicy) -> tuple[int | None, bool]:

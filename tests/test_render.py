@@ -1,8 +1,10 @@
-"""The samples page in a real browser (headless Chromium, where installed): its piano rolls load, its audio shows a
-duration before it is played, and it names the settings."""
+"""What a person sees and hears: the samples page in a real browser (headless Chromium, where installed: its piano
+rolls load, its audio shows a duration before it is played, it names the settings), and WAVs published only whole."""
 
+import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -49,3 +51,28 @@ def test_the_page_loads_its_rolls_and_audio_in_chromium(tmp_path):
     assert float(durations) > 4, durations  # 8 beats at 120 qpm, known before anyone presses play
   else:
     assert 'no audio: no WAV' in dom
+
+
+FAKE_FLUIDSYNTH = """#!{python}
+import sys, wave
+out = sys.argv[sys.argv.index('-F') + 1]
+with wave.open(out, 'wb') as w:  # what a write that failed half-way leaves: a tenth of a second, and exit 0
+  w.setnchannels(2); w.setsampwidth(2); w.setframerate(44100); w.writeframes(bytes(4 * 4410))
+"""
+
+
+def test_a_truncated_render_is_not_published(tmp_path, monkeypatch):
+  roll = np.zeros((32, 78, 2), np.uint8)
+  roll[:, 36] = [1, 0]
+  roll[0, 36, 1] = 1
+  midi = bj.write_midi(bj.Piece(roll), tmp_path / 's.mid')  # 8 beats at 120 qpm: 4 s
+  fake = tmp_path / 'bin' / 'fluidsynth'
+  fake.parent.mkdir()
+  fake.write_text(FAKE_FLUIDSYNTH.format(python=sys.executable))
+  fake.chmod(0o755)
+  (tmp_path / 'font.sf2').write_bytes(b'sf2')
+  monkeypatch.setenv('PATH', f'{fake.parent}{os.pathsep}{os.environ["PATH"]}')
+  monkeypatch.setenv('BIAXIAL_JAX_SOUNDFONT', str(tmp_path / 'font.sf2'))
+  wav, why = render.render_wav(midi, str(tmp_path / 's.wav'))
+  assert wav is None and why == 'no WAV: fluidsynth wrote 0.10 s of 4.00 s (is the disk full?)'
+  assert sorted(os.listdir(tmp_path)) == ['bin', 'font.sf2', 's.mid']  # nothing half-written left behind
