@@ -6,6 +6,7 @@ r"""Generates music from a checkpoint: MIDI, piano-roll PNG, WAV (where FluidSyn
   python experiments/sample.py --checkpoint=bach --output_dir=out/bridge --primer=a.mid --bridge_to=b.mid \
       --bridge_bars=4
   python experiments/sample.py --checkpoint=bach --output_dir=out/ending --num_bars=8 --ending="D minor"
+  python experiments/sample.py --checkpoint=bach --output_dir=out/form --phrases=2,2,2,2 --form=AABA --key="G major"
 """
 
 import os
@@ -51,6 +52,9 @@ _KEY = flags.DEFINE_string('key', None, "The key a model with phrase and key inp
                            "the primer's or melody's, else one drawn per sample).")
 _PHRASES = flags.DEFINE_list('phrases', None, 'Phrase lengths in bars (2,2,2,2) for a model with phrase inputs; '
                              'without --num_steps/--num_bars the piece ends with its last phrase.')
+_FORM = flags.DEFINE_string('form', None, 'One capital letter per phrase (AABA, with --phrases or the melody\'s '
+                            'fermatas): a repeated letter repeats that phrase\'s melody.')
+_FORM_HARMONY = flags.DEFINE_boolean('form_harmony', False, 'With --form: a repeat repeats every voice.')
 _PARTICLES = flags.DEFINE_integer('particles', None, 'SMC particles per sample (default 32 under constraints '
                                   'beyond a primer, or with --search=best|beam; else 1, the plain sampler).',
                                   lower_bound=1)
@@ -73,8 +77,8 @@ _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace files of the same
 
 # What the page lists: the flags that shape the music (those given, and the controls and seed always).
 _SETTINGS = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _PARTICLES, _SEARCH, _PRIMER, _HARMONIZE, _FIXED, _MOTIF,
-             _MOTIF_AT, _BRIDGE_TO, _BRIDGE_BARS, _ENDING, _KEY, _PHRASES, _NUM_STEPS, _NUM_BARS, _TIME_SIGNATURE,
-             _PICKUP, _TEMPO, _ALLOW_ABOVE, _BEST)
+             _MOTIF_AT, _BRIDGE_TO, _BRIDGE_BARS, _ENDING, _KEY, _PHRASES, _FORM, _FORM_HARMONY, _NUM_STEPS, _NUM_BARS,
+             _TIME_SIGNATURE, _PICKUP, _TEMPO, _ALLOW_ABOVE, _BEST)
 _ALWAYS_SHOWN = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _SEARCH)
 
 # Composer.sample's keyword arguments, as this script's flags (errors name the flag the user typed).
@@ -84,7 +88,7 @@ _FLAG_OF_ARGUMENT = {'num_steps': '--num_steps', 'num_samples': '--num_samples',
                      'time_signature': '--time_signature', 'motif': '--motif', 'motif_at': '--motif_at',
                      'bridge_to': '--bridge_to', 'bridge_bars': '--bridge_bars', 'ending': '--ending',
                      'particles': '--particles', 'search': '--search', 'key': '--key', 'phrases': '--phrases',
-                     'num_bars': '--num_bars', 'pickup': '--pickup'}
+                     'num_bars': '--num_bars', 'pickup': '--pickup', 'form': '--form'}
 
 
 def _motif_at() -> list[tuple[int, int]]:
@@ -156,12 +160,12 @@ def main(argv):
       cli.fail(f'--output_dir: {existing[0]} exists ({len(existing)} files would be replaced); pass --overwrite or '
                'another --seed or --output_dir')
     generation = composer.generate(
-        _NUM_STEPS.value, num_bars=_NUM_BARS.value, num_samples=_NUM_SAMPLES.value, seed=_SEED.value, temperature=_TEMPERATURE.value,
-        conservativity=_CONSERVATIVITY.value, adaptive=_ADAPTIVE.value, particles=_PARTICLES.value,
+        _NUM_STEPS.value, num_bars=_NUM_BARS.value, num_samples=_NUM_SAMPLES.value, seed=_SEED.value,
+        temperature=_TEMPERATURE.value, conservativity=_CONSERVATIVITY.value, adaptive=_ADAPTIVE.value, particles=_PARTICLES.value,
         search=_SEARCH.value, primer=_PRIMER.value, melody=_HARMONIZE.value, fixed=fixed, motif=_MOTIF.value,
         motif_at=motif_at, bridge_to=_BRIDGE_TO.value, bridge_bars=_BRIDGE_BARS.value, ending=_ENDING.value,
         forbid_above_melody=not _ALLOW_ABOVE.value, time_signature=_TIME_SIGNATURE.value, pickup=pickup,
-        tempo=_TEMPO.value, key=_KEY.value, phrases=phrases)
+        tempo=_TEMPO.value, key=_KEY.value, phrases=phrases, form=_FORM.value, form_harmony=_FORM_HARMONY.value)
   except CheckpointError as e:
     cli.fail(f'--checkpoint: {e}', code=1)
   except GenerationError as e:

@@ -325,3 +325,21 @@ def test_melodies_come_from_scores_with_their_pickup_key_and_fermatas(composer, 
   (tmp_path / 'notes.txt').write_text('C D E')
   with pytest.raises(bj.GenerationError, match='melody: .*notes.txt: neither a MIDI file nor a score'):
     composer.sample(melody=str(tmp_path / 'notes.txt'))
+
+
+def test_a_form_repeats_each_samples_own_phrases(composer):
+  generation = composer.generate(num_samples=2, phrases=[1, 1, 1, 1], form='ABAB', seed=3, particles=4)
+  for piece in generation.pieces:
+    assert piece.num_steps == 64 and piece.phrase_ends == (16, 32, 48, 64)
+    melody = bj.top_voice(piece).roll
+    np.testing.assert_array_equal(melody[32:48], melody[0:16])  # A's melody again
+    np.testing.assert_array_equal(melody[48:64], melody[16:32])  # and B's
+    assert not np.array_equal(piece.roll[32:48], piece.roll[0:16])  # the voices under it are new
+  a, b = generation.pieces
+  assert not np.array_equal(a.roll[:16], b.roll[:16])  # each sample repeats its own phrase
+  whole = composer.sample(phrases=[1, 1, 1], form='AAB', form_harmony=True, seed=4, particles=4)[0]
+  np.testing.assert_array_equal(whole.roll[16:32], whole.roll[0:16])
+  with pytest.raises(bj.GenerationError, match='form: AB has 2 letters for 4 phrases'):
+    composer.sample(phrases=[1, 1, 1, 1], form='AB')
+  with pytest.raises(bj.GenerationError, match='form: phrase 2 \\(A\\) does not fit the bars of phrase 1'):
+    composer.sample(phrases=[2, 1], form='AA')

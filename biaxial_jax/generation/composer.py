@@ -20,6 +20,7 @@ import numpy as np
 from biaxial_jax import checkpoint, pretrained
 from biaxial_jax.config import Config
 from biaxial_jax.generation import constraints as constraints_lib
+from biaxial_jax.generation import form as form_lib
 from biaxial_jax.generation import sampler
 from biaxial_jax.generation.constraints import Constraints, GenerationError, Request
 from biaxial_jax.music.melodies import top_voice
@@ -207,7 +208,7 @@ class Composer:
                search: str = 'sample', primer=None, melody=None, motif=None, motif_at=(), bridge_to=None,
                bridge_bars: int = 4, ending=None, fixed=None, forbid_above_melody: bool = True, num_bars=None,
                time_signature=None, pickup=None, tempo: float | None = None, key=None,
-               phrases=None) -> Generation:
+               phrases=None, form: str | None = None, form_harmony: bool = False) -> Generation:
     """Generates `num_samples` independent pieces, free or under constraints (which combine), with what the sampler
     knows of each (`Generation`); `sample` returns the pieces alone.
 
@@ -248,6 +249,9 @@ class Composer:
         melody's key, else one drawn per sample: tonic uniform, major or minor alike).
       phrases: phrase lengths in bars from bar 1 (`[2, 2, 2, 2]`) for a model with phrase inputs; without num_steps
         the piece ends with its last phrase (default: the melody's fermatas, else phrases of 2 bars of 4/4).
+      form: one capital letter per phrase ('AABC'): a repeated letter repeats that phrase's melody (its top voice),
+        sampled in rounds (`generation.form`); given constraints win where they cover the same cells.
+      form_harmony: a repeat repeats every voice, not only the melody.
     """
     for name, value in (('temperature', temperature), ('conservativity', conservativity)):
       if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -264,8 +268,10 @@ class Composer:
                          bridge_to=bridge_to, bridge_bars=bridge_bars, ending=ending, fixed=fixed,
                          forbid_above_melody=forbid_above_melody, num_bars=num_bars, time_signature=time_signature,
                          pickup=pickup, tempo=tempo, key=key, phrases=phrases)
+    spans = list(zip((0,) + c.phrase_ends[:-1], c.phrase_ends))
+    repeats = [] if form is None else form_lib.parse(form, spans, c.bar_position)
     if particles is None:
-      particles = DEFAULT_PARTICLES if c.weighs or search != 'sample' else 1
+      particles = DEFAULT_PARTICLES if c.weighs or search != 'sample' or repeats else 1
     cells = c.num_steps * num_samples * particles * self.num_notes
     if cells > MAX_CELLS:
       raise GenerationError('num_samples', f'{c.num_steps} steps x {num_samples} samples x {particles} particles x '
@@ -286,10 +292,28 @@ class Composer:
                         batched(c.force_articulate), batched(c.require), jnp.asarray(contexts),
                         jnp.asarray(lookahead), jnp.asarray(drop))
     controls = sampler.Controls(jnp.float32(temperature), jnp.float32(conservativity), jnp.float32(adaptive))
-    result = jax.device_get(sampler.sample(self.params, jax.random.key(int(seed)), plan, controls,
-                                           config=self.config.model, lowest=self.lowest,
+
+    def run(plan, round_index):
+      key = jax.random.key(int(seed))
+      return jax.device_get(sampler.sample(self.params, jax.random.fold_in(key, round_index) if round_index else key,
+                                           plan, controls, config=self.config.model, lowest=self.lowest,
                                            learned_articulation=not self.config.train.play_only,
                                            search=search_settings))
+
+    result = run(plan, 0)
+    for round_index, (prefix, batch) in enumerate(form_lib.rounds(repeats, spans), start=1):
+      rolls = np.asarray(result.rolls).astype(bool)
+      mask, values = np.zeros_like(rolls), np.zeros_like(rolls)
+      mask[:, :prefix], values[:, :prefix] = True, rolls[:, :prefix]
+      for target, source in batch:
+        start, end = spans[target]
+        mask[:, start:end], values[:, start:end] = form_lib.copy_cells(rolls, spans[source], form_harmony)
+      lookahead, drop = dataclasses.replace(c, spans=tuple(sorted({*c.spans, *(spans[t][0] for t, _ in batch)}))
+                                            ).lookahead_schedule(search_settings.lookahead_steps)
+      plan = plan._replace(mask_SxTxNx2=jnp.asarray(c.mask | mask),
+                           values_SxTxNx2=jnp.asarray(np.where(c.mask, c.values, values)),
+                           lookahead_T=jnp.asarray(lookahead), drop_T=jnp.asarray(drop))
+      result = run(plan, round_index)
     pieces = [Piece(roll, lowest=self.lowest, steps_per_quarter=self.steps_per_quarter,
                     time_signatures=c.time_signatures, tempos=c.tempos, name=f'sample_{i}', key=k,
                     phrase_ends=c.phrase_ends)
