@@ -84,8 +84,9 @@ class TrainConfig:
   def validate(self):
     for name in ('batch_size', 'num_steps', 'decay_steps', 'log_every', 'eval_batch_size', 'checkpoint_every', 'keep_checkpoints'):
       _check(getattr(self, name) >= 1, f'train.{name}', f'must be >= 1, got {getattr(self, name)}')
-    for name in ('warmup_steps', 'eval_every', 'seed'):
+    for name in ('warmup_steps', 'eval_every'):
       _check(getattr(self, name) >= 0, f'train.{name}', f'must be >= 0, got {getattr(self, name)}')
+    _check(0 <= self.seed < 2**63, 'train.seed', f'must be in [0, 2^63), got {self.seed}')
     _check(self.optimizer in OPTIMIZERS, 'train.optimizer', f'must be one of {OPTIMIZERS}, got {self.optimizer!r}')
     _check(0 < self.learning_rate <= MAX_LEARNING_RATE, 'train.learning_rate',
            f'must be in (0, {MAX_LEARNING_RATE:g}], got {self.learning_rate}')

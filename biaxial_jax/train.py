@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import json
 import logging
@@ -22,6 +24,7 @@ from biaxial_jax.generation import Composer
 from biaxial_jax.config import Config, ConfigError, TrainConfig
 from biaxial_jax.music.batches import Batch, piece_batches, training_batch
 from biaxial_jax.music.datasets import load_dataset
+from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.midi import write_midi
 from biaxial_jax.music.piece import BiaxialError
 
@@ -115,6 +118,29 @@ def check_runnable(config: Config, workdir: str):
     raise TrainingError(f'--workdir: cannot write to {workdir} ({e.strerror or e})') from None
 
 
+@contextlib.contextmanager
+def workdir_lock(workdir: str):
+  """Holds an advisory lock on `workdir/.lock` for a run: a second run on the same workdir is refused, naming the
+  process that holds it. The kernel drops the lock when its holder dies, so a killed run never blocks a resume."""
+  path = os.path.join(workdir, '.lock')
+  with open(path, 'a+', encoding='utf-8') as f:
+    try:
+      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+      f.seek(0)
+      holder = f.read().strip() or 'unknown'
+      raise TrainingError(f'--workdir: {workdir} is in use by another training run (process {holder}); wait for it '
+                          'or stop it') from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def check_disk_space(workdir: str, state, keep: int):
   """Refuses to start when the kept checkpoints (latest, best, one being written) cannot fit on the disk."""
   state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state))
@@ -123,6 +149,24 @@ def check_disk_space(workdir: str, state, keep: int):
   if free < need:
     raise TrainingError(f'--workdir: {workdir} has {free / 2**20:.1f} MiB free; checkpoints need about '
                         f'{need / 2**20:.1f} MiB (train.keep_checkpoints={keep})')
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  """The records of `workdir/metrics.jsonl` (none if it is missing); a line a kill or a full disk left damaged is
+  skipped."""
+  records = []
+  try:
+    with open(os.path.join(workdir, 'metrics.jsonl'), encoding='utf-8', errors='replace') as f:
+      for line in f:
+        try:
+          record = json.loads(line)
+        except ValueError:
+          continue
+        if isinstance(record, dict) and isinstance(record.get('step'), int) and isinstance(record.get('split'), str):
+          records.append(record)
+  except FileNotFoundError:
+    pass
+  return records
 
 
 class _Recorder:
@@ -138,6 +182,15 @@ class _Recorder:
         self.tb = SummaryWriter(os.path.join(workdir, 'tb'))
       except ImportError:
         logging.warning('tensorboardX is not installed: no TensorBoard event files')
+
+  def resume_at(self, step: int):
+    """Keeps the records of steps up to `step` (a resumed run logs the later ones again), and drops damaged lines."""
+    if not self.active or not os.path.exists(self.path):
+      return
+    kept = [r for r in read_metrics(os.path.dirname(self.path)) if r['step'] <= step]
+    with atomic_path(self.path) as tmp:
+      with open(tmp, 'w', encoding='utf-8') as f:
+        f.writelines(json.dumps(r) + '\n' for r in kept)
 
   def write(self, step: int, split: str, metrics: dict):
     if not self.active:
@@ -184,6 +237,11 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   Ctrl-C saves a checkpoint and returns; re-running the same command resumes from the newest readable checkpoint.
   """
   check_runnable(config, workdir)
+  with workdir_lock(workdir):
+    return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config: Config, workdir: str) -> dict:
   checkpoint.check_compatible(workdir, config)
   cfg = config.train
   try:
@@ -214,6 +272,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   eval_fn = jax.jit(functools.partial(eval_step, config=config))
   dropout_root = jax.random.fold_in(jax.random.key(cfg.seed), 1)
   recorder = _Recorder(workdir)
+  recorder.resume_at(step)
   valid_metrics = {}
   window, window_start, window_steps = None, time.perf_counter(), 0
   pending = None  # (step, metrics, batch) of the step dispatched last, until its metrics are read back

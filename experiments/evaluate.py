@@ -34,8 +34,10 @@ _PROTOCOL = flags.DEFINE_enum('protocol', 'model', ['model', 'bl88'], "model: th
                               'bl88: the Boulanger-Lewandowski protocol (88 keys, play bits).')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 16, 'Whole pieces per evaluation batch.', lower_bound=1)
 _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 16, 'Music mode: pieces to generate; harmonize, continue and joins '
-                                    'modes: seeds per melody, piece or case (default 1, 1 and 16).', lower_bound=1)
-_NUM_STEPS = flags.DEFINE_integer('num_steps', 256, 'Music mode: steps per generated piece.', lower_bound=1)
+                                    'modes: seeds per melody, piece or case (default 1, 1 and 16).', lower_bound=1,
+                                    upper_bound=4096)
+_NUM_STEPS = flags.DEFINE_integer('num_steps', 256, 'Music mode: steps per generated piece.', lower_bound=1,
+                                   upper_bound=100_000)
 _SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed (the first, where several are used).', lower_bound=0,
                              upper_bound=2**63 - 1)
 _TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Sampling temperature.')

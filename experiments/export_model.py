@@ -4,7 +4,6 @@ r"""Exports a training workdir's newest checkpoint as a small self-describing mo
       --command="python experiments/train.py --config=small --workdir=runs/small"
 """
 
-import json
 import os
 
 from absl import app, flags
@@ -25,20 +24,20 @@ def main(argv):
     cli.fail(f'--workdir: {_WORKDIR.value}: no such folder' if _WORKDIR.value else '--workdir is required')
   if not _OUTPUT_DIR.value:
     cli.fail('--output_dir is required')
-  if os.path.exists(os.path.join(_OUTPUT_DIR.value, 'model.json')) and not _OVERWRITE.value:
-    cli.fail(f'--output_dir: {_OUTPUT_DIR.value} holds a model; pass --overwrite')
+  existing = [f for f in ('model.json', 'params.npz', 'training_log.jsonl')
+              if os.path.exists(os.path.join(_OUTPUT_DIR.value, f))]
+  if existing and not _OVERWRITE.value:
+    cli.fail(f'--output_dir: {_OUTPUT_DIR.value} holds {existing[0]}; pass --overwrite')
   cli.writable_dir('--output_dir', _OUTPUT_DIR.value)
   cli.quiet_library_logs()
   from biaxial_jax import pretrained  # pylint: disable=import-outside-toplevel
   from biaxial_jax.checkpoint import CheckpointError, load_config  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.train import read_metrics  # pylint: disable=import-outside-toplevel
 
   try:
     _, step = load_config(_WORKDIR.value, _BEST.value)
-    valid = {}
-    metrics_path = os.path.join(_WORKDIR.value, 'metrics.jsonl')
-    if os.path.exists(metrics_path):
-      records = [json.loads(line) for line in open(metrics_path)]
-      valid = next((r for r in reversed(records) if r['split'] == 'valid' and r['step'] == step), {})
+    records = read_metrics(_WORKDIR.value)
+    valid = next((r for r in reversed(records) if r['split'] == 'valid' and r['step'] == step), {})
     info = {'command': _COMMAND.value, 'valid': {k: v for k, v in valid.items() if k not in ('split', 'time')}}
     path = pretrained.export_params(_WORKDIR.value, _OUTPUT_DIR.value, info, _BEST.value)
   except CheckpointError as e:

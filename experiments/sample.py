@@ -24,11 +24,12 @@ _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'out/samples', 'Where the files 
 _SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed: the same seed and flags give the same files.', lower_bound=0,
                             upper_bound=2**63 - 1)
 _NUM_STEPS = flags.DEFINE_integer('num_steps', None, 'Length in grid steps (default 256; with --harmonize, the '
-                                  "melody's length).", lower_bound=1)
+                                  "melody's length).", lower_bound=1, upper_bound=100_000)
 _NUM_BARS = flags.DEFINE_integer('num_bars', None, "Length in bars of the meter in force (the primer's or melody's, "
                                  'else --time_signature), from the first downbeat (instead of --num_steps).',
                                  lower_bound=1)
-_NUM_SAMPLES = flags.DEFINE_integer('num_samples', 1, 'Pieces to generate (sampled together).', lower_bound=1)
+_NUM_SAMPLES = flags.DEFINE_integer('num_samples', 1, 'Pieces to generate (sampled together).', lower_bound=1,
+                                    upper_bound=4096)
 _TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Divides the logits: < 1 safer, > 1 wilder.')
 _CONSERVATIVITY = flags.DEFINE_float('conservativity', 1.0, 'Exponent on P(play): > 1 fewer notes (the original).')
 _ADAPTIVE = flags.DEFINE_boolean('adaptive', False, "The original's anti-silence mode.")

@@ -264,3 +264,37 @@ def test_an_update_that_makes_the_parameters_non_finite_is_never_saved(midi_fold
   with pytest.raises(train.TrainingError, match='or updated parameters at step 0'):
     train.train_and_evaluate(config, str(tmp_path))
   assert not [d for d in os.listdir(tmp_path) if d.isdigit()]  # no checkpoint holds them
+
+
+def test_a_second_run_on_a_workdir_in_use_is_refused_naming_the_first(midi_folder, tmp_path):
+  config = tiny(midi_folder)
+  workdir = str(tmp_path / 'run')
+  os.makedirs(workdir)
+  with train.workdir_lock(workdir):  # what a running trainer holds
+    with pytest.raises(train.TrainingError, match=f'is in use by another training run \\(process {os.getpid()}\\)'):
+      train.train_and_evaluate(config, workdir)
+  train.train_and_evaluate(config, workdir)  # released: the run goes ahead
+  assert checkpoint.load_config(workdir)[1] == config.train.num_steps
+
+
+def test_a_resumed_run_logs_each_step_once_and_a_damaged_log_line_is_dropped(midi_folder, tmp_path):
+  config = tiny(midi_folder)
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(config, workdir)
+  shutil.rmtree(os.path.join(workdir, '6'))  # as if killed after logging step 6, before its checkpoint
+  with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
+    f.write('{"step": 6, "spl')  # a line cut short by the kill
+  train.train_and_evaluate(config, workdir)
+  records = train.read_metrics(workdir)
+  keys = [(r['step'], r['split']) for r in records]
+  assert len(keys) == len(set(keys)) and (6, 'valid') in keys
+  assert all(line.strip().endswith('}') for line in open(os.path.join(workdir, 'metrics.jsonl')))
+  export = subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'export_model.py'), f'--workdir={workdir}',
+                           f'--output_dir={tmp_path / "export"}'], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+  assert export.returncode == 0, export.stderr[-2000:]
+  os.remove(tmp_path / 'export' / 'model.json')  # a half-removed export: its parameters are still not replaced
+  again = subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'export_model.py'), f'--workdir={workdir}',
+                          f'--output_dir={tmp_path / "export"}'], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+  assert again.returncode == 2 and 'holds params.npz; pass --overwrite' in again.stderr
