@@ -9,6 +9,7 @@ import html
 import os
 import shutil
 import subprocess
+import tempfile
 import wave
 
 import mido
@@ -92,6 +93,31 @@ def render_wav(midi_path: str, wav_path: str, *, sample_rate: int = 44100) -> tu
   return wav_path, ''
 
 
+def score_png(musicxml_path: str, png_path: str) -> tuple[str | None, str]:
+  """Engraves a MusicXML score as a PNG with LilyPond (`musicxml2ly`, then `lilypond --png -dcrop`), where it is
+  installed; returns (the PNG path or None, a one-line note when it was skipped)."""
+  musicxml2ly, lilypond = shutil.which('musicxml2ly'), shutil.which('lilypond')
+  if not musicxml2ly or not lilypond:
+    return None, 'no rendered score: LilyPond not found (apt-get install lilypond)'
+  with tempfile.TemporaryDirectory() as work:
+    ly = os.path.join(work, 'score.ly')
+    for command in ([musicxml2ly, '--no-beaming', '-o', ly, os.path.abspath(musicxml_path)],
+                    [lilypond, '--png', '-dresolution=100', '-dcrop', '-dno-point-and-click', '-o',
+                     os.path.join(work, 'score'), ly]):
+      try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, cwd=work)
+      except subprocess.TimeoutExpired:
+        return None, f'no rendered score: {os.path.basename(command[0])} took over 300 s'
+      if result.returncode != 0:
+        return None, f'no rendered score: {os.path.basename(command[0])} failed ({result.returncode})'
+    cropped = os.path.join(work, 'score.cropped.png')
+    if not os.path.exists(cropped):
+      return None, 'no rendered score: LilyPond wrote no PNG'
+    with atomic_path(png_path) as tmp:
+      shutil.copyfile(cropped, tmp)
+  return png_path, ''
+
+
 class _RenderFailed(Exception):
   """A WAV that must not be published (raised inside `atomic_path`, which then removes it)."""
 
@@ -101,8 +127,8 @@ def index_html(entries: list[dict], path: str, *, title: str = 'biaxial-jax samp
   """A page listing every sample: piano roll, audio player (where a WAV exists), MIDI and MusicXML links; opens from
   disk. `settings`: (name, value) pairs shown at the top (the checkpoint, input files, every control, the seed).
 
-  Each entry: `name`, `midi`, `png`, optional `musicxml`, `wav`, `no_audio` (why there is none), `info` and
-  `warning` (file names relative to the page's folder).
+  Each entry: `name`, `midi`, `png`, optional `musicxml`, `score_png` (the engraved score), `wav`, `no_audio` (why
+  there is none), `info` and `warning` (file names relative to the page's folder).
   """
   rows = []
   for e in entries:
@@ -110,11 +136,13 @@ def index_html(entries: list[dict], path: str, *, title: str = 'biaxial-jax samp
     audio = (f'<audio controls preload="metadata" src="{html.escape(e["wav"])}"></audio>' if e.get('wav')
              else f'<p class="note">no audio: {html.escape(e.get("no_audio") or "none was rendered")}</p>')
     score = f' <a href="{html.escape(e["musicxml"])}" download>MusicXML</a>' if e.get('musicxml') else ''
+    engraved = (f'<img class="score" src="{html.escape(e["score_png"])}" alt="score of {html.escape(e["name"])}">'
+                if e.get('score_png') else '')
     rows.append(f'''<section>
   <h2>{html.escape(e["name"])}</h2>
   <p>{html.escape(e.get("info", ""))} <a href="{html.escape(e["midi"])}" download>MIDI</a>{score}</p>
   {warning}{audio}
-  <img src="{html.escape(e["png"])}" alt="piano roll of {html.escape(e["name"])}">
+  <div class="views"><img src="{html.escape(e["png"])}" alt="piano roll of {html.escape(e["name"])}">{engraved}</div>
 </section>''')
   table = ''
   if settings:
@@ -123,7 +151,8 @@ def index_html(entries: list[dict], path: str, *, title: str = 'biaxial-jax samp
   page = f'''<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:100%}} img{{max-width:100%;border:1px solid #ccc}}
-section{{margin-bottom:2em}} .note{{color:#777}} .warning{{color:#a40}}
+section{{margin-bottom:2em}} .views{{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}}
+.views img{{flex:1 1 480px;min-width:0}} img.score{{background:#fff}} .note{{color:#777}} .warning{{color:#a40}}
 .settings th{{text-align:left;padding-right:1em;font-weight:normal;color:#555}}</style></head>
 <body><h1>{html.escape(title)}</h1>
 {table}

@@ -73,6 +73,8 @@ _PROGRAM = flags.DEFINE_integer('program', 0, 'General MIDI program (0 piano, 19
                                 upper_bound=127)
 _VELOCITY = flags.DEFINE_integer('velocity', 80, 'Note-on velocity.', lower_bound=1, upper_bound=127)
 _WAV = flags.DEFINE_boolean('wav', True, 'Render WAV files with FluidSynth when it is installed.')
+_ENGRAVE = flags.DEFINE_boolean('engrave', True, 'Engrave each score as a PNG with LilyPond where it is installed '
+                                 '(apt-get install lilypond), shown on the page beside the piano roll.')
 _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace files of the same names in --output_dir.')
 
 
@@ -155,7 +157,7 @@ def main(argv):
     composer = load_checkpoint(_CHECKPOINT.value, best=_BEST.value)
     names = [f'sample_{_SEED.value}_{i}' for i in range(_NUM_SAMPLES.value)]
     outputs = [os.path.join(_OUTPUT_DIR.value, f'{name}.{ext}') for name in names
-               for ext in ('mid', 'musicxml', 'png', 'wav')]
+               for ext in ('mid', 'musicxml', 'png', 'score.png', 'wav')]
     existing = [p for p in outputs + [os.path.join(_OUTPUT_DIR.value, 'index.html')] if os.path.exists(p)]
     if existing and not _OVERWRITE.value:
       cli.fail(f'--output_dir: {existing[0]} exists ({len(existing)} files would be replaced); pass --overwrite or '
@@ -200,7 +202,12 @@ def main(argv):
     if _WAV.value and piece.roll.any():
       wav, no_audio = render.render_wav(midi, os.path.join(_OUTPUT_DIR.value, f'{name}.wav'))
       notes.add(no_audio)
+    engraved = None
+    if _ENGRAVE.value:
+      engraved, note = render.score_png(musicxml, os.path.join(_OUTPUT_DIR.value, f'{name}.score.png'))
+      notes.add(note)
     entries.append({'name': name, 'midi': f'{name}.mid', 'musicxml': f'{name}.musicxml', 'png': f'{name}.png',
+                    'score_png': engraved and f'{name}.score.png',
                     'info': info, 'wav': wav and f'{name}.wav', 'no_audio': no_audio, 'warning': warning})
     print(f'wrote {midi}, {musicxml}' + (f' and {wav}' if wav else '') + f' ({info})')
     if warning:

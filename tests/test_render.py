@@ -76,3 +76,20 @@ def test_a_truncated_render_is_not_published(tmp_path, monkeypatch):
   wav, why = render.render_wav(midi, str(tmp_path / 's.wav'))
   assert wav is None and why == 'no WAV: fluidsynth wrote 0.10 s of 4.00 s (is the disk full?)'
   assert sorted(os.listdir(tmp_path)) == ['bin', 'font.sf2', 's.mid']  # nothing half-written left behind
+
+
+@pytest.mark.skipif(shutil.which('lilypond') is None or shutil.which('musicxml2ly') is None,
+                    reason='LilyPond is not installed (apt-get install lilypond)')
+def test_a_score_is_engraved_and_shown_beside_the_roll(tmp_path):
+  from music21 import corpus  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.music.scores import score_to_piece  # pylint: disable=import-outside-toplevel
+  piece = score_to_piece(corpus.parse('bach/bwv269'), 'bwv269')
+  xml = bj.write_musicxml(piece, tmp_path / 'c.musicxml')
+  png, why = render.score_png(xml, str(tmp_path / 'c.score.png'))
+  assert png and not why and open(png, 'rb').read(4) == b'\x89PNG'
+  render.piano_roll_png(piece, str(tmp_path / 'c.png'))
+  page = render.index_html([{'name': 'c', 'midi': 'c.mid', 'png': 'c.png', 'score_png': 'c.score.png'}],
+                           str(tmp_path / 'index.html'))
+  assert '<div class="views"><img src="c.png"' in open(page).read() and 'src="c.score.png"' in open(page).read()
+  missing, why = render.score_png(str(tmp_path / 'nothing.musicxml'), str(tmp_path / 'x.png'))
+  assert missing is None and why.startswith('no rendered score: musicxml2ly failed')

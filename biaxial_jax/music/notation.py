@@ -1,9 +1,9 @@
 """A `Piece` as a score a musician opens: MusicXML through music21.
 
 The given material (a melody, primer, motif) gets a part of its own. The generated notes are split into voices by
-pitch order where the texture allows (at most four notes at once: a chorale becomes Soprano, Alto, Tenor and Bass,
-or Alto, Tenor and Bass under a given melody), each note kept whole in one voice and voices chosen to move as little
-as they can; a denser texture goes on a grand staff split at middle C. Bar lines, the pickup, meter changes, the key
+pitch order where the texture allows (up to four voices, a voice taking two notes where a few steps have more: a
+chorale becomes Soprano, Alto, Tenor and Bass, or Alto, Tenor and Bass under a given melody), each note kept whole in
+one voice and voices chosen to move as little as they can; a denser texture goes on a grand staff split at middle C. Bar lines, the pickup, meter changes, the key
 signature, ties across bar lines and fermatas at phrase ends come from the piece.
 """
 
@@ -21,23 +21,23 @@ from biaxial_jax.music.piece import ARTICULATE, PLAY, Piece
 CHORALE_VOICES = ('Soprano', 'Alto', 'Tenor', 'Bass')
 MIDDLE_C = 60
 CROSSING_PENALTY = 24  # semitones of movement a voice crossing costs when assigning notes to voices
+DIVISI_PENALTY = 36  # and a voice taking a second note at once
+DIVISI_SHARE = 0.1  # steps with more notes than the score has voices, at most: a voice then takes two (divisi)
 
 
 def assign_voices(roll: np.ndarray, num_voices: int) -> np.ndarray:
-  """`int[T, N]`: the voice (0 the highest) of every sounding cell of a roll with at most `num_voices` notes at a
-  time, -1 elsewhere. Each note stays in one voice; a new note takes the free voice that keeps the voices in pitch
-  order and moves least."""
+  """`int[T, N]`: the voice (0 the highest) of every sounding cell of a roll, -1 elsewhere. Each note stays whole in
+  one voice; the notes struck together go to voices in pitch order, where they move least, preferring free voices;
+  where more notes sound than there are voices, a voice takes two at once (divisi)."""
   voice_of = np.full(roll.shape[:2], -1, np.int32)
   busy_until = np.zeros(num_voices, np.int64)
   last_pitch = np.full(num_voices, np.nan)
-  spans = note_spans(roll)
-  for start, group in itertools.groupby(spans, key=lambda s: s[0]):
+  for start, group in itertools.groupby(note_spans(roll), key=lambda s: s[0]):
     group = sorted(group, key=lambda s: -s[2])  # highest first
-    free = [v for v in range(num_voices) if busy_until[v] <= start]
     held = {v: last_pitch[v] for v in range(num_voices) if busy_until[v] > start}
     best, best_cost = None, np.inf
-    for voices in itertools.combinations(free, len(group)):
-      cost = 0.0
+    for voices in itertools.combinations_with_replacement(range(num_voices), len(group)):
+      cost = DIVISI_PENALTY * (len(voices) - len(set(voices)) + sum(v in held for v in voices))
       for v, (_, _, pitch) in zip(voices, group):
         cost += 0 if np.isnan(last_pitch[v]) else abs(pitch - last_pitch[v])
         cost += CROSSING_PENALTY * sum((u < v and p < pitch) or (u > v and p > pitch) for u, p in held.items())
@@ -45,7 +45,7 @@ def assign_voices(roll: np.ndarray, num_voices: int) -> np.ndarray:
         best, best_cost = voices, cost
     for v, (s, e, pitch) in zip(best, group):
       voice_of[s:e, pitch] = v
-      busy_until[v], last_pitch[v] = e, pitch
+      busy_until[v], last_pitch[v] = max(busy_until[v], e), pitch
   return voice_of
 
 
@@ -128,20 +128,26 @@ def to_score(piece: Piece, given: np.ndarray | None = None, *, given_name: str =
   parts = []
   if given_roll[..., PLAY].any():
     parts.append((given_name, given_roll))
-  most = int(generated[..., PLAY].sum(axis=1).max())
-  if 0 < most <= len(CHORALE_VOICES):
-    voice_of = assign_voices(generated, most)
+  counts = generated[..., PLAY].sum(axis=1)
+  counts = counts[counts > 0]
+  # the texture's number of voices: the fewest that hold all but DIVISI_SHARE of the sounding steps
+  usual = int(np.argmax(np.cumsum(np.bincount(counts)) >= (1 - DIVISI_SHARE) * counts.size)) if counts.size else 0
+  if 0 < usual <= len(CHORALE_VOICES):
+    voices = usual
+    voice_of = assign_voices(generated, voices)
     if parts:  # under a given melody the generated voices are the lower ones: Alto, Tenor, Bass in a chorale
-      names = CHORALE_VOICES[1:] if most == 3 else [f'Voice {v + 1}' for v in range(most)]
+      names = CHORALE_VOICES[1:] if voices == 3 else [f'Voice {v + 1}' for v in range(voices)]
     else:
-      names = CHORALE_VOICES if most == 4 else [f'Voice {v + 1}' for v in range(most)] if most > 1 else ['Voice']
-    for v in range(most):
+      names = CHORALE_VOICES if voices == 4 else [f'Voice {v + 1}' for v in range(voices)] if voices > 1 else ['Voice']
+    for v in range(voices):
       parts.append((names[v], generated * (voice_of == v)[..., None]))
-  elif most:
+  elif usual:
     lower = np.arange(roll.shape[1]) + piece.lowest < MIDDLE_C
     parts.append(('Upper', generated * ~lower[None, :, None]))
     parts.append(('Lower', generated * lower[None, :, None]))
+  from music21 import metadata  # pylint: disable=import-outside-toplevel
   score = stream.Score()
+  score.metadata = metadata.Metadata(title=piece.name or 'biaxial-jax', composer='biaxial-jax')
   for i, (name, part_roll) in enumerate(parts):
     score.insert(0, _part(part_roll, piece, name, i == 0, pickup))
   return score
