@@ -121,7 +121,11 @@ def check_runnable(config: Config, workdir: str):
 @contextlib.contextmanager
 def workdir_lock(workdir: str):
   """Holds an advisory lock on `workdir/.lock` for a run: a second run on the same workdir is refused, naming the
-  process that holds it. The kernel drops the lock when its holder dies, so a killed run never blocks a resume."""
+  process that holds it. The kernel drops the lock when its holder dies, so a killed run never blocks a resume.
+  Of a multi-process run, which shares one workdir, process 0 holds it."""
+  if jax.process_index() != 0:
+    yield
+    return
   path = os.path.join(workdir, '.lock')
   with open(path, 'a+', encoding='utf-8') as f:
     try:
