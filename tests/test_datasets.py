@@ -57,12 +57,31 @@ class Evil:
     (pickle.dumps({'train': [[[200]]], 'valid': [], 'test': []}), 'not a MIDI note number'),
     (pickle.dumps({'train': [[60]], 'valid': [], 'test': []}), 'not a list of MIDI note numbers'),
     (b'\x80\x02garbage', 'not a readable benchmark file'),
+    # a dict key nested 140,000 tuples deep (one byte a level) segfaulted the interpreter when hashed
+    (b'\x80\x02}N' + b'\x85' * 140_000 + b'K\x01s.', 'values nested more than 64 deep'),
+    (b'\x80\x02' + b']' * 200_000 + b'a' * 199_999 + b'.', 'values nested more than 64 deep'),
+    (b'\x80\x02\x8b' + (5000).to_bytes(4, 'little') + b'\x01' * 5000 + b'.', 'an integer of 39993 bits'),
+    (pickle.dumps({'train': [[[10**1000]]], 'valid': [], 'test': []}), 'an integer of 3322 bits'),
+    (pickle.dumps({'train': [], 'valid': [], 'test': []}), 'holds no pieces'),
+    (pickle.dumps({('x',) * 3: 1}), "expected a dict with keys .* with keys \\('x', 'x', 'x'\\)"),
 ])
 def test_benchmark_pickle_is_loaded_safely(tmp_path, payload, message):
   path = tmp_path / 'bad.pickle'
   path.write_bytes(payload)
   with pytest.raises(bj.DatasetError, match=message):
     bj.load_dataset(str(path))
+
+
+def test_benchmark_json_with_huge_or_deep_values_is_one_clear_error(tmp_path):
+  for name, text, message in (('empty.json', '{"train": [], "valid": [], "test": []}', 'holds no pieces'),
+                              ('deep.json', '{"train": ' + '[' * 100_000 + ']' * 100_000 + '}',
+                               'not a readable benchmark file'),
+                              ('wide.json', '{"train": [[[' + '9' * 4000 + ']]], "valid": [], "test": []}',
+                               r'holds 9999.*\.\.\..*not a MIDI note number')):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(bj.DatasetError, match=message) as error:
+      bj.load_dataset(str(tmp_path / name))
+    assert len(str(error.value)) < 400
 
 
 def test_unknown_dataset_name_is_a_clear_error():
