@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import sys
@@ -65,14 +66,29 @@ def save(manager: ocp.CheckpointManager, step: int, state, config: Config, metri
   """
   record = {'format_version': FORMAT_VERSION, 'config': config.to_dict(), 'state_sha256': digest(state),
             'params_sha256': digest(state['params'])}
+  record['record_sha256'] = record_digest(record)
   manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(record)),
                metrics=metrics, force=True)
 
 
+def record_digest(record: dict) -> str:
+  """SHA-256 of a checkpoint record's content (config, format, the arrays' digests), saved inside it."""
+  content = {k: v for k, v in record.items() if k != 'record_sha256'}
+  return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
 def _read_record(manager: ocp.CheckpointManager, step: int) -> dict:
+  """The JSON record of a checkpoint, verified: its own digest (a changed digit of the config is damage, not another
+  config), its format, and the digests of the arrays it vouches for."""
   record = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))['config']
+  if not isinstance(record, dict):
+    raise CheckpointError('its record is not a JSON object')
   if record.get('format_version') != FORMAT_VERSION:
-    raise CheckpointError(f'checkpoint format {record.get("format_version")}, this version reads {FORMAT_VERSION}')
+    raise CheckpointError(f'checkpoint format {record.get("format_version")!r}, this version reads {FORMAT_VERSION}')
+  if not all(isinstance(record.get(k), str) for k in ('state_sha256', 'params_sha256')):
+    raise CheckpointError('its record lacks the digests of its arrays (damaged)')
+  if 'record_sha256' in record and record['record_sha256'] != record_digest(record):
+    raise CheckpointError('its record does not match its digest (edited or damaged)')
   return record
 
 
@@ -102,7 +118,7 @@ def _brief(error: Exception) -> str:
 
 
 def _verified(record: dict, key: str, tree):
-  if key in record and record[key] != digest(tree):  # records without digests predate them: nothing to check
+  if record[key] != digest(tree):
     raise CheckpointError('its arrays do not match the digest saved with them (damaged files)')
   return tree
 
@@ -184,8 +200,9 @@ def _open_chosen(path: str, best: bool) -> tuple[ocp.CheckpointManager, Config, 
                           'best choice to use the newest')
   try:
     return manager, _read_config(manager, step), step
-  except (ConfigError, CheckpointError) as e:
-    raise CheckpointError(f'{path}: {e}') from None
+  except Exception as e:  # pylint: disable=broad-except  # a missing, empty or malformed record: orbax raises many
+    raise CheckpointError(f'{path}: checkpoint at step {step}: '
+                          f'{e if isinstance(e, (ConfigError, CheckpointError)) else _brief(e)}') from None
 
 
 def load_config(path: str, best: bool = False) -> tuple[Config, int]:

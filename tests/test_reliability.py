@@ -164,3 +164,30 @@ def test_a_failed_save_is_reported_and_earlier_checkpoints_stay(folder, tmp_path
     train.train_and_evaluate(tiny(folder), str(tmp_path))
   monkeypatch.undo()
   assert checkpoint.restore_params(str(tmp_path))[2] >= 3
+
+
+def edit_config_record(work, step, change):
+  path = os.path.join(work, str(step), 'config', 'metadata')
+  text = open(path).read()
+  open(path, 'w').write(change(text))
+
+
+@pytest.mark.parametrize('damage', [
+    lambda text: text.replace('"lowest": 36', '"lowest": 46'),  # one digit of the config
+    lambda text: text.replace('"state_sha256"', '"state_sha"'),  # a digest key lost
+    lambda text: text[:len(text) // 2],  # truncated
+    lambda text: '',  # empty
+    lambda text: '[1, 2]',  # not a record
+])
+def test_a_damaged_checkpoint_record_is_named_by_the_sampler_and_skipped_by_the_trainer(folder, tmp_path, damage):
+  config = tiny(folder)
+  work = str(tmp_path / 'run')
+  train.train_and_evaluate(config, work)
+  before = params_of(work)
+  edit_config_record(work, 6, damage)
+  with pytest.raises(checkpoint.CheckpointError, match=f'{work}: checkpoint at step 6') as error:
+    checkpoint.restore_params(work)
+  assert '\n' not in str(error.value)
+  train.train_and_evaluate(config, work)  # not "another config": the damaged checkpoint is set aside, step 6 redone
+  assert any(name.startswith('6.unreadable-') for name in os.listdir(work))
+  assert_same_params(before, params_of(work))
