@@ -10,7 +10,9 @@ import logging
 import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 
 import jax
@@ -116,6 +118,39 @@ def check_runnable(config: Config, workdir: str):
       pass
   except OSError as e:
     raise TrainingError(f'--workdir: cannot write to {workdir} ({e.strerror or e})') from None
+
+
+class _StopRequests:
+  """Ctrl-C (SIGINT) and SIGTERM (what `timeout` and schedulers send) ask the run to stop: the first one only sets
+  `signal`, which the loop checks between steps, then it saves and exits; an exception raised inside XLA's compiler
+  or a callback instead crashed the interpreter. A second signal stops at once."""
+
+  def __init__(self):
+    self.signal = None
+    self._previous = {}
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for sig in (signal.SIGINT, signal.SIGTERM):
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.signal is not None:
+      self._restore()
+      raise KeyboardInterrupt
+    self.signal = signum
+    logging.warning('%s received: stopping after this step with a checkpoint (again to stop at once)',
+                    signal.Signals(signum).name)
+
+  def _restore(self):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    self._previous = {}
+
+  def __exit__(self, *exc):
+    self._restore()
 
 
 @contextlib.contextmanager
@@ -241,11 +276,11 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   Ctrl-C saves a checkpoint and returns; re-running the same command resumes from the newest readable checkpoint.
   """
   check_runnable(config, workdir)
-  with workdir_lock(workdir):
-    return _train_and_evaluate(config, workdir)
+  with workdir_lock(workdir), _StopRequests() as stop:
+    return _train_and_evaluate(config, workdir, stop)
 
 
-def _train_and_evaluate(config: Config, workdir: str) -> dict:
+def _train_and_evaluate(config: Config, workdir: str, stop: _StopRequests) -> dict:
   checkpoint.check_compatible(workdir, config)
   cfg = config.train
   try:
@@ -302,6 +337,8 @@ def _train_and_evaluate(config: Config, workdir: str) -> dict:
     # and reads each step's metrics back one step later, or at once where the state is about to be used.
     upcoming = batch_at(step) if step < cfg.num_steps else None
     while step < cfg.num_steps:
+      if stop.signal is not None:
+        raise KeyboardInterrupt
       batch, global_batch = upcoming
       state, metrics = step_fn(state, global_batch, dropout_root)
       if pending:

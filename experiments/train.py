@@ -42,21 +42,28 @@ def main(argv):
     cli.fail(str(e))
 
   cli.quiet_library_logs()
-  import jax  # pylint: disable=import-outside-toplevel  # after flag checks: a typo costs no jax start-up
-  if _COORDINATOR.value:
-    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-  from biaxial_jax import train  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.music.piece import BiaxialError  # pylint: disable=import-outside-toplevel
   try:
-    metrics = train.train_and_evaluate(config, _WORKDIR.value)
-  except BiaxialError as e:
-    message = str(e)
-    if message.split('.', 1)[0] in ('data', 'model', 'train') and ':' in message:
-      message = '--config.' + message  # a config field: name the flag that sets it
-    cli.fail(message, code=1)
+    import jax  # pylint: disable=import-outside-toplevel  # after flag checks: a typo costs no jax start-up
+    if _COORDINATOR.value:
+      jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    from biaxial_jax import train  # pylint: disable=import-outside-toplevel
+    from biaxial_jax.music.piece import BiaxialError  # pylint: disable=import-outside-toplevel
+    try:
+      metrics = train.train_and_evaluate(config, _WORKDIR.value)
+    except BiaxialError as e:
+      message = str(e)
+      if message.split('.', 1)[0] in ('data', 'model', 'train') and ':' in message:
+        message = '--config.' + message  # a config field: name the flag that sets it
+      cli.fail(message, code=1)
+  except KeyboardInterrupt:  # before the run could save (starting up), or a second Ctrl-C: stop at once
+    cli.fail(f'interrupted: the checkpoints already in {_WORKDIR.value} are kept; run the same command to resume',
+             code=130)
   if metrics:
     print('valid: ' + ', '.join(f'{k} {v:.4f}' for k, v in metrics.items()))
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=parse_flags)
+  try:
+    app.run(main, flags_parser=parse_flags)
+  except KeyboardInterrupt:  # while starting up, before the run installs its own handling
+    cli.fail('interrupted while starting: nothing was trained or saved', code=130)

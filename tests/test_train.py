@@ -203,7 +203,10 @@ def test_train_script_runs_and_validates_flags(midi_folder, tmp_path):
   assert not os.path.exists(tmp_path / 'bad')
 
 
-def test_ctrl_c_saves_and_exits_cleanly(midi_folder, tmp_path):
+@pytest.mark.parametrize('sig, when', [(signal.SIGINT, 'step 20/'),  # while training
+                                       (signal.SIGTERM, 'model: '),  # while XLA compiles the step
+                                       (signal.SIGINT, 'model: ')])
+def test_ctrl_c_or_sigterm_saves_and_exits_cleanly_at_any_moment(midi_folder, tmp_path, sig, when):
   proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'experiments', 'train.py'), '--config=tiny',
                            f'--workdir={tmp_path}', f'--config.data.dataset={midi_folder}', '--config.data.lowest=36',
                            '--config.data.num_notes=36', '--config.train.num_steps=100000',
@@ -211,14 +214,14 @@ def test_ctrl_c_saves_and_exits_cleanly(midi_folder, tmp_path):
                            '--config.train.log_every=1'],
                           stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
   for line in proc.stderr:
-    if 'step 20/' in line:
+    if when in line:
       break
-  proc.send_signal(signal.SIGINT)
+  proc.send_signal(sig)
   _, err = proc.communicate(timeout=120)
   assert proc.returncode == 0, err[-3000:]
   assert 'interrupted at step' in err
   step = checkpoint.restore_params(str(tmp_path))[2]
-  assert 20 <= step < 100000
+  assert (20 if when == 'step 20/' else 0) <= step < 100000
 
 
 def test_two_processes_train_like_one_process_with_two_devices(midi_folder, tmp_path):
