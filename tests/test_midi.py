@@ -241,3 +241,13 @@ def test_notes_never_turned_off_are_counted_and_held_to_the_end(tmp_path):
   assert stats.unterminated == 1 and piece.roll[:, 60 - 24, 0].sum() == 12
   with pytest.warns(UserWarning, match='1 notes are never turned off'):
     bj.read_midi(tmp_path / 'stuck.mid')
+
+
+def test_a_file_over_the_size_limit_is_refused_naming_the_limit(tmp_path):
+  path = make_midi(tmp_path / 'big.mid', [(i * 120, i * 120 + 60, 60 + i % 12) for i in range(3000)])
+  size = os.path.getsize(path)
+  with pytest.raises(bj.MidiReadError, match=r'big.mid: .* MB, over the .* MB limit for a MIDI file \(max_bytes'):
+    bj.read_midi(path, max_bytes=size - 1)
+  assert bj.read_midi(path, max_bytes=size).num_steps > 0
+  dataset = bj.load_dataset(str(tmp_path))  # the default limit is far above a file like this
+  assert len(dataset.train + dataset.valid + dataset.test) == 1
