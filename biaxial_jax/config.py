@@ -7,12 +7,14 @@ Config files (`biaxial_jax/configs/*.py`) define `get_config() -> Config`. Comma
 from __future__ import annotations
 
 import dataclasses
+import importlib.machinery
 import importlib.util
 import math
 import os
 import typing
 
 OPTIMIZERS = ('adam', 'adadelta')
+MAX_SEQ_LEN = 16_384  # steps per training segment: 17 minutes of music at 16ths and 60 qpm
 MAX_LEARNING_RATE = 10.0  # above it no optimizer here trains; inf and 1e30 diverge at once
 
 
@@ -36,12 +38,14 @@ class DataConfig:
   max_transpose: int = 0  # random transposition of training segments, in semitones either way (0: off)
 
   def validate(self):
-    _check(0 <= self.lowest <= 127 and self.num_notes >= 1 and self.lowest + self.num_notes <= 128, 'data.lowest',
-           f'notes {self.lowest}..{self.lowest + self.num_notes - 1} fall outside MIDI 0..127')
+    _check(0 <= self.lowest <= 127, 'data.lowest', f'must be a MIDI note number in [0, 127], got {self.lowest}')
+    _check(1 <= self.num_notes <= 128 - self.lowest, 'data.num_notes',
+           f'must be in [1, {128 - self.lowest}] from MIDI {self.lowest} (notes {self.lowest}..'
+           f'{self.lowest + self.num_notes - 1} fall outside MIDI 0..127)')
     _check(self.steps_per_quarter >= 1, 'data.steps_per_quarter', f'must be >= 1, got {self.steps_per_quarter}')
     _check(self.out_of_range in ('fold', 'drop', 'error'), 'data.out_of_range',
            f"must be 'fold', 'drop' or 'error', got {self.out_of_range!r}")
-    _check(self.seq_len >= 2, 'data.seq_len', f'must be >= 2, got {self.seq_len}')
+    _check(2 <= self.seq_len <= MAX_SEQ_LEN, 'data.seq_len', f'must be in [2, {MAX_SEQ_LEN}], got {self.seq_len}')
     _check(0 <= self.max_transpose <= 24, 'data.max_transpose', f'must be in [0, 24], got {self.max_transpose}')
 
 
@@ -156,6 +160,11 @@ def override(config: Config, assignments: dict[str, str]) -> Config:
     raise ConfigError(f'--config.{e}' if field in assignments else str(e)) from None
 
 
+def _brief(error: Exception) -> str:
+  text = ' '.join(str(error).split())
+  return f'{type(error).__name__}: {text[:160]}{"..." if len(text) > 160 else ""}'
+
+
 def load_config_file(name_or_path: str) -> Config:
   """A config from a file defining `get_config()`, or by name from `biaxial_jax/configs/` ('default', 'small'...)."""
   path = name_or_path
@@ -165,12 +174,20 @@ def load_config_file(name_or_path: str) -> Config:
     names = sorted(f[:-3] for f in os.listdir(os.path.join(os.path.dirname(__file__), 'configs'))
                    if f.endswith('.py') and not f.startswith('_'))
     raise ConfigError(f'--config: {name_or_path!r} is neither a file nor a config name ({", ".join(names)})')
-  spec = importlib.util.spec_from_file_location('biaxial_jax_user_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  if not hasattr(module, 'get_config'):
+  loader = importlib.machinery.SourceFileLoader('biaxial_jax_user_config', path)  # any file name, read as Python
+  module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+  try:
+    loader.exec_module(module)
+  except Exception as e:  # pylint: disable=broad-except  # a user's file: a syntax error, an import that fails...
+    raise ConfigError(f'--config: {path} does not run as Python ({_brief(e)})') from None
+  if not callable(getattr(module, 'get_config', None)):
     raise ConfigError(f'--config: {path} defines no get_config()')
-  config = module.get_config()
+  try:
+    config = module.get_config()
+  except ConfigError as e:
+    raise ConfigError(f'--config: get_config() in {path}: {e}') from None
+  except Exception as e:  # pylint: disable=broad-except
+    raise ConfigError(f'--config: get_config() in {path} failed ({_brief(e)})') from None
   if not isinstance(config, Config):
     raise ConfigError(f'--config: get_config() in {path} returned {type(config).__name__}, not a Config')
   return config

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -26,6 +27,9 @@ def script(name, *args, cwd=None):
     ('train', ['--workdir=/tmp/x', '--config.train.seed=-1'], '--config.train.seed'),
     ('train', ['--workdir=/tmp/x', '--config.train.learning_rate=inf'], '--config.train.learning_rate'),
     ('train', ['--workdir=/tmp/x', f'--config.train.seed={2**63}'], '--config.train.seed'),
+    ('train', ['--workdir=/tmp/x', '--config.data.num_notes=0'], '--config.data.num_notes'),
+    ('train', ['--workdir=/tmp/x', '--config.data.num_notes=200'], '--config.data.num_notes'),
+    ('train', ['--workdir=/tmp/x', '--config.data.seq_len=1000000000'], '--config.data.seq_len'),
     ('sample', ['--checkpoint=/tmp', '--num_samples=1000000000'], '--num_samples'),
     ('sample', ['--checkpoint=/tmp', f'--seed={2**64}'], '--seed'),
     ('train', ['--workdir=/tmp/x', '--config.train.learning_rate=1e30'], '--config.train.learning_rate'),
@@ -97,3 +101,19 @@ def test_benchmark_writes_its_table_and_json(tmp_path):
   assert [(g['batch'], g['particles']) for g in tiny['generation']] == [(2, 1), (1, 3)]
   assert all(g['ms_per_step'] > 0 for g in tiny['generation'])
   assert 'skeleton s' in result.stdout and 'generation of 4 steps' in result.stdout
+
+
+@pytest.mark.parametrize('text, message', [
+    ('\x00\x01 not python at all', 'does not run as Python'),
+    ('def get_config(:\n', r'does not run as Python \(SyntaxError'),
+    ('import no_such_module_anywhere\n', r'does not run as Python \(ModuleNotFoundError'),
+    ('def get_config():\n  raise RuntimeError("boom")\n', r'get_config\(\) in .* failed \(RuntimeError: boom\)'),
+    ('x = 1\n', r'defines no get_config\(\)'),
+])
+def test_a_config_file_that_does_not_work_is_one_line(tmp_path, text, message):
+  path = tmp_path / 'my_config.txt'  # any file name
+  path.write_text(text)
+  result = script('train', f'--config={path}', f'--workdir={tmp_path}/w')
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith('error: --config: '), result.stderr
+  assert re.search(message, lines[0]), lines[0]
