@@ -251,3 +251,31 @@ def test_a_file_over_the_size_limit_is_refused_naming_the_limit(tmp_path):
   assert bj.read_midi(path, max_bytes=size).num_steps > 0
   dataset = bj.load_dataset(str(tmp_path))  # the default limit is far above a file like this
   assert len(dataset.train + dataset.valid + dataset.test) == 1
+
+
+NOTE_EVENTS = b'\x00\x90\x3c\x40\x83\x60\x80\x3c\x00\x00\xff\x2f\x00'  # C4 for a quarter, then end of track
+HEADER = b'MThd' + (6).to_bytes(4, 'big') + (0).to_bytes(2, 'big') + (1).to_bytes(2, 'big') + (480).to_bytes(2, 'big')
+
+
+def chunk(kind: bytes, data: bytes, byteorder='big') -> bytes:
+  return kind + len(data).to_bytes(4, byteorder) + data
+
+
+@pytest.mark.parametrize('data', [
+    HEADER + chunk(b'XFIH', b'abcd') + chunk(b'MTrk', NOTE_EVENTS),  # a chunk of an unknown type: skipped
+    b'RIFF' + (4 + 8 + 22 + 21).to_bytes(4, 'little') + b'RMID'
+    + chunk(b'data', HEADER + chunk(b'MTrk', NOTE_EVENTS), 'little'),  # RIFF-wrapped (.rmi)
+    HEADER + chunk(b'MTrk', b'\x00\xff\x59\x02\x09\x00' + NOTE_EVENTS),  # a key signature of 9 sharps
+])
+def test_valid_or_common_midi_variants_are_read(tmp_path, data):
+  path = tmp_path / 'variant.mid'
+  path.write_bytes(data)
+  piece = bj.read_midi(path)
+  assert piece.roll[:4, 60 - 24, 0].all() and piece.roll[..., 0].sum() == 4 and piece.key is None
+
+
+def test_a_silent_piece_survives_a_round_trip_and_a_folder_skips_it(tmp_path):
+  silent = bj.Piece(np.zeros((16, 78, 2), np.uint8))
+  assert bj.read_midi(bj.write_midi(silent, tmp_path / 'silent.mid')) == silent
+  make_midi(tmp_path / 'music.mid', [(0, 480, 60)])
+  assert [p for p, _ in bj.load_dataset(str(tmp_path)).skipped] == [str(tmp_path / 'silent.mid')]

@@ -101,6 +101,8 @@ def load_midi_folder(folder: str, *, lowest: int = 24, num_notes: int = 78, step
     try:
       piece, _ = read_midi_with_stats(path, lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter,
                                       out_of_range=out_of_range)
+      if not piece.roll.any():
+        raise DatasetError(f'{path}: contains no notes')
       pieces.append((os.path.relpath(path, folder), piece))
     except BiaxialError as e:
       skipped.append((path, str(e)))

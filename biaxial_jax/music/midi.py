@@ -8,6 +8,7 @@ meter and tempo for any valid `Piece`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import os
@@ -15,6 +16,7 @@ import warnings
 from collections import defaultdict, deque
 
 import mido
+from mido.midifiles.meta import KeySignatureError
 import numpy as np
 
 from biaxial_jax.music.files import atomic_path
@@ -45,12 +47,72 @@ def _open_midi(path, max_bytes: int) -> mido.MidiFile:
       data = f.read()
   except OSError as e:  # no permission, a folder, an I/O error: the user's file, named
     raise MidiReadError(f'{path}: cannot be read ({e.strerror or type(e).__name__})') from None
+  data = _standard_chunks(_unwrap_riff(data))
   try:
     # From memory: a file object's read(n) reserves n bytes first, and a damaged chunk length can claim gigabytes.
     # Data bytes above 127 are clipped rather than refused: a common fault of hand-made files that loses nothing.
-    return mido.MidiFile(file=io.BytesIO(data), clip=True)
+    try:
+      return mido.MidiFile(file=io.BytesIO(data), clip=True)
+    except KeySignatureError:  # a key signature out of range (say 9 sharps): read the music, drop the keys
+      with _lenient_key_signatures():
+        mid = mido.MidiFile(file=io.BytesIO(data), clip=True)
+      mid.key_signatures_unreadable = True
+      return mid
   except Exception as e:  # mido raises OSError, EOFError, KeyError, IndexError... for damaged files.
-    raise MidiReadError(f'{path}: not a readable MIDI file ({type(e).__name__}: {e})') from None
+    raise MidiReadError(f'{path}: not a readable MIDI file ({type(e).__name__}: {str(e)[:200]})') from None
+
+
+def _unwrap_riff(data: bytes) -> bytes:
+  """The Standard MIDI File inside a RIFF-wrapped one (`.rmi`: RIFF, RMID, then a `data` chunk holding it)."""
+  if data[:4] != b'RIFF' or data[8:12] != b'RMID':
+    return data
+  position = 12
+  while position + 8 <= len(data):
+    chunk, size = data[position:position + 4], int.from_bytes(data[position + 4:position + 8], 'little')
+    if chunk == b'data':
+      return data[position + 8:position + 8 + size]
+    position += 8 + size + size % 2
+  return data
+
+
+def _standard_chunks(data: bytes) -> bytes:
+  """The header and track chunks of a Standard MIDI File, without the chunks of other types that the standard says
+  readers must skip (mido refuses them)."""
+  kept, position = [], 0
+  while position + 8 <= len(data):
+    chunk, size = data[position:position + 4], int.from_bytes(data[position + 4:position + 8], 'big')
+    if position + 8 + size > len(data):  # a damaged length: leave the rest for mido to report
+      kept.append(data[position:])
+      break
+    if chunk in (b'MThd', b'MTrk') or position == 0:
+      kept.append(data[position:position + 8 + size])
+    position += 8 + size
+  else:
+    kept.append(data[position:])
+  return b''.join(kept)
+
+
+@contextlib.contextmanager
+def _lenient_key_signatures():
+  """While it is open, mido reads a key signature it cannot name as C major instead of raising (the caller then
+  ignores every key signature of the file)."""
+  specs = mido.midifiles.meta._META_SPECS  # pylint: disable=protected-access  # type byte and name -> spec
+  strict = specs[0x59]
+
+  class Lenient(type(strict)):
+    def decode(self, message, data):
+      try:
+        super().decode(message, data)
+      except KeySignatureError:
+        message.key = 'C'
+
+  lenient = Lenient()
+  lenient.__dict__.update(strict.__dict__)  # mido sets the spec's name and attributes on the instance
+  specs[0x59] = lenient
+  try:
+    yield
+  finally:
+    specs[0x59] = strict
 
 
 def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78,
@@ -82,7 +144,7 @@ def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes
         tempos[tick] = msg.tempo
       elif msg.type == 'time_signature':
         meters[tick] = (msg.numerator, msg.denominator)
-      elif msg.type == 'key_signature':
+      elif msg.type == 'key_signature' and not getattr(mid, 'key_signatures_unreadable', False):
         keys[tick] = msg.key  # 'C', 'F#m', 'Bb' ...
       elif msg.type in ('note_on', 'note_off'):
         if msg.channel == DRUM_CHANNEL:
@@ -97,19 +159,21 @@ def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes
     unterminated += sum(len(starts) for starts in sounding.values())
     notes.extend((start, end_tick, key[1]) for key, starts in sounding.items() for start in starts)
 
+  end_step = _to_step(end_tick, tpq, steps_per_quarter)  # trailing rests up to the end of the last track
   if not notes:
     if drum_notes:
       raise MidiReadError(f'{path}: only drum-channel notes (MIDI channel 10), which are skipped')
-    raise MidiReadError(f'{path}: contains no notes')
-
-  spans = [(_to_step(start, tpq, steps_per_quarter), _to_step(end, tpq, steps_per_quarter), pitch)
-           for start, end, pitch in notes]
-  end_step = _to_step(end_tick, tpq, steps_per_quarter)  # trailing rests up to the end of the last track
-  try:
-    roll, stats = roll_from_notes(spans, lowest=lowest, num_notes=num_notes, out_of_range=out_of_range,
-                                  num_steps=end_step if end_step <= max_steps else 0, max_steps=max_steps)
-  except ValueError as e:
-    raise MidiReadError(f'{path}: {e}') from None
+    if not 1 <= end_step <= max_steps:
+      raise MidiReadError(f'{path}: contains no notes')
+    roll, stats = np.zeros((end_step, num_notes, 2), np.uint8), ReadStats()  # silence of the file's length
+  else:
+    spans = [(_to_step(start, tpq, steps_per_quarter), _to_step(end, tpq, steps_per_quarter), pitch)
+             for start, end, pitch in notes]
+    try:
+      roll, stats = roll_from_notes(spans, lowest=lowest, num_notes=num_notes, out_of_range=out_of_range,
+                                    num_steps=end_step if end_step <= max_steps else 0, max_steps=max_steps)
+    except ValueError as e:
+      raise MidiReadError(f'{path}: {e}') from None
 
   def events_on_grid(ticks_to_value, default):
     by_step = {0: default}
@@ -154,7 +218,8 @@ def read_midi(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78,
       byte); a folder skips larger files and lists them.
 
   Raises:
-    MidiReadError (a `ValueError`): the file is missing, empty, damaged, has no notes (or only drums), no note in
+    MidiReadError (a `ValueError`): the file is missing, empty, damaged, has no notes and no length (a silent
+      file with a length reads as silence), only drum notes, no note in
       range, or a meter that does not fit the grid. The message names the file.
   """
   piece, stats = read_midi_with_stats(path, lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter,
