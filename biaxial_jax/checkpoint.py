@@ -34,6 +34,17 @@ class CheckpointError(BiaxialError):
   """A missing, incompatible or unreadable checkpoint; the message names the folder."""
 
 
+class _WithoutMetricsNote(logging.Filter):
+  """Drops orbax's warning that a checkpoint was saved without metrics: by design here (only evaluation steps carry
+  them), it was printed at every other save."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return 'Requested `tracked_metric`' not in record.getMessage()
+
+
+_WITHOUT_METRICS_NOTE = _WithoutMetricsNote()
+
+
 def open_manager(workdir: str, keep: int = 3, *, read_only: bool = False) -> ocp.CheckpointManager:
   """A manager that keeps the latest `keep` checkpoints plus the best by valid NLL (`read_only`: for
   looking only, it creates no folder)."""
@@ -43,6 +54,7 @@ def open_manager(workdir: str, keep: int = 3, *, read_only: bool = False) -> ocp
                                 keep_checkpoints_without_metrics=False),
   ])
   # best_fn is what makes orbax write the metrics into each checkpoint, so the best is still known after a restart.
+  logging.getLogger('absl').addFilter(_WITHOUT_METRICS_NOTE)  # once: a logger holds a filter object once
   options = ocp.CheckpointManagerOptions(create=not read_only, preservation_policy=policy,
                                          best_fn=lambda m: m[BEST_METRIC], best_mode='min')
   return ocp.CheckpointManager(os.path.abspath(workdir), options=options)

@@ -28,6 +28,18 @@ def parse_flags(argv: list[str]) -> list[str]:
   return cli.parse_flags(rest)
 
 
+def _check_coordinator(address: str):
+  """host:port that resolves, checked before jax waits for it (a bad one made jax hang)."""
+  import socket  # pylint: disable=import-outside-toplevel
+  host, _, port = address.rpartition(':')
+  if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    cli.fail(f'--coordinator_address: expected host:port with a port in [1, 65535], got {address!r}')
+  try:
+    socket.getaddrinfo(host.strip('[]'), int(port))
+  except OSError as e:
+    cli.fail(f'--coordinator_address: {host} does not resolve ({e.strerror or e})')
+
+
 def main(argv):
   if len(argv) > 1:
     cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
@@ -36,6 +48,8 @@ def main(argv):
     cli.fail('--coordinator_address, --num_processes and --process_id go together')
   if _NUM_PROCESSES.value is not None and not 0 <= _PROCESS_ID.value < _NUM_PROCESSES.value:
     cli.fail(f'--process_id: {_PROCESS_ID.value} is not in [0, --num_processes={_NUM_PROCESSES.value})')
+  if _COORDINATOR.value:
+    _check_coordinator(_COORDINATOR.value)
   try:
     config = config_lib.override(config_lib.load_config_file(_CONFIG.value), _overrides)
   except config_lib.ConfigError as e:
