@@ -57,12 +57,14 @@ class ModelConfig:
   hoist_input_projection: bool = False  # compute x @ W_in for all steps before each scan (faster on some backends)
   matmul_dtype: str = 'float32'  # matmul operands: 'float32' or 'bfloat16' (accumulation, state and loss stay float32)
   structure: bool = False  # phrase and key inputs (features.py): 100 features per note instead of 80
+  scan_unroll: int = 1  # LSTM steps per loop iteration of each training scan (lax.scan's unroll; same function)
 
   def validate(self):
     for name in ('time_sizes', 'note_sizes'):
       sizes = getattr(self, name)
       _check(len(sizes) >= 1 and all(s >= 1 for s in sizes), f'model.{name}', f'need >= 1 positive sizes, got {sizes}')
     _check(0 <= self.dropout < 1, 'model.dropout', f'must be in [0, 1), got {self.dropout}')
+    _check(1 <= self.scan_unroll <= 64, 'model.scan_unroll', f'must be in [1, 64], got {self.scan_unroll}')
     _check(self.matmul_dtype in ('float32', 'bfloat16'), 'model.matmul_dtype',
            f"must be 'float32' or 'bfloat16', got {self.matmul_dtype!r}")
 

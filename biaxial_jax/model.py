@@ -156,18 +156,18 @@ def output_logits(params: Params, h_BxH: jnp.ndarray) -> jnp.ndarray:
   return dot(h_BxH, params['out']['w']) + params['out']['b']
 
 
-def _layer_scan(layer: dict, x_SxBxD: jnp.ndarray, mask_BxH, hoist: bool) -> jnp.ndarray:
-  """One LSTM layer over the leading (scan) axis."""
+def _layer_scan(layer: dict, x_SxBxD: jnp.ndarray, mask_BxH, hoist: bool, unroll: int = 1) -> jnp.ndarray:
+  """One LSTM layer over the leading (scan) axis, `unroll` steps per loop iteration."""
   batch = x_SxBxD.shape[1]
   init = zero_state([layer], batch, x_SxBxD.dtype)[0]
   if hoist:
     def step(state, gates_in):
       return lstm_cell(layer, state, gates_in)
-    _, h_SxBxH = jax.lax.scan(step, init, dot(x_SxBxD, layer['w_in']) + layer['b'])
+    _, h_SxBxH = jax.lax.scan(step, init, dot(x_SxBxD, layer['w_in']) + layer['b'], unroll=unroll)
   else:
     def step(state, x):
       return lstm_cell(layer, state, dot(x, layer['w_in']) + layer['b'])
-    _, h_SxBxH = jax.lax.scan(step, init, x_SxBxD)
+    _, h_SxBxH = jax.lax.scan(step, init, x_SxBxD, unroll=unroll)
   return h_SxBxH if mask_BxH is None else h_SxBxH * mask_BxH
 
 
@@ -184,7 +184,7 @@ def time_axis(params: Params, x_BxTxNxF: jnp.ndarray, config: ModelConfig, masks
   b, t, n, f = x_BxTxNxF.shape
   h = jnp.transpose(x_BxTxNxF, (1, 0, 2, 3)).reshape(t, b * n, f)
   for layer, mask in zip(params['time'], masks):
-    h = _layer_scan(layer, h, mask, config.hoist_input_projection)
+    h = _layer_scan(layer, h, mask, config.hoist_input_projection, config.scan_unroll)
   return jnp.transpose(h.reshape(t, b, n, -1), (1, 0, 2, 3))
 
 
@@ -200,7 +200,7 @@ def note_axis(params: Params, h_BxTxNxH: jnp.ndarray, notes_BxTxNx2: jnp.ndarray
   x = jnp.concatenate([h_BxTxNxH, lower_neighbours(notes_BxTxNx2).astype(h_BxTxNxH.dtype)], axis=-1)
   x = jnp.transpose(x, (2, 0, 1, 3)).reshape(n, b * t, -1)
   for layer, mask in zip(params['note'], masks):
-    x = _layer_scan(layer, x, mask, config.hoist_input_projection)
+    x = _layer_scan(layer, x, mask, config.hoist_input_projection, config.scan_unroll)
   logits = output_logits(params, x)
   return jnp.transpose(logits.reshape(n, b, t, 2), (1, 2, 0, 3))
 

@@ -23,6 +23,8 @@ _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed train steps per config (the
 _HOIST = flags.DEFINE_enum('hoist', 'config', ['config', 'true', 'false'], 'Override hoist_input_projection.')
 _MATMUL_DTYPE = flags.DEFINE_enum('matmul_dtype', 'config', ['config', 'float32', 'bfloat16'],
                                   'Override model.matmul_dtype (the precision of the matmul operands).')
+_UNROLL = flags.DEFINE_integer('scan_unroll', None, 'Override model.scan_unroll (LSTM steps per scan iteration).',
+                                lower_bound=1, upper_bound=64)
 _GENERATE = flags.DEFINE_list('generate_batches', ['1', '16'], 'Sampler batch sizes to time (empty: skip).')
 _GENERATE_STEPS = flags.DEFINE_integer('generate_steps', 256, 'Steps generated per timed sampler call.')
 _PARTICLES = flags.DEFINE_list('particles', ['32'], 'SMC particle counts to time, one sample harmonizing a melody '
@@ -188,6 +190,8 @@ def main(argv):
     overrides['model.hoist_input_projection'] = _HOIST.value
   if _MATMUL_DTYPE.value != 'config':
     overrides['model.matmul_dtype'] = _MATMUL_DTYPE.value
+  if _UNROLL.value is not None:
+    overrides['model.scan_unroll'] = str(_UNROLL.value)
   if _REPEATS.value < 1:
     cli.fail(f'--repeats must be >= 1, got {_REPEATS.value}')
   for flag in (_GENERATE, _PARTICLES):

@@ -61,14 +61,16 @@ def test_output_for_note_n_ignores_higher_notes_at_the_same_step(params):
   assert not np.allclose(a[:, :, 21:], b[:, :, 21:])
 
 
-def test_jit_hoisting_and_eager_agree(params):
+def test_jit_hoisting_unrolling_and_eager_agree(params):
   notes = random_notes(jax.random.key(4))
   x = features.sequence_features(notes, jnp.zeros((2, 12), jnp.int32), lowest=48)
   eager = model.apply(params, x, notes, SMALL)
   jitted = jax.jit(model.apply, static_argnums=3)(params, x, notes, SMALL)
   hoisted = model.apply(params, x, notes, dataclasses.replace(SMALL, hoist_input_projection=True))
+  unrolled = jax.jit(model.apply, static_argnums=3)(params, x, notes, dataclasses.replace(SMALL, scan_unroll=4))
   np.testing.assert_allclose(eager, jitted, atol=1e-5)
   np.testing.assert_allclose(eager, hoisted, atol=1e-5)
+  np.testing.assert_allclose(eager, unrolled, atol=1e-5)
 
 
 def test_bfloat16_matmuls_compute_the_same_function_and_float32_gradients(params):
