@@ -14,23 +14,44 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from biaxial_jax import loss, model, train
+from biaxial_jax import loss, model
+from biaxial_jax.mesh import make_mesh, to_global
 from biaxial_jax.generation import Composer
 from biaxial_jax.music import structure
+from biaxial_jax.config import Config
+from biaxial_jax.music.batches import Batch, piece_batches
 from biaxial_jax.music.datasets import Dataset, load_dataset
 from biaxial_jax.music.piece import PLAY
 
 PIANO_LOWEST, PIANO_KEYS = 21, 88
 
 
+def eval_step(params, batch: Batch, *, config: Config) -> dict:
+  """NLL sums of a batch of whole pieces, no dropout."""
+  logits = model.teacher_forced_logits(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config.model,
+                                       lowest=config.data.lowest, context_BxTxC=batch.context_BxTxC)
+  return loss.nll_sums(logits, batch.notes_BxTxNx2, batch.mask_BxT)
+
+
+def evaluate(params, pieces, eval_fn, config: Config, sharding: NamedSharding) -> dict:
+  """Per-frame, per-note and play-only NLL over whole pieces (padding masked)."""
+  batch_size = -(-config.train.eval_batch_size // jax.device_count()) * jax.device_count()
+  ordered = sorted(pieces, key=lambda p: p.num_steps)  # similar lengths share a padded shape
+  totals = None
+  for batch in piece_batches(ordered, batch_size=batch_size, length_multiple=128):
+    sums = jax.device_get(eval_fn(params, to_global(batch, sharding)))
+    totals = sums if totals is None else jax.tree.map(np.add, totals, sums)
+  return {k: float(v) for k, v in loss.metrics_from_sums(totals).items()}
+
+
 def likelihood(composer: Composer, pieces, batch_size: int = 16) -> dict:
   """NLL per frame, per note and play-only per frame over whole pieces (the first frame predicted from silence)."""
-  mesh = train.make_mesh()
-  eval_fn = jax.jit(functools.partial(train.eval_step, config=composer.config))
+  mesh = make_mesh()
+  eval_fn = jax.jit(functools.partial(eval_step, config=composer.config))
   params = jax.device_put(composer.params, NamedSharding(mesh, P()))
   config = dataclasses.replace(composer.config,
                                train=dataclasses.replace(composer.config.train, eval_batch_size=batch_size))
-  return train.evaluate(params, pieces, eval_fn, config, NamedSharding(mesh, P('data')))
+  return evaluate(params, pieces, eval_fn, config, NamedSharding(mesh, P('data')))
 
 
 def outside_keys_nll(train_pieces, test_pieces, model_lowest: int, model_notes: int) -> tuple[float, list[int]]:

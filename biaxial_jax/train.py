@@ -22,9 +22,11 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from biaxial_jax import checkpoint, loss, model
+from biaxial_jax.evaluation import eval_step, evaluate
+from biaxial_jax.mesh import make_mesh, to_global
 from biaxial_jax.generation import Composer
 from biaxial_jax.config import Config, ConfigError, TrainConfig
-from biaxial_jax.music.batches import Batch, piece_batches, training_batch
+from biaxial_jax.music.batches import Batch, training_batch
 from biaxial_jax.music.datasets import load_dataset
 from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.midi import write_midi
@@ -76,29 +78,6 @@ def train_step(state: dict, batch: Batch, dropout_root: jax.Array, *, config: Co
   new_state = {'params': params, 'opt_state': opt_state, 'step': state['step'] + 1}
   params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))
   return new_state, {'loss': value, 'grad_norm': optax.tree.norm(grads), 'params_finite': params_finite, **sums}
-
-
-def eval_step(params, batch: Batch, *, config: Config) -> dict:
-  """NLL sums of a batch of whole pieces, no dropout."""
-  logits = model.teacher_forced_logits(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config.model,
-                                       lowest=config.data.lowest, context_BxTxC=batch.context_BxTxC)
-  return loss.nll_sums(logits, batch.notes_BxTxNx2, batch.mask_BxT)
-
-
-def make_mesh(devices=None) -> jax.sharding.Mesh:
-  """A one-axis ('data') mesh over `devices` (default: every device of every process); auto axis types keep plain
-  scan carries legal."""
-  devices = jax.devices() if devices is None else devices
-  return jax.make_mesh((len(devices),), ('data',), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
-
-
-def to_global(batch: Batch, sharding: NamedSharding) -> Batch:
-  """This process's rows of a global batch, placed on its devices as one global array per field."""
-  n, i = jax.process_count(), jax.process_index()
-  def put(x):
-    rows = x.shape[0] // n
-    return jax.make_array_from_process_local_data(sharding, x[i * rows:(i + 1) * rows], x.shape)
-  return Batch(*(put(x) for x in batch))
 
 
 def init_state(config: Config, optimizer, replicated: NamedSharding) -> dict:
@@ -245,17 +224,6 @@ class _Recorder:
   def close(self):
     if self.tb:
       self.tb.close()
-
-
-def evaluate(params, pieces, eval_fn, config: Config, sharding: NamedSharding) -> dict:
-  """Per-frame, per-note and play-only NLL over whole pieces (padding masked)."""
-  batch_size = -(-config.train.eval_batch_size // jax.device_count()) * jax.device_count()
-  ordered = sorted(pieces, key=lambda p: p.num_steps)  # similar lengths share a padded shape
-  totals = None
-  for batch in piece_batches(ordered, batch_size=batch_size, length_multiple=128):
-    sums = jax.device_get(eval_fn(params, to_global(batch, sharding)))
-    totals = sums if totals is None else jax.tree.map(np.add, totals, sums)
-  return {k: float(v) for k, v in loss.metrics_from_sums(totals).items()}
 
 
 def write_sample(params, config: Config, workdir: str, step: int, num_bars: int = 4) -> str:

@@ -145,6 +145,7 @@ def measure(config: config_lib.Config, repeats: int) -> dict:
   import numpy as np  # pylint: disable=import-outside-toplevel
   from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=import-outside-toplevel
   from biaxial_jax import features, model, train  # pylint: disable=import-outside-toplevel
+  from biaxial_jax import mesh as mesh_lib  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music.batches import Batch  # pylint: disable=import-outside-toplevel
 
   b, t, n = config.train.batch_size, config.data.seq_len, config.data.num_notes
@@ -153,11 +154,11 @@ def measure(config: config_lib.Config, repeats: int) -> dict:
   batch = Batch(np.stack([play, play], -1), np.tile(np.arange(t) % 16, (b, 1)).astype(np.int32),
                 np.ones((b, t), np.float32), np.zeros(b, np.int32), np.zeros(b, np.int32),
                 np.tile(np.array([0, 1, 8], np.int32), (b, t, 1)))
-  mesh = train.make_mesh()
+  mesh = mesh_lib.make_mesh()
   optimizer = train.make_optimizer(config.train)
   state = train.init_state(config, optimizer, NamedSharding(mesh, P()))
   step = jax.jit(lambda s, x, k: train.train_step(s, x, k, config=config, optimizer=optimizer), donate_argnums=0)
-  batch = train.to_global(batch, NamedSharding(mesh, P('data')))
+  batch = mesh_lib.to_global(batch, NamedSharding(mesh, P('data')))
   key = jax.random.key(0)
   start = time.perf_counter()
   compiled = step.lower(state, batch, key).compile()

@@ -19,13 +19,10 @@ _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Multi-host: number
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Multi-host: index of this process in [0, num_processes).')
 flags.mark_flag_as_required('workdir')
 
-_overrides: dict[str, str] = {}
-
-
 def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flags, the `--config.*` overrides left in the arguments that `main` receives."""
   rest, overrides = cli.split_config_overrides(argv)
-  _overrides.update(overrides)
-  return cli.parse_flags(rest)
+  return cli.parse_flags(rest) + [f'--config.{path}={value}' for path, value in overrides.items()]
 
 
 def _check_coordinator(address: str):
@@ -41,6 +38,7 @@ def _check_coordinator(address: str):
 
 
 def main(argv):
+  argv, overrides = cli.split_config_overrides(argv)
   if len(argv) > 1:
     cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
   distributed = (_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
@@ -51,7 +49,7 @@ def main(argv):
   if _COORDINATOR.value:
     _check_coordinator(_COORDINATOR.value)
   try:
-    config = config_lib.override(config_lib.load_config_file(_CONFIG.value), _overrides)
+    config = config_lib.override(config_lib.load_config_file(_CONFIG.value), overrides)
   except config_lib.ConfigError as e:
     cli.fail(str(e))
 

@@ -151,7 +151,7 @@ def test_a_nan_loss_stops_and_keeps_the_last_checkpoint(midi_folder, tmp_path, m
 DATA_PARALLEL = """
 import jax, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
-from biaxial_jax import train
+from biaxial_jax import mesh as mesh_lib, train
 from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig
 from biaxial_jax.music.batches import training_batch
 from biaxial_jax.music.datasets import load_dataset
@@ -163,10 +163,10 @@ batch = training_batch(pieces, batch_size=4, seq_len=16, seed=0, step=0)
 opt = train.make_optimizer(config.train)
 out = []
 for devices in (jax.devices()[:1], jax.devices()):
-  mesh = train.make_mesh(devices)
+  mesh = mesh_lib.make_mesh(devices)
   state = train.init_state(config, opt, NamedSharding(mesh, P()))
   step = jax.jit(lambda s, b, k: train.train_step(s, b, k, config=config, optimizer=opt))
-  state, metrics = step(state, train.to_global(batch, NamedSharding(mesh, P('data'))), jax.random.key(0))
+  state, metrics = step(state, mesh_lib.to_global(batch, NamedSharding(mesh, P('data'))), jax.random.key(0))
   out.append((float(metrics['loss']), jax.device_get(state['params'])))
   print(len(devices), 'devices: loss', out[-1][0], 'batch sharding', state['params']['out']['w'].sharding)
 assert abs(out[0][0] - out[1][0]) < 1e-5, out
