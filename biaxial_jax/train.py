@@ -33,6 +33,9 @@ from biaxial_jax.music.midi import write_midi
 from biaxial_jax.music.piece import BiaxialError
 
 
+DIVERGED_NLL_PER_NOTE = 2.0  # nats per note and frame: 2 ln 2 = 1.39 is a coin toss on each of its two bits
+
+
 class TrainingError(BiaxialError):
   """Training cannot go on (a non-finite loss, no training data); the last good checkpoint is kept."""
 
@@ -325,6 +328,9 @@ def _train_and_evaluate(config: Config, workdir: str, stop: _StopRequests) -> di
                      cfg.num_steps, summary['nll_per_frame'], summary['play_nll_per_frame'],
                      window['grad_norm'] / window_steps, rate, _eta((cfg.num_steps - step) / rate))
         recorder.write(step, 'train', {**summary, 'steps_per_second': rate})
+        if summary['nll_per_frame'] > DIVERGED_NLL_PER_NOTE * config.data.num_notes:
+          logging.warning('the training NLL is %.3g nats/frame, above what guessing every note gives: the run is '
+                          'diverging (train.learning_rate %g too high?)', summary['nll_per_frame'], cfg.learning_rate)
         window, window_start, window_steps = None, time.perf_counter(), 0
       if evaluate_now:
         valid_metrics = evaluate(state['params'], valid, eval_fn, config, batch_sharding)

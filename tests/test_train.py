@@ -302,3 +302,10 @@ def test_a_resumed_run_logs_each_step_once_and_a_damaged_log_line_is_dropped(mid
                           f'--output_dir={tmp_path / "export"}'], capture_output=True, text=True, timeout=300,
                          env=dict(os.environ, PYTHONPATH=ROOT))
   assert again.returncode == 2 and 'holds params.npz; pass --overwrite' in again.stderr
+
+
+def test_a_diverging_run_is_warned_about(midi_folder, tmp_path, monkeypatch, caplog):
+  config = tiny(midi_folder, num_steps=4, log_every=2)
+  monkeypatch.setattr(train, 'make_optimizer', lambda cfg: optax.scale(1e3))  # gradient ascent, steeply
+  train.train_and_evaluate(config, str(tmp_path))
+  assert 'the run is diverging' in caplog.text
