@@ -109,12 +109,13 @@ def measure_generation(config: config_lib.Config, samples: int, num_steps: int, 
           'seconds': seconds, 'ms_per_step': 1e3 * seconds / num_steps, 'gflops': flops / seconds / 1e9}
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
-  """This machine's float32 matmul rate through XLA (the ceiling a train step is compared with)."""
+def matmul_gflops(size: int = 2048, repeats: int = 5, dtype: str = 'float32') -> float:
+  """This machine's matmul rate through XLA: float32, or bfloat16 operands with float32 accumulation (what the
+  precision policy uses; with AMX the real ceiling)."""
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
-  f = jax.jit(lambda x: x @ x)
+  a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32).astype(dtype)
+  f = jax.jit(lambda x: jnp.matmul(x, x, preferred_element_type=jnp.float32))
   f(a).block_until_ready()
   times = []
   for _ in range(repeats):
@@ -221,19 +222,23 @@ def main(argv):
                         for k in _PARTICLES.value]
     results['configs'][name] = r
   ceiling = max(rates)
-  results.update(matmul_gflops=ceiling, matmul_gflops_samples=rates)
+  bf16_ceiling = max(matmul_gflops(dtype='bfloat16') for _ in range(2))
+  results.update(matmul_gflops=ceiling, matmul_gflops_samples=rates, bf16_matmul_gflops=bf16_ceiling)
 
   print(f'{results["platform"]} ({results["device_kind"]}) x{results["devices"]}, jax {jax.__version__}; '
         'float32 matmul (2048^3, XLA): best '
-        f'{ceiling:.1f} GFLOP/s of {len(rates)} samples ({min(rates):.1f} at worst)')
+        f'{ceiling:.1f} GFLOP/s of {len(rates)} samples ({min(rates):.1f} at worst); bfloat16 operands, float32 '
+        f'accumulation: {bf16_ceiling:.1f}')
   print(f'{"config":>8} {"params":>10} {"batch":>9} {"compile s":>10} {"step s":>8} {"steps/s":>8} '
-        f'{"Mcells/s":>9} {"TFLOP/step":>10} {"GFLOP/s":>8} {"of matmul":>9} {"peak RSS MB":>11}'
+        f'{"Mcells/s":>9} {"TFLOP/step":>10} {"GFLOP/s":>8} {"of matmul":>9} {"of bf16":>8} {"peak RSS MB":>11}'
         + (f' {"skeleton s":>10} {"of matmul":>9}' if _SKELETON.value else ''))
   for name, r in results['configs'].items():
     r['fraction_of_matmul'] = r['gflops'] / ceiling
+    r['fraction_of_bf16_matmul'] = r['gflops'] / bf16_ceiling
     line = (f'{name:>8} {r["params"]:>10,} {r["batch"]:>4}x{r["seq_len"]:<4} {r["compile_s"]:>10.2f} '
             f'{r["step_s"]:>8.3f} {r["steps_per_s"]:>8.2f} {r["cells_per_s"] / 1e6:>9.3f} {r["tflop_per_step"]:>10.3f} '
-            f'{r["gflops"]:>8.1f} {r["fraction_of_matmul"]:>9.0%} {r["peak_rss_mb"]:>11.0f}')
+            f'{r["gflops"]:>8.1f} {r["fraction_of_matmul"]:>9.0%} {r["fraction_of_bf16_matmul"]:>8.0%} '
+            f'{r["peak_rss_mb"]:>11.0f}')
     if _SKELETON.value:
       r['skeleton_fraction_of_matmul'] = r['tflop_per_step'] * 1e3 / r['skeleton_step_s'] / ceiling
       line += f' {r["skeleton_step_s"]:>10.3f} {r["skeleton_fraction_of_matmul"]:>9.0%}'
