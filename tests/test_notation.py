@@ -73,3 +73,15 @@ def test_voices_keep_each_note_whole_and_move_little():
     roll[t, n, 1] = 1
   voices = notation.assign_voices(roll, 2)
   assert set(voices[:, 7]) == {0} and set(voices[:, 2][:4]) == {1} and set(voices[4:, 3]) == {1}
+
+
+def test_a_chord_that_holds_one_note_and_strikes_another_reads_back(tmp_path):
+  roll = np.zeros((8, 78, 2), np.uint8)
+  for pitch, start, end in ((63, 0, 4), (66, 0, 8), (65, 4, 8), (72, 0, 8), (44, 0, 8)):
+    roll[start:end, pitch - 24, 0] = 1
+    roll[start, pitch - 24, 1] = 1
+  piece = bj.Piece(roll, key=bj.Key(5, False))  # F minor: 63 is E-flat, 66 G-flat... spelled by the key
+  path = bj.write_musicxml(piece, tmp_path / 'held.musicxml')
+  np.testing.assert_array_equal(bj.read_piece(path).roll, roll)
+  names = {p.name for part in parts_of(path) for n in part.flatten().notes for p in n.pitches}
+  assert names == {'A-', 'E-', 'F', 'G-', 'C'}  # flats in a flat key, never G-sharp for A-flat

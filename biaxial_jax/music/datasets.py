@@ -35,7 +35,7 @@ from biaxial_jax.music.scores import score_to_piece
 
 SPLITS = ('train', 'valid', 'test')
 EMBEDDED = ('bach_chorales',)
-_CACHE_VERSION = 3  # 2: keys and phrase ends; 3: short bars inside a chorale keep its bar lines
+_CACHE_VERSION = 4  # 2: keys and phrase ends; 3: short bars keep the bar lines; 4: ties inside chords
 
 
 class DatasetError(BiaxialError):

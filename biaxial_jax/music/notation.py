@@ -75,15 +75,16 @@ def _part(roll: np.ndarray, piece: Piece, name: str, first: bool, pickup: int):
     part.insert(0, tempo.MetronomeMark(number=round(piece.tempos[0].qpm, 2)))
   play, art = roll[..., PLAY].astype(bool), roll[..., ARTICULATE].astype(bool)
   ends = set(piece.phrase_ends or ())
+  spell = _speller(piece.key)
   for a, b in _segments(roll, [pickup, *ends]):
     pitches = np.flatnonzero(play[a])
     length = (b - a) / spq
     if not pitches.size:
       element = note.Rest(quarterLength=length)
     else:
-      element = (note.Note if pitches.size == 1 else chord.Chord)(
-          [piece.lowest + int(p) for p in pitches] if pitches.size > 1 else piece.lowest + int(pitches[0]),
-          quarterLength=length)
+      spelled = [spell(piece.lowest + int(p)) for p in pitches]
+      element = (note.Note(spelled[0], quarterLength=length) if pitches.size == 1
+                 else chord.Chord(spelled, quarterLength=length))
       notes = [element] if pitches.size == 1 else list(element.notes)
       for n, p in zip(notes, pitches):
         tied_in = a > 0 and play[a - 1, p] and not art[a, p]
@@ -106,6 +107,27 @@ def _part(roll: np.ndarray, piece: Piece, name: str, first: bool, pickup: int):
       if number:
         part.setElementOffset(measure, measure.offset - shift / spq)
   return part
+
+
+def _speller(key):
+  """MIDI note number -> music21 Pitch spelled for `key`: the scale's own names (A-flat, not G-sharp, in F minor),
+  other notes with flats in a flat key and sharps otherwise."""
+  from music21 import pitch  # pylint: disable=import-outside-toplevel
+  if key is None:
+    return lambda midi: pitch.Pitch(midi=midi)
+  m21 = _key(key)
+  names = {p.pitchClass: p.name for p in m21.getScale(m21.mode).getPitches('C4', 'C5')}
+  flats = m21.sharps < 0
+
+  def spell(midi: int):
+    plain = pitch.Pitch(midi=midi)
+    if midi % 12 in names:  # the scale's own name
+      return next(c for c in (plain, plain.getEnharmonic(), plain.getLowerEnharmonic(), plain.getHigherEnharmonic())
+                  if c is not None and c.name == names[midi % 12])
+    if plain.accidental is None or plain.accidental.alter == 0:
+      return plain  # a natural outside the scale (the raised leading tone of a minor key) stays natural
+    return plain.getEnharmonic() if flats == (plain.accidental.alter > 0) else plain
+  return spell
 
 
 def _key(key):

@@ -29,21 +29,44 @@ def _to_step(quarters, steps_per_quarter) -> int:
   return int(np.floor(Fraction(quarters) * steps_per_quarter + Fraction(1, 2)))
 
 
+def _tied_notes(part) -> list[tuple[Fraction, Fraction, int, bool]]:
+  """`(start, end, midi, fermata)` in quarters of every note of a part, tied notes joined pitch by pitch (music21's
+  `stripTies` joins whole chords, so a chord holding one note on and striking another lost the new note)."""
+  from music21 import expressions  # pylint: disable=import-outside-toplevel
+  held, out = {}, []  # held: midi -> [start, end, midi, fermata] of a note whose tie goes on
+  for element in part.flatten().notes:
+    start, end = Fraction(element.offset), Fraction(element.offset) + Fraction(element.quarterLength)
+    fermata = any(isinstance(e, expressions.Fermata) for e in element.expressions)
+    for member in ([element] if element.isNote else list(element.notes)):
+      midi = member.pitch.midi
+      tie = (member.tie or element.tie) and (member.tie or element.tie).type
+      if tie in ('continue', 'stop') and midi in held and held[midi][1] == start:
+        held[midi][1], held[midi][3] = end, held[midi][3] or fermata
+        if tie == 'stop':
+          out.append(tuple(held.pop(midi)))
+        continue
+      if midi in held:  # a tie that never stopped: the note ends where it was last extended
+        out.append(tuple(held.pop(midi)))
+      if tie in ('start', 'continue'):
+        held[midi] = [start, end, midi, fermata]
+      else:
+        out.append((start, end, midi, fermata))
+  return out + [tuple(note) for note in held.values()]
+
+
 def score_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
                      out_of_range: RangePolicy = 'fold') -> Piece:
   """A music21 score (all parts merged) as a `Piece`: tied notes joined, pickup bar and meter changes kept, its key
   (the first notated key with a mode, else music21's analysis) and its phrase ends (where fermata notes end; None
   when it has no fermata)."""
-  from music21 import expressions, key as m21key, tempo as m21tempo  # pylint: disable=import-outside-toplevel
+  from music21 import key as m21key, tempo as m21tempo  # pylint: disable=import-outside-toplevel
 
   notes, fermata_ends = [], set()
   for part in score.parts:
-    for element in part.stripTies().flatten().notes:
-      start = _to_step(element.offset, steps_per_quarter)
-      end = _to_step(element.offset + element.quarterLength, steps_per_quarter)
-      notes.extend((start, end, p.midi) for p in element.pitches)
-      if any(isinstance(e, expressions.Fermata) for e in element.expressions):
-        fermata_ends.add(end)
+    for start, end, midi, fermata in _tied_notes(part):
+      notes.append((_to_step(start, steps_per_quarter), _to_step(end, steps_per_quarter), midi))
+      if fermata:
+        fermata_ends.add(notes[-1][1])
   roll, _ = roll_from_notes(notes, lowest=lowest, num_notes=num_notes, out_of_range=out_of_range)
   notated = [k for k in score.flatten().getElementsByClass(m21key.Key) if k.mode in ('major', 'minor')]
   found = notated[0] if notated else score.analyze('key')
