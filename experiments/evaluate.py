@@ -41,6 +41,8 @@ _NUM_STEPS = flags.DEFINE_integer('num_steps', 256, 'Music mode: steps per gener
 _SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed (the first, where several are used).', lower_bound=0,
                              upper_bound=2**63 - 1)
 _TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Sampling temperature.')
+_MAX_NOTES = flags.DEFINE_integer('max_notes', None, 'Music and harmonize modes: at most this many notes at once.',
+                                  lower_bound=1)
 _PARTICLES = flags.DEFINE_integer('particles', None, 'Harmonize mode: SMC particles (default: the sampler\'s); 1 '
                                   'is the plain masked sampler.', lower_bound=1)
 _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace results of an earlier evaluation in --output_dir.')
@@ -147,7 +149,7 @@ def main(argv):
         result = evaluation.likelihood(composer, pieces, _BATCH_SIZE.value)
       elif _MODE.value == 'music':
         samples = composer.sample(_NUM_STEPS.value, num_samples=_NUM_SAMPLES.value, seed=_SEED.value,
-                                  temperature=_TEMPERATURE.value)
+                                  temperature=_TEMPERATURE.value, max_notes=_MAX_NOTES.value)
         result = metrics.compare(samples, pieces, data.train)
         result.update(harmony_generated=harmony.statistics(samples), harmony_real=harmony.statistics(pieces))
       elif _MODE.value == 'continue':
@@ -155,7 +157,7 @@ def main(argv):
                   'real': harmony.statistics(pieces)}
       elif _MODE.value == 'harmonize':
         grid = composer.grid
-        args = dict(temperature=_TEMPERATURE.value, particles=_PARTICLES.value)
+        args = dict(temperature=_TEMPERATURE.value, particles=_PARTICLES.value, max_notes=_MAX_NOTES.value)
         result = {'sopranos': studies.harmonization_study(composer, [melodies.top_voice(p) for p in pieces], seeds,
                                                           references=pieces, **args),
                   'folk': studies.harmonization_study(composer, melodies.folk_songs(**grid._asdict()), seeds, **args)}

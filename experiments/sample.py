@@ -56,6 +56,8 @@ _PHRASES = flags.DEFINE_list('phrases', None, 'Phrase lengths in bars (2,2,2,2) 
 _FORM = flags.DEFINE_string('form', None, 'One capital letter per phrase (AABA, with --phrases or the melody\'s '
                             'fermatas): a repeated letter repeats that phrase\'s melody.')
 _FORM_HARMONY = flags.DEFINE_boolean('form_harmony', False, 'With --form: a repeat repeats every voice.')
+_MAX_NOTES = flags.DEFINE_integer('max_notes', None, 'At most this many notes at once, given ones included (4: a '
+                                  'four-voice texture), sampled as a condition with particles.', lower_bound=1)
 _PARTICLES = flags.DEFINE_integer('particles', None, 'SMC particles per sample (default 32 under constraints '
                                   'beyond a primer, or with --search=best|beam; else 1, the plain sampler).',
                                   lower_bound=1)
@@ -79,9 +81,9 @@ _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace files of the same
 
 
 # What the page lists: the flags that shape the music (those given, and the controls and seed always).
-_SETTINGS = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _PARTICLES, _SEARCH, _PRIMER, _HARMONIZE, _FIXED, _MOTIF,
-             _MOTIF_AT, _BRIDGE_TO, _BRIDGE_BARS, _ENDING, _KEY, _PHRASES, _FORM, _FORM_HARMONY, _NUM_STEPS, _NUM_BARS,
-             _TIME_SIGNATURE, _PICKUP, _TEMPO, _ALLOW_ABOVE, _BEST)
+_SETTINGS = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _MAX_NOTES, _PARTICLES, _SEARCH, _PRIMER, _HARMONIZE,
+             _FIXED, _MOTIF, _MOTIF_AT, _BRIDGE_TO, _BRIDGE_BARS, _ENDING, _KEY, _PHRASES, _FORM, _FORM_HARMONY,
+             _NUM_STEPS, _NUM_BARS, _TIME_SIGNATURE, _PICKUP, _TEMPO, _ALLOW_ABOVE, _BEST)
 _ALWAYS_SHOWN = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _SEARCH)
 
 # Composer.sample's keyword arguments, as this script's flags (errors name the flag the user typed).
@@ -91,7 +93,7 @@ _FLAG_OF_ARGUMENT = {'num_steps': '--num_steps', 'num_samples': '--num_samples',
                      'time_signature': '--time_signature', 'motif': '--motif', 'motif_at': '--motif_at',
                      'bridge_to': '--bridge_to', 'bridge_bars': '--bridge_bars', 'ending': '--ending',
                      'particles': '--particles', 'search': '--search', 'key': '--key', 'phrases': '--phrases',
-                     'num_bars': '--num_bars', 'pickup': '--pickup', 'form': '--form'}
+                     'num_bars': '--num_bars', 'pickup': '--pickup', 'form': '--form', 'max_notes': '--max_notes'}
 
 
 def _motif_at() -> list[tuple[int, int]]:
@@ -164,11 +166,13 @@ def main(argv):
                'another --seed or --output_dir')
     generation = composer.generate(
         _NUM_STEPS.value, num_bars=_NUM_BARS.value, num_samples=_NUM_SAMPLES.value, seed=_SEED.value,
-        temperature=_TEMPERATURE.value, conservativity=_CONSERVATIVITY.value, adaptive=_ADAPTIVE.value, particles=_PARTICLES.value,
-        search=_SEARCH.value, primer=_PRIMER.value, melody=_HARMONIZE.value, fixed=fixed, motif=_MOTIF.value,
-        motif_at=motif_at, bridge_to=_BRIDGE_TO.value, bridge_bars=_BRIDGE_BARS.value, ending=_ENDING.value,
-        forbid_above_melody=not _ALLOW_ABOVE.value, time_signature=_TIME_SIGNATURE.value, pickup=pickup,
-        tempo=_TEMPO.value, key=_KEY.value, phrases=phrases, form=_FORM.value, form_harmony=_FORM_HARMONY.value)
+        temperature=_TEMPERATURE.value, conservativity=_CONSERVATIVITY.value, adaptive=_ADAPTIVE.value,
+        particles=_PARTICLES.value, search=_SEARCH.value, primer=_PRIMER.value, melody=_HARMONIZE.value, fixed=fixed,
+        motif=_MOTIF.value, motif_at=motif_at, bridge_to=_BRIDGE_TO.value, bridge_bars=_BRIDGE_BARS.value,
+        ending=_ENDING.value, forbid_above_melody=not _ALLOW_ABOVE.value, time_signature=_TIME_SIGNATURE.value,
+        pickup=pickup,
+        tempo=_TEMPO.value, key=_KEY.value, phrases=phrases, form=_FORM.value, form_harmony=_FORM_HARMONY.value,
+        max_notes=_MAX_NOTES.value)
   except CheckpointError as e:
     cli.fail(f'--checkpoint: {e}', code=1)
   except GenerationError as e:

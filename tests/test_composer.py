@@ -343,3 +343,18 @@ def test_a_form_repeats_each_samples_own_phrases(composer):
     composer.sample(phrases=[1, 1, 1, 1], form='AB')
   with pytest.raises(bj.GenerationError, match='form: phrase 2 \\(A\\) does not fit the bars of phrase 1'):
     composer.sample(phrases=[2, 1], form='AA')
+
+
+def test_max_notes_limits_the_texture_as_a_condition(composer):
+  free = composer.generate(48, num_samples=2, seed=6)
+  assert free.pieces[0].roll[..., 0].sum(axis=1).max() > 2  # this model plays thicker textures unasked
+  limited = composer.generate(48, num_samples=2, seed=6, max_notes=2)
+  assert limited.particles == 32  # a condition: particles weigh it
+  for piece in limited.pieces:
+    assert piece.roll[..., 0].sum(axis=1).max() <= 2
+  tune = line([(0, 8, 60), (8, 16, 62), (16, 24, 64)], 24)
+  harmonized = composer.sample(melody=tune, max_notes=3, seed=2)[0]
+  assert all(harmonized.roll[start:start + 8, pitch - 36, 0].all() for start, pitch in ((0, 60), (8, 62), (16, 64)))
+  assert harmonized.roll[..., 0].sum(axis=1).max() <= 3  # given notes count toward the limit
+  with pytest.raises(bj.GenerationError, match='max_notes: must be in \\[1, 40\\]'):
+    composer.sample(16, max_notes=0)

@@ -208,7 +208,8 @@ class Composer:
                search: str = 'sample', primer=None, melody=None, motif=None, motif_at=(), bridge_to=None,
                bridge_bars: int = 4, ending=None, fixed=None, forbid_above_melody: bool = True, num_bars=None,
                time_signature=None, pickup=None, tempo: float | None = None, key=None,
-               phrases=None, form: str | None = None, form_harmony: bool = False) -> Generation:
+               phrases=None, form: str | None = None, form_harmony: bool = False,
+               max_notes: int | None = None) -> Generation:
     """Generates `num_samples` independent pieces, free or under constraints (which combine), with what the sampler
     knows of each (`Generation`); `sample` returns the pieces alone.
 
@@ -252,6 +253,8 @@ class Composer:
       form: one capital letter per phrase ('AABC'): a repeated letter repeats that phrase's melody (its top voice),
         sampled in rounds (`generation.form`); given constraints win where they cover the same cells.
       form_harmony: a repeat repeats every voice, not only the melody.
+      max_notes: at most this many notes sound at once, given ones included (4: a four-voice texture); sampled as a
+        condition on the model (`sampler.Controls`), with particles (default 32) to weigh it.
     """
     for name, value in (('temperature', temperature), ('conservativity', conservativity)):
       if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -264,6 +267,8 @@ class Composer:
       raise GenerationError('search', f'must be one of {", ".join(sampler.MODES)}, got {search!r}')
     if particles is not None and not (isinstance(particles, numbers.Integral) and 1 <= particles <= MAX_PARTICLES):
       raise GenerationError('particles', f'must be in [1, {MAX_PARTICLES}], got {particles!r}')
+    if max_notes is not None and not (isinstance(max_notes, numbers.Integral) and 1 <= max_notes <= self.num_notes):
+      raise GenerationError('max_notes', f'must be in [1, {self.num_notes}], got {max_notes!r}')
     c = self.constraints(num_steps, primer=primer, melody=melody, motif=motif, motif_at=motif_at,
                          bridge_to=bridge_to, bridge_bars=bridge_bars, ending=ending, fixed=fixed,
                          forbid_above_melody=forbid_above_melody, num_bars=num_bars, time_signature=time_signature,
@@ -271,7 +276,7 @@ class Composer:
     spans = list(zip((0,) + c.phrase_ends[:-1], c.phrase_ends))
     repeats = [] if form is None else form_lib.parse(form, spans, c.bar_position)
     if particles is None:
-      particles = DEFAULT_PARTICLES if c.weighs or search != 'sample' or repeats else 1
+      particles = DEFAULT_PARTICLES if c.weighs or search != 'sample' or repeats or max_notes else 1
     cells = c.num_steps * num_samples * particles * self.num_notes
     if cells > MAX_CELLS:
       raise GenerationError('num_samples', f'{c.num_steps} steps x {num_samples} samples x {particles} particles x '
@@ -291,7 +296,8 @@ class Composer:
     plan = sampler.Plan(jnp.asarray(c.bar_position), batched(c.mask), batched(c.values),
                         batched(c.force_articulate), batched(c.require), jnp.asarray(contexts),
                         jnp.asarray(lookahead), jnp.asarray(drop))
-    controls = sampler.Controls(jnp.float32(temperature), jnp.float32(conservativity), jnp.float32(adaptive))
+    controls = sampler.Controls(jnp.float32(temperature), jnp.float32(conservativity), jnp.float32(adaptive),
+                                jnp.int32(sampler.NO_LIMIT if max_notes is None else max_notes))
 
     def run(plan, round_index):
       key = jax.random.key(int(seed))

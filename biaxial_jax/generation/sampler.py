@@ -47,6 +47,7 @@ BEAM_FRACTION = 4  # beam search keeps the best K / 4 particles at each bar line
 # Log-weight of a particle that misses a requirement. Finite, so that a sample whose particles all miss it keeps
 # equal weights rather than NaNs (the caller checks the output and says so).
 UNMET_LOG_WEIGHT = -1e4
+NO_LIMIT = 1 << 20  # Controls.max_notes when the texture is not limited
 
 
 class Controls(typing.NamedTuple):
@@ -57,10 +58,15 @@ class Controls(typing.NamedTuple):
   adaptive: 1.0 turns on the original's anti-silence mode (`gen_adaptive`): the exponent starts at the
     conservativity; after a step where fewer than 2 notes sound it is reset to 1 if above 1, then lowered by 0.02;
     after any other step it moves 30% of the way back toward 1.
+  max_notes: at most this many notes sound at a step (a four-voice texture: 4). Given notes count; once a step has
+    as many as it may (counting the given ones still to come above), the free cells above are conditioned to silence
+    like fixed ones: each particle is weighted by the model's probability of that silence, so the output samples the
+    model given the limit, not a truncated draw.
   """
   temperature: jnp.ndarray
   conservativity: jnp.ndarray
   adaptive: jnp.ndarray
+  max_notes: jnp.ndarray | int = NO_LIMIT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,24 +120,26 @@ class Result(typing.NamedTuple):
   ess_SxT: jnp.ndarray
 
 
-def _sample_note(params, learned_articulation: bool, temperature, conservativity_B, carry, per_note):
-  """One note of one step for every particle; carry = (note-axis states, the lower note's pair)."""
-  states, lower_Bx2 = carry
-  time_gates_Bx4H, uniform_Bx2, mask_Bx2, values_Bx2, force_B, prev_play_B = per_note
+def _sample_note(params, learned_articulation: bool, temperature, conservativity_B, max_notes, carry, per_note):
+  """One note of one step for every particle; carry = (note-axis states, the lower note's pair, notes sounding so
+  far at this step); `reserved_B` in `per_note` counts the given notes still to come above this one."""
+  states, lower_Bx2, sounding_B = carry
+  time_gates_Bx4H, uniform_Bx2, mask_Bx2, values_Bx2, force_B, prev_play_B, reserved_B = per_note
   gates = time_gates_Bx4H + model.note_gates_from_lower(params, lower_Bx2)
   states, out_BxH = model.stack_step_from_gates(params['note'], states, gates)
   logits_Bx2 = model.output_logits(params, out_BxH)
   p_Bx2 = jax.nn.sigmoid(logits_Bx2 / temperature)
   p_play = p_Bx2[:, 0] ** conservativity_B
-  play = jnp.where(mask_Bx2[:, 0], values_Bx2[:, 0], uniform_Bx2[:, 0] < p_play)
+  full_B = (sounding_B + reserved_B >= max_notes) & ~mask_Bx2[:, 0]  # no room left: silence, weighed as given
+  play = jnp.where(mask_Bx2[:, 0], values_Bx2[:, 0], ~full_B & (uniform_Bx2[:, 0] < p_play))
   drawn = uniform_Bx2[:, 1] < p_Bx2[:, 1] if learned_articulation else jnp.zeros_like(play)
   art = jnp.where(mask_Bx2[:, 1], values_Bx2[:, 1], drawn)
   art = play & (art | force_B | ~prev_play_B)  # articulate only if played; always at an onset
   pair_Bx2 = jnp.stack([play, art], axis=-1).astype(jnp.float32)
-  constrained_Bx2 = mask_Bx2 | jnp.stack([jnp.zeros_like(force_B), force_B], axis=-1)
+  constrained_Bx2 = mask_Bx2 | jnp.stack([full_B, force_B], axis=-1)
   log_w = smc.constrained_log_prob(logits_Bx2, pair_Bx2, prev_play_B, constrained_Bx2, temperature,
                                    conservativity_B, learned_articulation)
-  return (states, pair_Bx2), (pair_Bx2, log_w, smc.model_log_prob(logits_Bx2, pair_Bx2))
+  return (states, pair_Bx2, sounding_B + play), (pair_Bx2, log_w, smc.model_log_prob(logits_Bx2, pair_Bx2))
 
 
 def _adapt(conservativity_B: jnp.ndarray, notes_BxNx2: jnp.ndarray, controls: Controls) -> jnp.ndarray:
@@ -183,11 +191,15 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
                                      context_XxC=context(particles(step_context)))
     time_states, h = model.stack_step(params['time'], time_states, x_BxNxF.reshape(b * n, -1))
     uniform_BxNx2 = jax.random.uniform(step_key, (b, n, 2))
+    given_play_BxN = (mask_BxNx2[..., 0] & values_BxNx2[..., 0]).astype(jnp.int32)
+    reserved_BxN = jnp.cumsum(given_play_BxN[:, ::-1], axis=1)[:, ::-1] - given_play_BxN  # given notes above
     per_note = (model.note_gates_from_time(params, h).reshape(b, n, -1), uniform_BxNx2, mask_BxNx2, values_BxNx2,
-                force_BxN, prev_BxNx2[..., 0] > 0)
+                force_BxN, prev_BxNx2[..., 0] > 0, reserved_BxN)
     per_note = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), per_note)  # notes lead: the scan runs over them
-    note = functools.partial(_sample_note, params, learned_articulation, controls.temperature, conservativity_B)
-    _, (pairs_NxBx2, log_w_NxB, log_lik_NxB) = jax.lax.scan(note, (note_init, jnp.zeros((b, 2))), per_note)
+    note = functools.partial(_sample_note, params, learned_articulation, controls.temperature, conservativity_B,
+                             controls.max_notes)
+    _, (pairs_NxBx2, log_w_NxB, log_lik_NxB) = jax.lax.scan(
+        note, (note_init, jnp.zeros((b, 2)), jnp.zeros((b,), jnp.int32)), per_note)
     notes_BxNx2 = jnp.swapaxes(pairs_NxBx2, 0, 1)
     met_B = ~require_BxN.any(axis=-1) | (require_BxN & (notes_BxNx2[..., 0] > 0)).any(axis=-1)
     log_w_B = log_w_B + log_w_NxB.sum(axis=0) + jnp.where(met_B, 0.0, UNMET_LOG_WEIGHT)
