@@ -122,8 +122,8 @@ def _speller(key):
   def spell(midi: int):
     plain = pitch.Pitch(midi=midi)
     if midi % 12 in names:  # the scale's own name
-      return next(c for c in (plain, plain.getEnharmonic(), plain.getLowerEnharmonic(), plain.getHigherEnharmonic())
-                  if c is not None and c.name == names[midi % 12])
+      return next((c for c in (plain, plain.getEnharmonic(), plain.getLowerEnharmonic(), plain.getHigherEnharmonic())
+                  if c is not None and c.name == names[midi % 12]), plain)
     if plain.accidental is None or plain.accidental.alter == 0:
       return plain  # a natural outside the scale (the raised leading tone of a minor key) stays natural
     return plain.getEnharmonic() if flats == (plain.accidental.alter > 0) else plain
