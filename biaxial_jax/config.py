@@ -57,6 +57,7 @@ class ModelConfig:
   hoist_input_projection: bool = False  # compute x @ W_in for all steps before each scan (faster on some backends)
   matmul_dtype: str = 'float32'  # matmul operands: 'float32' or 'bfloat16' (accumulation, state and loss stay float32)
   structure: bool = False  # phrase and key inputs (features.py): 100 features per note instead of 80
+  chord_inputs: bool = False  # the note axis also reads the chord drawn below each note (features.below_features)
   scan_unroll: int = 1  # LSTM steps per loop iteration of each training scan (lax.scan's unroll; same function)
 
   def validate(self):
@@ -79,6 +80,7 @@ class TrainConfig:
   warmup_steps: int = 100  # linear warm-up from 0 to the peak
   decay_steps: int = 10_000  # cosine decay ends here, at final_lr_fraction of the peak (then constant)
   final_lr_fraction: float = 0.1  # where the cosine decay ends, as a fraction of the peak
+  weight_decay: float = 0.0  # AdamW's decoupled decay of the weight matrices, times the learning rate (0: plain Adam)
   play_only: bool = False  # learn and choose checkpoints by the play bits alone (frame-level benchmarks have no articulation)
   clip_norm: float = 5.0  # gradient clipping norm (global for adam, per parameter for adadelta); 0: off
   log_every: int = 50  # steps between log lines and metric records
@@ -98,6 +100,8 @@ class TrainConfig:
            f'must be in (0, {MAX_LEARNING_RATE:g}], got {self.learning_rate}')
     _check(0 <= self.final_lr_fraction <= 1, 'train.final_lr_fraction', f'must be in [0, 1], got '
            f'{self.final_lr_fraction}')
+    _check(0 <= self.weight_decay <= 1, 'train.weight_decay', f'must be in [0, 1], got {self.weight_decay}')
+    _check(self.weight_decay == 0 or self.optimizer == 'adam', 'train.weight_decay', 'needs train.optimizer=adam')
     _check(0 <= self.clip_norm < math.inf, 'train.clip_norm', f'must be finite and >= 0, got {self.clip_norm}')
 
 

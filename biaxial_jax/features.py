@@ -21,12 +21,28 @@ With `model.structure` (phrase and key inputs, from `music.structure.context_of`
 An unknown key or phrase (MIDI without a key signature, benchmark files) leaves its slots at zero, so one model
 trains and samples with and without them; transposition moves the tonic with the notes (`transpose_context`).
 
+The note axis reads, for note n at step t, what was drawn *below* it at the same step (teacher forcing: the true notes
+below; generation: the notes already drawn, carried along the note scan by `chord_step`). `below_features`, 2 values,
+or 31 with `model.chord_inputs`:
+
+| slice | size | content                                                                                        |
+|-------|------|------------------------------------------------------------------------------------------------|
+| 0:2   | 2    | `(play, articulate)` of note n-1 (the original's only note-axis input besides the time axis)    |
+| 2:14  | 12   | recent: play of notes n-1 .. n-12, nearest first (the exact intervals within an octave below)  |
+| 14:26 | 12   | classes: playing notes below at each interval class, element k counts notes m < n, (n-m) % 12 = k |
+| 26:31 | 5    | voices below: one-hot of the number of notes playing below, 0, 1, 2, 3, 4 or more               |
+
+Without them the note axis must remember the chord under construction in its recurrent state alone, over up to 40
+notes of scan; with them it sees the chord (relative to itself, so note invariance is kept) when it decides.
+
 Differences from the original: the position is scaled; the vicinity is zero-padded rather than wrapped around; the beat
 is the position within the bar from the time signature (not the step count mod 16 from the segment start), of the step
 being predicted, and uses the original's unused constant slot 79 as a fifth bit so bars of up to 32 steps are told apart.
 """
 
 from __future__ import annotations
+
+import typing
 
 import jax
 import jax.numpy as jnp
@@ -45,11 +61,19 @@ MODE = slice(KEY.stop, KEY.stop + 1)
 PHRASE_BINS = 7
 PHRASE = slice(MODE.stop, MODE.stop + PHRASE_BINS)
 NUM_STRUCTURE_FEATURES = PHRASE.stop
+CHORD_WINDOW = 12  # notes directly below whose play bits the note axis reads
+VOICE_BINS = 5  # notes playing below: 0, 1, 2, 3, 4 or more
+NUM_CHORD_FEATURES = 2 * CHORD_WINDOW + VOICE_BINS
 
 
 def num_features(structure: bool) -> int:
   """Input features per note: 80, or 100 with the phrase and key inputs."""
   return NUM_STRUCTURE_FEATURES if structure else NUM_FEATURES
+
+
+def num_below_features(chord_inputs: bool) -> int:
+  """Note-axis inputs per note besides the time axis: the lower note's pair, and the chord below (31 in all)."""
+  return 2 + (NUM_CHORD_FEATURES if chord_inputs else 0)
 
 
 def _structure_features(context_XxC: jnp.ndarray, pitch_class_N: np.ndarray) -> jnp.ndarray:
@@ -115,3 +139,54 @@ def sequence_features(notes_BxTxNx2: jnp.ndarray, bar_position_BxT: jnp.ndarray,
   """Teacher-forced features `float32[B, T, N, F]`: step t sees the notes of step t-1 and its own bar position (and
   structure context)."""
   return note_features(shift_in_time(notes_BxTxNx2), bar_position_BxT, lowest=lowest, context_XxC=context_BxTxC)
+
+
+def _interval_classes_NxNx12(num_notes: int) -> np.ndarray:
+  """`[m, n, k]`: 1 where note m lies below note n at interval class k, `(n - m) % 12 == k`."""
+  m, n = np.arange(num_notes)[:, None], np.arange(num_notes)[None, :]
+  return ((m < n)[..., None] & ((n - m)[..., None] % 12 == np.arange(12))).astype(np.float32)
+
+
+def _voices(count_X: jnp.ndarray) -> jnp.ndarray:
+  return jax.nn.one_hot(jnp.minimum(count_X, VOICE_BINS - 1).astype(jnp.int32), VOICE_BINS)
+
+
+def below_features(notes_XxNx2: jnp.ndarray, chord_inputs: bool) -> jnp.ndarray:
+  """`float32[..., N, 2 | 31]`: for each note, what sounds below it at the same step (see the table above)."""
+  notes = jnp.asarray(notes_XxNx2, jnp.float32)
+  *lead, num_notes, _ = notes.shape
+  lower = jnp.pad(notes[..., :-1, :], [(0, 0)] * len(lead) + [(1, 0), (0, 0)])
+  if not chord_inputs:
+    return lower
+  play = notes[..., 0]
+  padded = jnp.pad(play, [(0, 0)] * len(lead) + [(CHORD_WINDOW, 0)])  # padded index i is note i - 12
+  recent = jnp.stack([padded[..., CHORD_WINDOW - 1 - j:CHORD_WINDOW - 1 - j + num_notes] for j in range(CHORD_WINDOW)],
+                     axis=-1)
+  classes = jnp.einsum('...m,mnk->...nk', play, _interval_classes_NxNx12(num_notes))
+  voices = _voices(jnp.cumsum(play, axis=-1) - play)
+  return jnp.concatenate([lower, recent, classes, voices], axis=-1)
+
+
+class ChordCarry(typing.NamedTuple):
+  """The chord below the note the sampler's note scan is at: `recent_Bx12` (play of the 12 notes below, nearest
+  first), `classes_Bx12` (playing notes below per interval class) and `voices_B` (playing notes below)."""
+  recent_Bx12: jnp.ndarray
+  classes_Bx12: jnp.ndarray
+  voices_B: jnp.ndarray
+
+  @classmethod
+  def empty(cls, batch: int) -> ChordCarry:
+    return cls(jnp.zeros((batch, CHORD_WINDOW)), jnp.zeros((batch, 12)), jnp.zeros((batch,)))
+
+  def step(self, play_B: jnp.ndarray) -> ChordCarry:
+    """The carry for the next note up, after this note drew `play_B`: every interval grows by one semitone."""
+    play = play_B.astype(jnp.float32)
+    recent = jnp.concatenate([play[:, None], self.recent_Bx12[:, :-1]], axis=-1)
+    classes = jnp.roll(self.classes_Bx12, 1, axis=-1).at[:, 1].add(play)
+    return ChordCarry(recent, classes, self.voices_B + play)
+
+  def features(self, lower_Bx2: jnp.ndarray, chord_inputs: bool) -> jnp.ndarray:
+    """`below_features` of the current note, `[B, 2 | 31]`, from the carry and the lower note's pair."""
+    if not chord_inputs:
+      return lower_Bx2
+    return jnp.concatenate([lower_Bx2, self.recent_Bx12, self.classes_Bx12, _voices(self.voices_B)], axis=-1)

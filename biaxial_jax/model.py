@@ -2,7 +2,8 @@
 
 Time axis: a stack of LSTMs recurrent over time steps, one sequence per note (notes folded into the batch).
 Note axis: a stack of LSTMs recurrent over notes from low to high, one sequence per time step (time folded into the
-batch); note n sees the time-axis output for n and the `(play, articulate)` of note n-1 at the same step.
+batch); note n sees the time-axis output for n and the `(play, articulate)` of note n-1 at the same step (with
+`model.chord_inputs`, also the chord drawn below it: `features.below_features`).
 A dense layer gives 2 logits per note and step: play, and articulate given play.
 
 Parameters: `{'time': [layer...], 'note': [layer...], 'out': {'w', 'b'}}`, each LSTM layer
@@ -39,7 +40,7 @@ def init_params(key: jax.Array, config: ModelConfig) -> Params:
   for hidden in config.time_sizes:
     time.append(_init_lstm(next(keys), size, hidden))
     size = hidden
-  note, size = [], config.time_sizes[-1] + 2
+  note, size = [], config.time_sizes[-1] + features.num_below_features(config.chord_inputs)
   for hidden in config.note_sizes:
     note.append(_init_lstm(next(keys), size, hidden))
     size = hidden
@@ -139,16 +140,20 @@ def stack_step_from_gates(layers: list[dict], states: list[LstmState],
   return new_states, x_BxD
 
 
+def _time_output_size(params: Params) -> int:
+  return params['time'][-1]['w_rec'].shape[0]
+
+
 def note_gates_from_time(params: Params, h_XxH: jnp.ndarray) -> jnp.ndarray:
   """The time-axis output's share (with the bias) of the note axis's first-layer gates. It does not change along
-  the note scan, so generation computes it for all notes of a step at once; `note_gates_from_lower` is the rest."""
+  the note scan, so generation computes it for all notes of a step at once; `note_gates_from_below` is the rest."""
   first = params['note'][0]
-  return dot(h_XxH, first['w_in'][:-2]) + first['b']
+  return dot(h_XxH, first['w_in'][:_time_output_size(params)]) + first['b']
 
 
-def note_gates_from_lower(params: Params, lower_Xx2: jnp.ndarray) -> jnp.ndarray:
-  """The lower note's `(play, articulate)` share of the note axis's first-layer gates."""
-  return dot(lower_Xx2, params['note'][0]['w_in'][-2:])
+def note_gates_from_below(params: Params, below_XxK: jnp.ndarray) -> jnp.ndarray:
+  """The share of the note axis's first-layer gates from what lies below the note (`features.below_features`)."""
+  return dot(below_XxK, params['note'][0]['w_in'][_time_output_size(params):])
 
 
 def output_logits(params: Params, h_BxH: jnp.ndarray) -> jnp.ndarray:
@@ -188,16 +193,12 @@ def time_axis(params: Params, x_BxTxNxF: jnp.ndarray, config: ModelConfig, masks
   return jnp.transpose(h.reshape(t, b, n, -1), (1, 0, 2, 3))
 
 
-def lower_neighbours(notes_BxTxNx2: jnp.ndarray) -> jnp.ndarray:
-  """For each note, the `(play, articulate)` of the note below it (zeros under the lowest)."""
-  return jnp.pad(notes_BxTxNx2[..., :-1, :], [(0, 0)] * (notes_BxTxNx2.ndim - 2) + [(1, 0), (0, 0)])
-
-
 def note_axis(params: Params, h_BxTxNxH: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, config: ModelConfig,
               masks) -> jnp.ndarray:
-  """Logits `[B, T, N, 2]` given time-axis outputs and the notes (teacher forcing: note n sees note n-1)."""
+  """Logits `[B, T, N, 2]` given time-axis outputs and the notes (teacher forcing: note n sees the notes below)."""
   b, t, n, _ = h_BxTxNxH.shape
-  x = jnp.concatenate([h_BxTxNxH, lower_neighbours(notes_BxTxNx2).astype(h_BxTxNxH.dtype)], axis=-1)
+  below = features.below_features(notes_BxTxNx2, config.chord_inputs)
+  x = jnp.concatenate([h_BxTxNxH, below.astype(h_BxTxNxH.dtype)], axis=-1)
   x = jnp.transpose(x, (2, 0, 1, 3)).reshape(n, b * t, -1)
   for layer, mask in zip(params['note'], masks):
     x = _layer_scan(layer, x, mask, config.hoist_input_projection, config.scan_unroll)

@@ -52,14 +52,18 @@ def clip_each_by_norm(max_norm: float) -> optax.GradientTransformation:
 
 
 def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-  """Adam with global-norm clipping and warm-up + cosine decay; or the original's Adadelta with per-parameter clipping."""
+  """Adam with global-norm clipping and warm-up + cosine decay (AdamW's decoupled decay of the weight matrices with
+  `weight_decay`); or the original's Adadelta with per-parameter clipping."""
   # The schedule ignores num_steps, so that a run extended on resume follows the same curve as an unbroken one.
   schedule = optax.warmup_cosine_decay_schedule(
       0.0, cfg.learning_rate, max(cfg.warmup_steps, 1), max(cfg.decay_steps, cfg.warmup_steps + 1),
       end_value=cfg.learning_rate * cfg.final_lr_fraction)
   if cfg.optimizer == 'adam':
     clip = optax.clip_by_global_norm(cfg.clip_norm) if cfg.clip_norm else optax.identity()
-    return optax.chain(clip, optax.adam(schedule))
+    if not cfg.weight_decay:  # plain Adam keeps the optimizer state of checkpoints written before weight decay
+      return optax.chain(clip, optax.adam(schedule))
+    matrices = lambda params: jax.tree.map(lambda x: x.ndim == 2, params)  # not biases
+    return optax.chain(clip, optax.adamw(schedule, weight_decay=cfg.weight_decay, mask=matrices))
   clip = clip_each_by_norm(cfg.clip_norm) if cfg.clip_norm else optax.identity()
   return optax.chain(clip, optax.adadelta(schedule, rho=0.95, eps=1e-6))
 

@@ -93,3 +93,37 @@ def test_sequence_features_use_the_previous_step_and_jit():
   assert vic[0].sum() == 0  # step 0 is predicted from silence
   assert vic[1, 12].tolist() == [1, 1]  # step 1 sees step 0
   assert vic[2].sum() == 0
+
+
+def test_below_features_by_hand():
+  """Note 20 with notes 4, 8 and 19 playing below (19 struck): recent, interval classes and voices below."""
+  notes = np.zeros((N, 2), np.float32)
+  notes[[4, 8, 19], 0] = 1
+  notes[19, 1] = 1
+  plain = np.asarray(F.below_features(notes, False))
+  assert plain.shape == (N, 2) and F.num_below_features(False) == 2
+  np.testing.assert_array_equal(plain[20], [1, 1])
+  x = np.asarray(F.below_features(notes, True))
+  assert x.shape == (N, 31) and F.num_below_features(True) == 31
+  np.testing.assert_array_equal(x[20, :2], [1, 1])
+  recent = np.zeros(12)
+  recent[[0, 11]] = 1  # note 19, one below; note 8, twelve below
+  np.testing.assert_array_equal(x[20, 2:14], recent)
+  classes = np.zeros(12)
+  classes[[1, 0]] = 1, 1  # 19: a semitone below; 8: an octave below
+  classes[16 % 12] = 1  # 4: 16 semitones below, a major third
+  np.testing.assert_array_equal(x[20, 14:26], classes)
+  np.testing.assert_array_equal(x[20, 26:], [0, 0, 0, 1, 0])  # three voices below
+  np.testing.assert_array_equal(x[4, 26:], [1, 0, 0, 0, 0])  # nothing below the lowest
+  np.testing.assert_array_equal(x[9, 2:14], np.eye(12)[0])  # note 8 just below
+
+
+def test_the_samplers_chord_carry_equals_the_teacher_forced_features():
+  notes = (np.random.default_rng(0).random((5, N, 2)) < 0.3).astype(np.float32)
+  expected = np.asarray(F.below_features(notes, True))
+  carry = F.ChordCarry.empty(5)
+  for n in range(N):
+    lower = notes[:, n - 1] if n else np.zeros((5, 2), np.float32)
+    np.testing.assert_array_equal(carry.features(lower, True), expected[:, n])
+    carry = carry.step(notes[:, n, 0])
+  np.testing.assert_array_equal(carry.voices_B, notes[..., 0].sum(-1))

@@ -52,13 +52,30 @@ def test_output_at_step_t_ignores_later_steps(params):
   assert not np.allclose(a[:, 7:], b[:, 7:])
 
 
-def test_output_for_note_n_ignores_higher_notes_at_the_same_step(params):
+@pytest.mark.parametrize('chord_inputs', [False, True])
+def test_output_for_note_n_ignores_higher_notes_at_the_same_step(chord_inputs):
+  config = dataclasses.replace(SMALL, chord_inputs=chord_inputs)
+  params = model.init_params(jax.random.key(0), config)
   notes = random_notes(jax.random.key(3))
   x = features.sequence_features(notes, jnp.zeros((2, 12), jnp.int32), lowest=48)
   changed = notes.at[:, :, 20:].set(jnp.uint8(1))  # x stays: only the note axis sees the change
-  a, b = model.apply(params, x, notes, SMALL), model.apply(params, x, changed, SMALL)
+  a, b = model.apply(params, x, notes, config), model.apply(params, x, changed, config)
   np.testing.assert_array_equal(a[:, :, :21], b[:, :, :21])  # note 20 sees only notes below it
   assert not np.allclose(a[:, :, 21:], b[:, :, 21:])
+
+
+def test_chord_inputs_reach_the_note_axis_from_every_note_below():
+  """With `chord_inputs`, note n's output changes when a note an octave and more below it changes, even where the
+  note axis's recurrence is cut (a note axis without memory: forget gates shut, so only its inputs carry it)."""
+  config = dataclasses.replace(SMALL, chord_inputs=True)
+  params = model.init_params(jax.random.key(0), config)
+  for layer in params['note']:
+    layer['w_rec'] = jnp.zeros_like(layer['w_rec'])
+  notes = jnp.zeros((1, 3, 30, 2), jnp.uint8)
+  x = features.sequence_features(notes, jnp.zeros((1, 3), jnp.int32), lowest=48)
+  changed = notes.at[:, :, 5].set(jnp.uint8(1))
+  a, b = model.apply(params, x, notes, config), model.apply(params, x, changed, config)
+  assert np.abs(np.asarray(a[:, :, 25] - b[:, :, 25])).max() > 1e-4  # 20 semitones above the change
 
 
 def test_jit_hoisting_unrolling_and_eager_agree(params):

@@ -1,6 +1,7 @@
 """The compiled SMC sampler: one particle is the plain masked sampler, many converge to the exact conditional."""
 
 import collections
+import dataclasses
 import itertools
 
 import jax
@@ -59,10 +60,17 @@ def test_one_particle_draws_every_free_cell_as_the_plain_sampler_does(params):
   np.testing.assert_allclose(result.ess_SxT, 1.0)
 
 
-def test_log_likelihood_is_the_models_own(params):
-  result = run(params, 5, plan(3, 32, 40), particles=4)
+@pytest.mark.parametrize('chord_inputs', [False, True])
+def test_log_likelihood_is_the_models_own(chord_inputs):
+  """The sampler and teacher forcing compute the same model (with `chord_inputs`, the note scan's chord carry and
+  the teacher-forced chord features agree)."""
+  config = dataclasses.replace(CONFIG, model=dataclasses.replace(CONFIG.model, chord_inputs=chord_inputs))
+  params = model.init_params(jax.random.key(0), config.model)
+  params['out']['b'] = jnp.array([-1.0, 0.0])
+  result = sampler.sample(params, jax.random.key(5), plan(3, 32, 40), controls(), config=config.model, lowest=36,
+                          search=sampler.Search(particles=4))
   pieces = [bj.Piece(r, lowest=36) for r in np.asarray(result.rolls)]
-  composer = bj.Composer(CONFIG, params, 0)
+  composer = bj.Composer(config, params, 0)
   nll = [n.sum() for n in evaluation.step_nll(composer, pieces)]
   np.testing.assert_allclose(-np.asarray(result.log_likelihood), nll, rtol=1e-5)
 

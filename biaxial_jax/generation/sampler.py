@@ -120,17 +120,19 @@ class Result(typing.NamedTuple):
   ess_SxT: jnp.ndarray
 
 
-def _sample_note(params, learned_articulation: bool, temperature, conservativity_B, max_notes, carry, per_note):
-  """One note of one step for every particle; carry = (note-axis states, the lower note's pair, notes sounding so
-  far at this step); `reserved_B` in `per_note` counts the given notes still to come above this one."""
-  states, lower_Bx2, sounding_B = carry
+def _sample_note(params, chord_inputs: bool, learned_articulation: bool, temperature, conservativity_B, max_notes,
+                 carry, per_note):
+  """One note of one step for every particle; carry = (note-axis states, the lower note's pair, the chord drawn
+  below: `features.ChordCarry`, whose `voices_B` also counts the notes sounding so far at this step for
+  `max_notes`); `reserved_B` in `per_note` counts the given notes still to come above this one."""
+  states, lower_Bx2, chord = carry
   time_gates_Bx4H, uniform_Bx2, mask_Bx2, values_Bx2, force_B, prev_play_B, reserved_B = per_note
-  gates = time_gates_Bx4H + model.note_gates_from_lower(params, lower_Bx2)
+  gates = time_gates_Bx4H + model.note_gates_from_below(params, chord.features(lower_Bx2, chord_inputs))
   states, out_BxH = model.stack_step_from_gates(params['note'], states, gates)
   logits_Bx2 = model.output_logits(params, out_BxH)
   p_Bx2 = jax.nn.sigmoid(logits_Bx2 / temperature)
   p_play = p_Bx2[:, 0] ** conservativity_B
-  full_B = (sounding_B + reserved_B >= max_notes) & ~mask_Bx2[:, 0]  # no room left: silence, weighed as given
+  full_B = (chord.voices_B + reserved_B >= max_notes) & ~mask_Bx2[:, 0]  # no room left: silence, weighed as given
   play = jnp.where(mask_Bx2[:, 0], values_Bx2[:, 0], ~full_B & (uniform_Bx2[:, 0] < p_play))
   drawn = uniform_Bx2[:, 1] < p_Bx2[:, 1] if learned_articulation else jnp.zeros_like(play)
   art = jnp.where(mask_Bx2[:, 1], values_Bx2[:, 1], drawn)
@@ -139,7 +141,7 @@ def _sample_note(params, learned_articulation: bool, temperature, conservativity
   constrained_Bx2 = mask_Bx2 | jnp.stack([full_B, force_B], axis=-1)
   log_w = smc.constrained_log_prob(logits_Bx2, pair_Bx2, prev_play_B, constrained_Bx2, temperature,
                                    conservativity_B, learned_articulation)
-  return (states, pair_Bx2, sounding_B + play), (pair_Bx2, log_w, smc.model_log_prob(logits_Bx2, pair_Bx2))
+  return (states, pair_Bx2, chord.step(play)), (pair_Bx2, log_w, smc.model_log_prob(logits_Bx2, pair_Bx2))
 
 
 def _adapt(conservativity_B: jnp.ndarray, notes_BxNx2: jnp.ndarray, controls: Controls) -> jnp.ndarray:
@@ -185,21 +187,21 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
 
   def time_step(carry, per_step):
     time_states, prev_BxNx2, conservativity_B, log_w_B, log_lik_B, log_psi_B = carry
-    step_key, bar_position, mask, values, force, require, step_context, lookahead_start, drop, bar_ends = per_step
-    mask_BxNx2, values_BxNx2, force_BxN, require_BxN = (particles(x) for x in (mask, values, force, require))
+    (step_key, bar_position, mask, values, force, require, reserved, step_context, lookahead_start, drop,
+     bar_ends) = per_step
+    mask_BxNx2, values_BxNx2, force_BxN, require_BxN, reserved_BxN = (
+        particles(x) for x in (mask, values, force, require, reserved))
     x_BxNxF = features.note_features(prev_BxNx2, jnp.full((b,), bar_position), lowest=lowest,
                                      context_XxC=context(particles(step_context)))
     time_states, h = model.stack_step(params['time'], time_states, x_BxNxF.reshape(b * n, -1))
     uniform_BxNx2 = jax.random.uniform(step_key, (b, n, 2))
-    given_play_BxN = (mask_BxNx2[..., 0] & values_BxNx2[..., 0]).astype(jnp.int32)
-    reserved_BxN = jnp.cumsum(given_play_BxN[:, ::-1], axis=1)[:, ::-1] - given_play_BxN  # given notes above
     per_note = (model.note_gates_from_time(params, h).reshape(b, n, -1), uniform_BxNx2, mask_BxNx2, values_BxNx2,
                 force_BxN, prev_BxNx2[..., 0] > 0, reserved_BxN)
     per_note = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), per_note)  # notes lead: the scan runs over them
-    note = functools.partial(_sample_note, params, learned_articulation, controls.temperature, conservativity_B,
-                             controls.max_notes)
+    note = functools.partial(_sample_note, params, config.chord_inputs, learned_articulation, controls.temperature,
+                             conservativity_B, controls.max_notes)
     _, (pairs_NxBx2, log_w_NxB, log_lik_NxB) = jax.lax.scan(
-        note, (note_init, jnp.zeros((b, 2)), jnp.zeros((b,), jnp.int32)), per_note)
+        note, (note_init, jnp.zeros((b, 2)), features.ChordCarry.empty(b)), per_note)
     notes_BxNx2 = jnp.swapaxes(pairs_NxBx2, 0, 1)
     met_B = ~require_BxN.any(axis=-1) | (require_BxN & (notes_BxNx2[..., 0] > 0)).any(axis=-1)
     log_w_B = log_w_B + log_w_NxB.sum(axis=0) + jnp.where(met_B, 0.0, UNMET_LOG_WEIGHT)
@@ -235,9 +237,11 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
     return jnp.swapaxes(x, 0, 1)
 
   bar_ends_T = jnp.append(plan.bar_position_T[1:] == 0, True)
+  given_play_SxTxN = (plan.mask_SxTxNx2[..., 0] & plan.values_SxTxNx2[..., 0]).astype(jnp.int32)
+  reserved_SxTxN = jnp.cumsum(given_play_SxTxN[..., ::-1], axis=-1)[..., ::-1] - given_play_SxTxN  # given above
   per_step = (jax.random.split(key, t), plan.bar_position_T, time_major(plan.mask_SxTxNx2),
               time_major(plan.values_SxTxNx2), time_major(plan.force_SxTxN), time_major(plan.require_SxTxN),
-              time_major(plan.context_SxTxC), plan.lookahead_T, plan.drop_T, bar_ends_T)
+              time_major(reserved_SxTxN), time_major(plan.context_SxTxC), plan.lookahead_T, plan.drop_T, bar_ends_T)
   init = (time_states, jnp.zeros((b, n, 2)), jnp.full((b,), controls.conservativity, jnp.float32),
           jnp.zeros(b), jnp.zeros(b), jnp.zeros(b))
   final, (notes_TxBxNx2, rows_TxB, ess_TxS) = jax.lax.scan(time_step, init, per_step)
