@@ -115,7 +115,7 @@ def test_below_features_by_hand():
   np.testing.assert_array_equal(x[20, 14:26], classes)
   np.testing.assert_array_equal(x[20, 26:], [0, 0, 0, 1, 0])  # three voices below
   np.testing.assert_array_equal(x[4, 26:], [1, 0, 0, 0, 0])  # nothing below the lowest
-  np.testing.assert_array_equal(x[9, 2:14], np.eye(12)[0])  # note 8 just below
+  np.testing.assert_array_equal(x[9, 2:14], np.eye(12)[0] + np.eye(12)[4])  # note 8 just below, note 4 five below
 
 
 def test_the_samplers_chord_carry_equals_the_teacher_forced_features():
