@@ -89,7 +89,7 @@ def measure_generation(config: config_lib.Config, samples: int, num_steps: int, 
       values[:, t, note, 0] = True
       values[:, t, note, 1] = t % 4 == 0
   plan = sampler.Plan(jnp.arange(num_steps) % 16, mask, values, np.zeros((samples, num_steps, n), bool),
-                      np.zeros((samples, num_steps, n), bool),
+                      np.zeros((samples, num_steps, n), bool), np.full((samples, num_steps), -1, np.int32),
                       np.tile(np.array([0, 1, 8], np.int32), (samples, num_steps, 1)),
                       np.full(num_steps, -1, np.int32), np.zeros(num_steps, bool))
   args = (params, jax.random.key(0), plan, sampler.Controls(jnp.float32(1), jnp.float32(1), jnp.float32(0)))

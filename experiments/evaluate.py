@@ -43,6 +43,8 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed (the first, where several
 _TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Sampling temperature.')
 _MAX_NOTES = flags.DEFINE_integer('max_notes', None, 'Music and harmonize modes: at most this many notes at once.',
                                   lower_bound=1)
+_CADENCES = flags.DEFINE_boolean('cadences', None, 'Music, harmonize and continue modes: phrases end on root-position '
+                                 "triads as a condition (default: the sampler's, on for a model with phrase inputs).")
 _PARTICLES = flags.DEFINE_integer('particles', None, 'Harmonize mode: SMC particles (default: the sampler\'s); 1 '
                                   'is the plain masked sampler.', lower_bound=1)
 _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace results of an earlier evaluation in --output_dir.')
@@ -149,15 +151,18 @@ def main(argv):
         result = evaluation.likelihood(composer, pieces, _BATCH_SIZE.value)
       elif _MODE.value == 'music':
         samples = composer.sample(_NUM_STEPS.value, num_samples=_NUM_SAMPLES.value, seed=_SEED.value,
-                                  temperature=_TEMPERATURE.value, max_notes=_MAX_NOTES.value)
+                                  temperature=_TEMPERATURE.value, max_notes=_MAX_NOTES.value,
+                                  cadences=_CADENCES.value)
         result = metrics.compare(samples, pieces, data.train)
         result.update(harmony_generated=harmony.statistics(samples), harmony_real=harmony.statistics(pieces))
       elif _MODE.value == 'continue':
-        result = {'continued': studies.continuation_study(composer, pieces, seeds, temperature=_TEMPERATURE.value),
+        result = {'continued': studies.continuation_study(composer, pieces, seeds, temperature=_TEMPERATURE.value,
+                                                          cadences=_CADENCES.value),
                   'real': harmony.statistics(pieces)}
       elif _MODE.value == 'harmonize':
         grid = composer.grid
-        args = dict(temperature=_TEMPERATURE.value, particles=_PARTICLES.value, max_notes=_MAX_NOTES.value)
+        args = dict(temperature=_TEMPERATURE.value, particles=_PARTICLES.value, max_notes=_MAX_NOTES.value,
+                    cadences=_CADENCES.value)
         result = {'sopranos': studies.harmonization_study(composer, [melodies.top_voice(p) for p in pieces], seeds,
                                                           references=pieces, **args),
                   'folk': studies.harmonization_study(composer, melodies.folk_songs(**grid._asdict()), seeds, **args)}

@@ -58,6 +58,9 @@ _FORM = flags.DEFINE_string('form', None, 'One capital letter per phrase (AABA, 
 _FORM_HARMONY = flags.DEFINE_boolean('form_harmony', False, 'With --form: a repeat repeats every voice.')
 _MAX_NOTES = flags.DEFINE_integer('max_notes', None, 'At most this many notes at once, given ones included (4: a '
                                   'four-voice texture), sampled as a condition with particles.', lower_bound=1)
+_CADENCES = flags.DEFINE_boolean('cadences', None, 'Each phrase ends on a root-position major or minor triad, the last '
+                                 'on the tonic, sampled as a condition with particles (default: on for a model with '
+                                 'phrase and key inputs, such as the shipped one).')
 _PARTICLES = flags.DEFINE_integer('particles', None, 'SMC particles per sample (default 32 under constraints '
                                   'beyond a primer, or with --search=best|beam; else 1, the plain sampler).',
                                   lower_bound=1)
@@ -81,7 +84,7 @@ _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace files of the same
 
 
 # What the page lists: the flags that shape the music (those given, and the controls and seed always).
-_SETTINGS = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _MAX_NOTES, _PARTICLES, _SEARCH, _PRIMER, _HARMONIZE,
+_SETTINGS = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _MAX_NOTES, _CADENCES, _PARTICLES, _SEARCH, _PRIMER, _HARMONIZE,
              _FIXED, _MOTIF, _MOTIF_AT, _BRIDGE_TO, _BRIDGE_BARS, _ENDING, _KEY, _PHRASES, _FORM, _FORM_HARMONY,
              _NUM_STEPS, _NUM_BARS, _TIME_SIGNATURE, _PICKUP, _TEMPO, _ALLOW_ABOVE, _BEST)
 _ALWAYS_SHOWN = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _SEARCH)
@@ -172,7 +175,7 @@ def main(argv):
         ending=_ENDING.value, forbid_above_melody=not _ALLOW_ABOVE.value, time_signature=_TIME_SIGNATURE.value,
         pickup=pickup,
         tempo=_TEMPO.value, key=_KEY.value, phrases=phrases, form=_FORM.value, form_harmony=_FORM_HARMONY.value,
-        max_notes=_MAX_NOTES.value)
+        max_notes=_MAX_NOTES.value, cadences=_CADENCES.value)
   except CheckpointError as e:
     cli.fail(f'--checkpoint: {e}', code=1)
   except GenerationError as e:
@@ -198,8 +201,8 @@ def main(argv):
       warning = ('no note at all: the sampler wrote silence (a high --conservativity silences the model; try a '
                  'lower one or --adaptive)')
     elif generation.unmet[i]:
-      warning = (f'no particle met the ending\'s requirement (a third above the bass) at step '
-                 f'{generation.unmet[i][0]}: try more --particles or another --seed')
+      warning = (f'no particle met a requirement (the ending\'s third above the bass, or a phrase\'s closing chord) '
+                 f'at step {generation.unmet[i][0]}: try more --particles or another --seed')
     render.piano_roll_png(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.png'), title=f'{name}: {info}',
                           given=generation.given)
     wav, no_audio = None, 'not rendered (--nowav)' if not _WAV.value else 'the piece is silent'

@@ -72,7 +72,8 @@ def test_trailing_silence_is_dropped_unless_a_length_includes_it(composer, tmp_p
                         meters=[(0, 1, 4), (4 * STEP, 3, 4)], last_tick=48 * STEP)  # 2 beats of silence at the end
   assert bj.read_midi(with_rest, lowest=36, num_notes=40).num_steps == 48
   c = composer.constraints(melody=str(with_rest))
-  assert c.num_steps == 40 and c.changes == ('the melody: 2 quarters of silence after its last note dropped',)
+  assert c.num_steps == 40 and c.changes[0] == 'the melody: 2 quarters of silence after its last note dropped'
+  assert c.key is not None and c.changes[1] == f'key: {c.key}, by analysis of the melody (it names none)' 
   assert composer.constraints(48, melody=str(with_rest)).num_steps == 48  # asked for: kept, and free
   primed = composer.constraints(60, primer=str(with_rest))
   assert primed.mask[:40].all() and not primed.mask[40:].any()  # the primer ends where its music ends
@@ -93,7 +94,7 @@ def test_the_meter_of_a_file_is_replaced_on_request_keeping_its_pickup(composer,
                        meters=[])
   assert composer.constraints(melody=str(no_meter)).time_signatures == (TimeSignature(0, 4, 4),)
   c = composer.constraints(melody=str(no_meter), time_signature='3/4')
-  assert c.time_signatures == (TimeSignature(0, 3, 4),) and c.changes == ('the melody read in 3/4 (the file says 4/4)',)
+  assert c.time_signatures == (TimeSignature(0, 3, 4),) and c.changes[0] == 'the melody read in 3/4 (the file says 4/4)'
   spelled = make_midi(tmp_path / 'pickup.mid', [(s * STEP, e * STEP, p) for s, e, p in TUNE],
                       meters=[(0, 1, 4), (4 * STEP, 3, 4)])
   c = composer.constraints(melody=str(spelled), time_signature=(6, 8))

@@ -19,6 +19,7 @@ import numpy as np
 
 from biaxial_jax import checkpoint, pretrained
 from biaxial_jax.config import Config
+from biaxial_jax.generation import cadences as cadences_lib
 from biaxial_jax.generation import constraints as constraints_lib
 from biaxial_jax.generation import form as form_lib
 from biaxial_jax.generation import sampler
@@ -43,7 +44,8 @@ class Generation:
   log_evidence: the sampler's estimate of log P(given cells) under the sampling process, over all particles.
   ess: `[samples, steps]` effective number of particles after each step (K where nothing weighs them).
   particles: particles per sample (K).
-  unmet: per piece, the steps where no particle met a requirement (an ending's third); normally empty.
+  unmet: per piece, the steps where no particle met a requirement (an ending's third, a phrase's closing chord);
+    normally empty.
   keys: per piece, the key the model was told (meaningful for a model with phrase and key inputs).
   given: `bool[steps, notes]`, the notes that were given (melody, primer, motif, fragments, fixed notes).
   changes: what reading the given material changed, in words (silence dropped, a meter or pickup applied).
@@ -209,7 +211,7 @@ class Composer:
                bridge_bars: int = 4, ending=None, fixed=None, forbid_above_melody: bool = True, num_bars=None,
                time_signature=None, pickup=None, tempo: float | None = None, key=None,
                phrases=None, form: str | None = None, form_harmony: bool = False,
-               max_notes: int | None = None) -> Generation:
+               max_notes: int | None = None, cadences: bool | None = None) -> Generation:
     """Generates `num_samples` independent pieces, free or under constraints (which combine), with what the sampler
     knows of each (`Generation`); `sample` returns the pieces alone.
 
@@ -255,6 +257,9 @@ class Composer:
       form_harmony: a repeat repeats every voice, not only the melody.
       max_notes: at most this many notes sound at once, given ones included (4: a four-voice texture); sampled as a
         condition on the model (`sampler.Controls`), with particles (default 32) to weigh it.
+      cadences: each phrase ends on a root-position major or minor triad, the last on the tonic of the key the
+        model is told (`generation.cadences`), sampled as a condition with particles (default 32). Default: on
+        for a model with phrase and key inputs (it is told where its phrases end), off otherwise.
     """
     for name, value in (('temperature', temperature), ('conservativity', conservativity)):
       if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -273,10 +278,12 @@ class Composer:
                          bridge_to=bridge_to, bridge_bars=bridge_bars, ending=ending, fixed=fixed,
                          forbid_above_melody=forbid_above_melody, num_bars=num_bars, time_signature=time_signature,
                          pickup=pickup, tempo=tempo, key=key, phrases=phrases)
+    if cadences is None:
+      cadences = self.config.model.structure
     spans = list(zip((0,) + c.phrase_ends[:-1], c.phrase_ends))
     repeats = [] if form is None else form_lib.parse(form, spans, c.bar_position)
     if particles is None:
-      particles = DEFAULT_PARTICLES if c.weighs or search != 'sample' or repeats or max_notes else 1
+      particles = DEFAULT_PARTICLES if c.weighs or search != 'sample' or repeats or max_notes or cadences else 1
     cells = c.num_steps * num_samples * particles * self.num_notes
     if cells > MAX_CELLS:
       raise GenerationError('num_samples', f'{c.num_steps} steps x {num_samples} samples x {particles} particles x '
@@ -293,8 +300,11 @@ class Composer:
       rng = np.random.default_rng([int(seed), 0x6b6579])  # 'key': its own stream of the seed
       keys = [Key(int(t), bool(m)) for t, m in zip(rng.integers(12, size=num_samples), rng.random(num_samples) < .5)]
     contexts = np.stack([structure.context(c.num_steps, k, c.phrase_ends) for k in keys])
+    closes = np.stack([cadences_lib.targets(c.phrase_ends, c.bar_position, c.time_signatures, c.steps_per_quarter,
+                                            c.mask, c.values, self.lowest, k.tonic) if cadences else
+                       np.full(c.num_steps, cadences_lib.NONE, np.int32) for k in keys])
     plan = sampler.Plan(jnp.asarray(c.bar_position), batched(c.mask), batched(c.values),
-                        batched(c.force_articulate), batched(c.require), jnp.asarray(contexts),
+                        batched(c.force_articulate), batched(c.require), jnp.asarray(closes), jnp.asarray(contexts),
                         jnp.asarray(lookahead), jnp.asarray(drop))
     controls = sampler.Controls(jnp.float32(temperature), jnp.float32(conservativity), jnp.float32(adaptive),
                                 jnp.int32(sampler.NO_LIMIT if max_notes is None else max_notes))
@@ -326,7 +336,8 @@ class Composer:
               for i, (roll, k) in enumerate(zip(np.asarray(result.rolls), keys))]
     return Generation(pieces, np.asarray(result.log_likelihood), np.asarray(result.log_weight),
                       np.asarray(result.log_evidence), np.asarray(result.ess_SxT), int(particles),
-                      [c.unmet(piece.roll) for piece in pieces], keys, c.mask[..., PLAY] & c.values[..., PLAY],
+                      [sorted(c.unmet(piece.roll) + cadences_lib.unmet(piece.roll, close, self.lowest))
+                       for piece, close in zip(pieces, closes)], keys, c.mask[..., PLAY] & c.values[..., PLAY],
                       c.changes)
 
   def sample(self, num_steps: int | None = None, **kwargs) -> list[Piece]:

@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 from biaxial_jax.music import structure
-from biaxial_jax.music.harmony import beat_steps
+from biaxial_jax.music.harmony import analyzed_key, beat_steps
 from biaxial_jax.music.piece import (ARTICULATE, PLAY, BiaxialError, Key, Piece, Tempo, TimeSignature,
                                      bar_positions)
 
@@ -365,6 +365,10 @@ def assemble(request: Request, lowest: int, num_notes: int, steps_per_quarter: i
   if request.phrases is not None and not all(isinstance(p, int) and p >= 1 for p in request.phrases):
     raise GenerationError('phrases', f'expected phrase lengths in whole bars >= 1, got {request.phrases}')
   source = request.primer or request.melody
-  key = request.key or (source.key if source is not None else None)
+  key, changes = request.key or (source.key if source is not None else None), request.changes
+  if key is None and source is not None and source.roll.any():
+    key = analyzed_key(source)
+    changes += (f'key: {key}, by analysis of the {"primer" if request.primer is not None else "melody"} (it names '
+                'none)',)
   return builder.build(meters, tempos, steps_per_quarter, key,
-                       _phrase_ends(request, num_steps, meters, steps_per_quarter), request.changes)
+                       _phrase_ends(request, num_steps, meters, steps_per_quarter), changes)

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 
 from biaxial_jax import features, model
 from biaxial_jax.config import ModelConfig
-from biaxial_jax.generation import smc
+from biaxial_jax.generation import cadences, smc
 
 MODES = ('sample', 'best', 'beam')
 BEAM_FRACTION = 4  # beam search keeps the best K / 4 particles at each bar line
@@ -96,6 +96,7 @@ class Plan(typing.NamedTuple):
   mask_SxTxNx2, values_SxTxNx2: cells whose (play, articulate) are given; values are False where not given.
   force_SxTxN: a note played there must be struck anew (keeps a fixed note's length exact).
   require_SxTxN: where a step marks notes, at least one of them must sound (a final chord's third).
+  cadence_SxT: the chord a step must sound (`cadences`: a root-position triad, or one on a given root; -1 none).
   context_SxTxC: each step's key and phrase position (`music.structure`), for a model with phrase and key inputs.
   lookahead_T: after step t, score the span starting at this step by look-ahead (-1: no look-ahead then).
   drop_T: after step t, drop the look-ahead weight (its span's cells have been weighted).
@@ -105,6 +106,7 @@ class Plan(typing.NamedTuple):
   values_SxTxNx2: jnp.ndarray
   force_SxTxN: jnp.ndarray
   require_SxTxN: jnp.ndarray
+  cadence_SxT: jnp.ndarray
   context_SxTxC: jnp.ndarray
   lookahead_T: jnp.ndarray
   drop_T: jnp.ndarray
@@ -187,7 +189,7 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
 
   def time_step(carry, per_step):
     time_states, prev_BxNx2, conservativity_B, log_w_B, log_lik_B, log_psi_B = carry
-    (step_key, bar_position, mask, values, force, require, reserved, step_context, lookahead_start, drop,
+    (step_key, bar_position, mask, values, force, require, reserved, cadence, step_context, lookahead_start, drop,
      bar_ends) = per_step
     mask_BxNx2, values_BxNx2, force_BxN, require_BxN, reserved_BxN = (
         particles(x) for x in (mask, values, force, require, reserved))
@@ -204,6 +206,7 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
         note, (note_init, jnp.zeros((b, 2)), features.ChordCarry.empty(b)), per_note)
     notes_BxNx2 = jnp.swapaxes(pairs_NxBx2, 0, 1)
     met_B = ~require_BxN.any(axis=-1) | (require_BxN & (notes_BxNx2[..., 0] > 0)).any(axis=-1)
+    met_B &= cadences.met(notes_BxNx2[..., 0], particles(cadence), lowest)
     log_w_B = log_w_B + log_w_NxB.sum(axis=0) + jnp.where(met_B, 0.0, UNMET_LOG_WEIGHT)
     log_lik_B = log_lik_B + log_lik_NxB.sum(axis=0)
     conservativity_B = _adapt(conservativity_B, notes_BxNx2, controls)
@@ -241,7 +244,7 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
   reserved_SxTxN = jnp.cumsum(given_play_SxTxN[..., ::-1], axis=-1)[..., ::-1] - given_play_SxTxN  # given above
   per_step = (jax.random.split(key, t), plan.bar_position_T, time_major(plan.mask_SxTxNx2),
               time_major(plan.values_SxTxNx2), time_major(plan.force_SxTxN), time_major(plan.require_SxTxN),
-              time_major(reserved_SxTxN), time_major(plan.context_SxTxC), plan.lookahead_T, plan.drop_T, bar_ends_T)
+              time_major(reserved_SxTxN), time_major(plan.cadence_SxT), time_major(plan.context_SxTxC), plan.lookahead_T, plan.drop_T, bar_ends_T)
   init = (time_states, jnp.zeros((b, n, 2)), jnp.full((b,), controls.conservativity, jnp.float32),
           jnp.zeros(b), jnp.zeros(b), jnp.zeros(b))
   final, (notes_TxBxNx2, rows_TxB, ess_TxS) = jax.lax.scan(time_step, init, per_step)

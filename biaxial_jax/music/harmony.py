@@ -39,15 +39,21 @@ def beat_steps(ts: TimeSignature, steps_per_quarter: int) -> int:
   return unit * 3 if compound else unit
 
 
-def beats_of(piece: Piece) -> np.ndarray:
-  """The steps that start a beat, in order."""
-  is_beat = np.zeros(piece.num_steps, bool)
-  starts = [ts.step for ts in piece.time_signatures] + [piece.num_steps]
-  for ts, start, end in zip(piece.time_signatures, starts, starts[1:]):
-    beat = beat_steps(ts, piece.steps_per_quarter)
-    steps = np.arange(start, min(end, piece.num_steps))
-    is_beat[steps] = piece.bar_position[steps] % beat == 0
+def beat_onsets(bar_position: np.ndarray, time_signatures, steps_per_quarter: int) -> np.ndarray:
+  """The steps that start a beat, in order, given each step's position in its bar and the meters."""
+  num_steps = len(bar_position)
+  is_beat = np.zeros(num_steps, bool)
+  starts = [ts.step for ts in time_signatures] + [num_steps]
+  for ts, start, end in zip(time_signatures, starts, starts[1:]):
+    beat = beat_steps(ts, steps_per_quarter)
+    steps = np.arange(start, min(end, num_steps))
+    is_beat[steps] = bar_position[steps] % beat == 0
   return np.flatnonzero(is_beat)
+
+
+def beats_of(piece: Piece) -> np.ndarray:
+  """The steps of `piece` that start a beat, in order."""
+  return beat_onsets(piece.bar_position, piece.time_signatures, piece.steps_per_quarter)
 
 
 def sonority(piece: Piece, step: int) -> tuple[int, ...]:
@@ -121,11 +127,16 @@ def _analyzed_key(s) -> Key | None:
   return Key(k.tonic.pitchClass, k.mode == 'major')
 
 
+def analyzed_key(piece: Piece) -> Key | None:
+  """music21's Krumhansl-Schmuckler key of the whole piece (None for silence)."""
+  return _analyzed_key(_stream(piece))
+
+
 def key_windows(piece: Piece) -> tuple[int, int]:
   """(4-bar windows, how many are in the piece's key), windows starting on each downbeat. The piece's key is its own
   (`piece.key`: notated in a score, asked of the sampler), else music21's Krumhansl-Schmuckler analysis of the
   whole piece; each window's key is that analysis of the window; tonic and mode must both agree."""
-  piece_key = piece.key or _analyzed_key(_stream(piece))
+  piece_key = piece.key or analyzed_key(piece)
   downbeats = np.flatnonzero(piece.bar_position == 0)
   windows = in_key = 0
   for i in range(len(downbeats) - WINDOW_BARS + 1):
