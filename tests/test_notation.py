@@ -85,3 +85,17 @@ def test_a_chord_that_holds_one_note_and_strikes_another_reads_back(tmp_path):
   np.testing.assert_array_equal(bj.read_piece(path).roll, roll)
   names = {p.name for part in parts_of(path) for n in part.flatten().notes for p in n.pitches}
   assert names == {'A-', 'E-', 'F', 'G-', 'C'}  # flats in a flat key, never G-sharp for A-flat
+
+
+@pytest.mark.parametrize('key, pitches, names', [
+    (bj.Key(2, False), (61, 66, 71, 68, 63, 70), {'C#', 'F#', 'B', 'G#', 'E-', 'B-'}),  # D minor: raised 7, 3, 6, 4
+    (bj.Key(0, True), (70, 66, 68, 63, 61), {'B-', 'F#', 'G#', 'D#', 'C#'}),  # C major: b7 and the leading tones
+    (bj.Key(6, True), (65, 70), {'E#', 'A#'}),  # F-sharp major: its own leading tone is E-sharp
+])
+def test_notes_outside_the_key_are_spelled_as_tonal_music_spells_them(key, pitches, names, tmp_path):
+  roll = np.zeros((4 * len(pitches), 78, 2), np.uint8)
+  for i, pitch in enumerate(pitches):
+    roll[4 * i:4 * i + 4, pitch - 24, 0] = 1
+    roll[4 * i, pitch - 24, 1] = 1
+  path = bj.write_musicxml(bj.Piece(roll, key=key), tmp_path / 'spelled.musicxml')
+  assert {p.name for part in parts_of(path) for n in part.flatten().notes for p in n.pitches} == names

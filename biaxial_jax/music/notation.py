@@ -109,24 +109,32 @@ def _part(roll: np.ndarray, piece: Piece, name: str, first: bool, pickup: int):
   return part
 
 
+# Notes outside a key's scale, by semitones above the tonic: the scale degree they alter and how (music21
+# intervals). Major: the leading tones of ii, iii, V and vi (#1, #2, #4, #5) and the flat seventh of V7/IV; minor
+# (its natural scale): the Neapolitan flat second, the Picardy third, the leading tone of V, and the raised sixth and
+# seventh of the melodic and harmonic minor. So C-sharp and F-sharp in D minor, never D-flat and G-flat.
+_CHROMATIC = {True: {1: (1, 'A1'), 3: (2, 'A1'), 6: (4, 'A1'), 8: (5, 'A1'), 10: (7, '-A1')},
+              False: {1: (2, '-A1'), 4: (3, 'A1'), 6: (4, 'A1'), 9: (6, 'A1'), 11: (7, 'A1')}}
+
+
 def _speller(key):
   """MIDI note number -> music21 Pitch spelled for `key`: the scale's own names (A-flat, not G-sharp, in F minor),
-  other notes with flats in a flat key and sharps otherwise."""
+  and the other five as the alterations tonal music gives them (`_CHROMATIC`)."""
   from music21 import pitch  # pylint: disable=import-outside-toplevel
   if key is None:
     return lambda midi: pitch.Pitch(midi=midi)
   m21 = _key(key)
-  names = {p.pitchClass: p.name for p in m21.getScale(m21.mode).getPitches('C4', 'C5')}
-  flats = m21.sharps < 0
+  names = {}
+  for degree in range(1, 8):
+    scale_pitch = m21.pitchFromDegree(degree)
+    names[scale_pitch.pitchClass] = scale_pitch.name
+  for semitones, (degree, interval) in _CHROMATIC[key.major].items():
+    names[(key.tonic + semitones) % 12] = m21.pitchFromDegree(degree).transpose(interval).name
 
   def spell(midi: int):
     plain = pitch.Pitch(midi=midi)
-    if midi % 12 in names:  # the scale's own name
-      return next((c for c in (plain, plain.getEnharmonic(), plain.getLowerEnharmonic(), plain.getHigherEnharmonic())
-                  if c is not None and c.name == names[midi % 12]), plain)
-    if plain.accidental is None or plain.accidental.alter == 0:
-      return plain  # a natural outside the scale (the raised leading tone of a minor key) stays natural
-    return plain.getEnharmonic() if flats == (plain.accidental.alter > 0) else plain
+    return next((c for c in (plain, plain.getEnharmonic(), plain.getLowerEnharmonic(), plain.getHigherEnharmonic())
+                 if c is not None and c.name == names[midi % 12]), plain)
   return spell
 
 
