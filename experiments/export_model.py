@@ -4,6 +4,7 @@ r"""Exports a training workdir's newest checkpoint as a small self-describing mo
       --command="python experiments/train.py --config=small --workdir=runs/small"
 """
 
+import json
 import os
 
 from absl import app, flags
@@ -32,6 +33,7 @@ def main(argv):
   cli.quiet_library_logs()
   from biaxial_jax import pretrained  # pylint: disable=import-outside-toplevel
   from biaxial_jax.checkpoint import CheckpointError, load_config  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.music.files import atomic_path  # pylint: disable=import-outside-toplevel
   from biaxial_jax.train import read_metrics  # pylint: disable=import-outside-toplevel
 
   try:
@@ -42,7 +44,9 @@ def main(argv):
     path = pretrained.export_params(_WORKDIR.value, _OUTPUT_DIR.value, info, _BEST.value)
   except CheckpointError as e:
     cli.fail(f'--workdir: {e}', code=1)
-  print(f'exported step {step} of {_WORKDIR.value} to {path}')
+  with atomic_path(os.path.join(path, 'training_log.jsonl')) as tmp, open(tmp, 'w') as f:
+    f.writelines(json.dumps(r) + '\n' for r in records)  # the whole curve, past the exported step too
+  print(f'exported step {step} of {_WORKDIR.value} to {path}, with its training log')
 
 
 if __name__ == '__main__':

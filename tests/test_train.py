@@ -297,6 +297,8 @@ def test_a_resumed_run_logs_each_step_once_and_a_damaged_log_line_is_dropped(mid
                            f'--output_dir={tmp_path / "export"}'], capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, PYTHONPATH=ROOT))
   assert export.returncode == 0, export.stderr[-2000:]
+  shipped_log = [json.loads(line) for line in open(tmp_path / 'export' / 'training_log.jsonl')]
+  assert shipped_log == records  # the export carries the run's whole curve
   os.remove(tmp_path / 'export' / 'model.json')  # a half-removed export: its parameters are still not replaced
   again = subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'export_model.py'), f'--workdir={workdir}',
                           f'--output_dir={tmp_path / "export"}'], capture_output=True, text=True, timeout=300,
