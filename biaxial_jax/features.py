@@ -178,9 +178,12 @@ class ChordCarry(typing.NamedTuple):
   def empty(cls, batch: int) -> ChordCarry:
     return cls(jnp.zeros((batch, CHORD_WINDOW)), jnp.zeros((batch, 12)), jnp.zeros((batch,)))
 
-  def step(self, play_B: jnp.ndarray) -> ChordCarry:
-    """The carry for the next note up, after this note drew `play_B`: every interval grows by one semitone."""
+  def step(self, play_B: jnp.ndarray, chord_inputs: bool) -> ChordCarry:
+    """The carry for the next note up, after this note drew `play_B`: every interval grows by one semitone (without
+    `chord_inputs` only the count of voices is kept, for the sampler's `max_notes`)."""
     play = play_B.astype(jnp.float32)
+    if not chord_inputs:
+      return self._replace(voices_B=self.voices_B + play)
     recent = jnp.concatenate([play[:, None], self.recent_Bx12[:, :-1]], axis=-1)
     classes = jnp.roll(self.classes_Bx12, 1, axis=-1).at[:, 1].add(play)
     return ChordCarry(recent, classes, self.voices_B + play)

@@ -125,5 +125,5 @@ def test_the_samplers_chord_carry_equals_the_teacher_forced_features():
   for n in range(N):
     lower = notes[:, n - 1] if n else np.zeros((5, 2), np.float32)
     np.testing.assert_array_equal(carry.features(lower, True), expected[:, n])
-    carry = carry.step(notes[:, n, 0])
+    carry = carry.step(notes[:, n, 0], True)
   np.testing.assert_array_equal(carry.voices_B, notes[..., 0].sum(-1))

@@ -143,7 +143,7 @@ def _sample_note(params, chord_inputs: bool, learned_articulation: bool, tempera
   constrained_Bx2 = mask_Bx2 | jnp.stack([full_B, force_B], axis=-1)
   log_w = smc.constrained_log_prob(logits_Bx2, pair_Bx2, prev_play_B, constrained_Bx2, temperature,
                                    conservativity_B, learned_articulation)
-  return (states, pair_Bx2, chord.step(play)), (pair_Bx2, log_w, smc.model_log_prob(logits_Bx2, pair_Bx2))
+  return (states, pair_Bx2, chord.step(play, chord_inputs)), (pair_Bx2, log_w, smc.model_log_prob(logits_Bx2, pair_Bx2))
 
 
 def _adapt(conservativity_B: jnp.ndarray, notes_BxNx2: jnp.ndarray, controls: Controls) -> jnp.ndarray:
