@@ -55,3 +55,10 @@ def test_bar_positions_with_pickup_and_changes():
   assert bar_positions(34, meters, 4).tolist() == [12, 13, 14, 15] + list(range(16)) + list(range(12)) + [0, 1]
   # a short first bar followed by a shorter one is no pickup
   assert bar_positions(6, (TimeSignature(0, 1, 4), TimeSignature(4, 1, 8)), 4).tolist() == [0, 1, 2, 3, 0, 1]
+
+
+def test_keys_read_and_are_named_with_the_fewest_accidentals():
+  assert bj.Key.parse('Bb major') == bj.Key(10, True) and bj.Key.parse('f# minor') == bj.Key(6, False)
+  assert [str(bj.Key(t, True)) for t in (1, 6, 8)] == ['Db major', 'F# major', 'Ab major']
+  assert [str(bj.Key(t, False)) for t in (1, 3, 8)] == ['C# minor', 'Eb minor', 'G# minor']
+  assert bj.Key.parse(str(bj.Key(8, False))) == bj.Key(8, False)  # names read back

@@ -16,7 +16,7 @@ import numpy as np
 
 from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.midi import note_spans, whole_given_notes
-from biaxial_jax.music.piece import ARTICULATE, PLAY, Piece
+from biaxial_jax.music.piece import ARTICULATE, PLAY, TONIC_NAMES, Piece
 
 CHORALE_VOICES = ('Soprano', 'Alto', 'Tenor', 'Bass')
 MIDDLE_C = 60
@@ -140,8 +140,8 @@ def _speller(key):
 
 def _key(key):
   from music21 import key as m21key  # pylint: disable=import-outside-toplevel
-  names = ('C', 'C#', 'D', 'E-', 'E', 'F', 'F#', 'G', 'A-', 'A', 'B-', 'B')
-  return m21key.Key(names[key.tonic] if key.major else names[key.tonic].lower())
+  name = TONIC_NAMES[key.major][key.tonic].replace('b', '-')  # music21 writes flats as '-'
+  return m21key.Key(name if key.major else name.lower())
 
 
 def to_score(piece: Piece, given: np.ndarray | None = None, *, given_name: str = 'Melody'):

@@ -46,7 +46,9 @@ class Grid(typing.NamedTuple):
 
 _KEY_PATTERN = re.compile(r'^\s*([A-Ga-g])\s*(#|b|-|sharp|flat)?\s*(major|minor|maj|min)?\s*$', re.IGNORECASE)
 _LETTER_PITCH_CLASS = {'C': 0, 'D': 2, 'E': 4, 'F': 5, 'G': 7, 'A': 9, 'B': 11}
-NOTE_NAMES = ('C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B')
+# Tonic names by mode, each the key signature with the fewest accidentals (D-flat major, C-sharp minor).
+TONIC_NAMES = {True: ('C', 'Db', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B'),
+               False: ('C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'G#', 'A', 'Bb', 'B')}
 
 
 class Key(typing.NamedTuple):
@@ -68,7 +70,7 @@ class Key(typing.NamedTuple):
     return Key((self.tonic + semitones) % 12, self.major)
 
   def __str__(self):
-    return f'{NOTE_NAMES[self.tonic]} {"major" if self.major else "minor"}'
+    return f'{TONIC_NAMES[self.major][self.tonic]} {"major" if self.major else "minor"}'
 
 
 @dataclasses.dataclass(frozen=True)
