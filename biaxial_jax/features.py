@@ -22,7 +22,7 @@ An unknown key or phrase (MIDI without a key signature, benchmark files) leaves 
 trains and samples with and without them; transposition moves the tonic with the notes (`transpose_context`).
 
 The note axis reads, for note n at step t, what was drawn *below* it at the same step (teacher forcing: the true notes
-below; generation: the notes already drawn, carried along the note scan by `chord_step`). `below_features`, 2 values,
+below; generation: the notes already drawn, carried along the note scan by `ChordCarry`). `below_features`, 2 values,
 or 31 with `model.chord_inputs`:
 
 | slice | size | content                                                                                        |
