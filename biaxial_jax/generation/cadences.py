@@ -1,11 +1,12 @@
 """Cadences as a condition: each phrase ends on a root-position major or minor triad, the last on the tonic.
 
 In Bach's chorales the chord on the last beat of a phrase (the fermata chord) is a root-position major or minor triad
-at 91% of phrase ends (the train split); a model told where its phrases end still puts one there far less often (see
-BUILD_NOTES.md, "Cadences as a condition"). With `cadences` on, the sampler conditions on it like on any constraint: at the last beat
-before each phrase end, a particle whose chord is not such a triad (on the tonic, for the piece's last phrase, when
-the key is known) takes the log-weight of an unmet requirement, so the particles that resampling keeps are those
-whose phrases close. The output then approximates the model *given* that its phrases close, not a patched draw.
+at 91% of phrase ends (the train split); a model told where its phrases end still puts one there far less often
+(BUILD_NOTES.md, "Cadences as a condition"). With `cadences` on, the sampler conditions on it like on any
+constraint: at the last beat before each phrase end, a particle whose chord is not such a triad (on the tonic, for
+the piece's last phrase, when the key is known) takes the log-weight of an unmet requirement, so the particles that
+resampling keeps are those whose phrases close. The output then approximates the model *given* that its phrases
+close, not a patched draw.
 
 Targets are `int32[T]`: `NONE` (no condition at that step), `ANY` (a root-position major or minor triad), or a
 pitch class 0..11 (the same, on that root).
