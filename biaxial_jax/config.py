@@ -13,6 +13,8 @@ import math
 import os
 import typing
 
+from biaxial_jax.music.piece import STYLE_NAME
+
 OPTIMIZERS = ('adam', 'adadelta')
 MAX_SEQ_LEN = 16_384  # steps per training segment: 17 minutes of music at 16ths and 60 qpm
 MAX_LEARNING_RATE = 10.0  # above it no optimizer here trains; inf and 1e30 diverge at once
@@ -59,6 +61,7 @@ class ModelConfig:
   structure: bool = False  # phrase and key inputs (features.py): 100 features per note instead of 80
   chord_inputs: bool = False  # the note axis also reads the chord drawn below each note (features.below_features)
   scan_unroll: int = 1  # LSTM steps per loop iteration of each training scan (lax.scan's unroll; same function)
+  styles: tuple[str, ...] = ()  # styles the model is conditioned on (both axes read a weight per style); () none
 
   def validate(self):
     for name in ('time_sizes', 'note_sizes'):
@@ -68,6 +71,9 @@ class ModelConfig:
     _check(1 <= self.scan_unroll <= 64, 'model.scan_unroll', f'must be in [1, 64], got {self.scan_unroll}')
     _check(self.matmul_dtype in ('float32', 'bfloat16'), 'model.matmul_dtype',
            f"must be 'float32' or 'bfloat16', got {self.matmul_dtype!r}")
+    _check(all(isinstance(s, str) and STYLE_NAME.fullmatch(s) for s in self.styles), 'model.styles',
+           f"must be names of letters, digits, '_' and '-', got {self.styles}")
+    _check(len(set(self.styles)) == len(self.styles), 'model.styles', f'names a style twice: {self.styles}')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,8 @@ PIANO_LOWEST, PIANO_KEYS = 21, 88
 def eval_step(params, batch: Batch, *, config: Config) -> dict:
   """NLL sums of a batch of whole pieces, no dropout."""
   logits = model.teacher_forced_logits(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config.model,
-                                       lowest=config.data.lowest, context_BxTxC=batch.context_BxTxC)
+                                       lowest=config.data.lowest, context_BxTxC=batch.context_BxTxC,
+                                       style_BxY=batch.style_BxY)
   return loss.nll_sums(logits, batch.notes_BxTxNx2, batch.mask_BxT)
 
 
@@ -38,7 +39,7 @@ def evaluate(params, pieces, eval_fn, config: Config, sharding: NamedSharding) -
   batch_size = -(-config.train.eval_batch_size // jax.device_count()) * jax.device_count()
   ordered = sorted(pieces, key=lambda p: p.num_steps)  # similar lengths share a padded shape
   totals = None
-  for batch in piece_batches(ordered, batch_size=batch_size, length_multiple=128):
+  for batch in piece_batches(ordered, batch_size=batch_size, length_multiple=128, styles=config.model.styles):
     sums = jax.device_get(eval_fn(params, to_global(batch, sharding)))
     totals = sums if totals is None else jax.tree.map(np.add, totals, sums)
   return {k: float(v) for k, v in loss.metrics_from_sums(totals).items()}

@@ -68,17 +68,18 @@ class BiaxialLSTM(nnx.Module):
       raise ValueError('give dropout_key or rngs, not both')
     return rngs.dropout() if rngs is not None else dropout_key
 
-  def __call__(self, x_BxTxNxF: jax.Array, notes_BxTxNx2: jax.Array, *, dropout_key: jax.Array | None = None,
-               rngs: nnx.Rngs | None = None) -> jax.Array:
+  def __call__(self, x_BxTxNxF: jax.Array, notes_BxTxNx2: jax.Array, *, style_BxY: jax.Array | None = None,
+               dropout_key: jax.Array | None = None, rngs: nnx.Rngs | None = None) -> jax.Array:
     """Logits `[B, T, N, 2]` from features and notes: `model.apply` (see it for the arguments)."""
-    return model.apply(self.to_params(), x_BxTxNxF, notes_BxTxNx2, self.config,
+    return model.apply(self.to_params(), x_BxTxNxF, notes_BxTxNx2, self.config, style_BxY=style_BxY,
                        dropout_key=self._dropout_key(dropout_key, rngs))
 
   def logits(self, notes_BxTxNx2: jax.Array, bar_position_BxT: jax.Array, *, lowest: int,
-             context_BxTxC: jax.Array | None = None, dropout_key: jax.Array | None = None,
-             rngs: nnx.Rngs | None = None) -> jax.Array:
+             context_BxTxC: jax.Array | None = None, style_BxY: jax.Array | None = None,
+             dropout_key: jax.Array | None = None, rngs: nnx.Rngs | None = None) -> jax.Array:
     """Logits of whole sequences, each step predicted from the steps before it: `model.teacher_forced_logits`
-    (features built from the notes, the bar positions and, with phrase and key inputs, the context)."""
+    (features built from the notes, the bar positions and, with phrase and key inputs, the context; with styles,
+    the style weights)."""
     return model.teacher_forced_logits(self.to_params(), notes_BxTxNx2, bar_position_BxT, self.config,
-                                       lowest=lowest, context_BxTxC=context_BxTxC,
+                                       lowest=lowest, context_BxTxC=context_BxTxC, style_BxY=style_BxY,
                                        dropout_key=self._dropout_key(dropout_key, rngs))

@@ -5,6 +5,8 @@ Note axis: a stack of LSTMs recurrent over notes from low to high, one sequence 
 batch); note n sees the time-axis output for n and the `(play, articulate)` of note n-1 at the same step (with
 `model.chord_inputs`, also the chord drawn below it: `features.below_features`).
 A dense layer gives 2 logits per note and step: play, and articulate given play.
+A model with styles (`model.styles`, Y of them) reads a weight per style, `style_BxY`, beside the inputs of both
+axes' first layers (so each axis learns its own embedding of the styles, and a mixture of styles is a weighted sum).
 
 Parameters: `{'time': [layer...], 'note': [layer...], 'out': {'w', 'b'}}`, each LSTM layer
 `{'w_in': [D, 4H], 'w_rec': [H, 4H], 'b': [4H]}` with the gates fused in one matmul, in the order (i, f, g, o).
@@ -34,13 +36,13 @@ def _init_lstm(key, in_size: int, hidden: int) -> dict:
 
 def init_params(key: jax.Array, config: ModelConfig) -> Params:
   """Fresh parameters: Glorot inputs, orthogonal recurrences, forget-gate bias 1 (1,369,902 at default sizes)."""
-  num_features = features.num_features(config.structure)
+  num_styles = len(config.styles)
   keys = iter(jax.random.split(key, len(config.time_sizes) + len(config.note_sizes) + 1))
-  time, size = [], num_features
+  time, size = [], features.num_features(config.structure) + num_styles
   for hidden in config.time_sizes:
     time.append(_init_lstm(next(keys), size, hidden))
     size = hidden
-  note, size = [], config.time_sizes[-1] + features.num_below_features(config.chord_inputs)
+  note, size = [], config.time_sizes[-1] + num_styles + features.num_below_features(config.chord_inputs)
   for hidden in config.note_sizes:
     note.append(_init_lstm(next(keys), size, hidden))
     size = hidden
@@ -140,20 +142,35 @@ def stack_step_from_gates(layers: list[dict], states: list[LstmState],
   return new_states, x_BxD
 
 
-def _time_output_size(params: Params) -> int:
-  return params['time'][-1]['w_rec'].shape[0]
+def with_style(x_XxD: jnp.ndarray, style_BxY: jnp.ndarray) -> jnp.ndarray:
+  """`x` with the style weights appended to its last axis, broadcast over the axes between the batch and it (for a
+  model without styles, Y = 0: `x` itself)."""
+  if style_BxY.shape[-1] == 0:
+    return x_XxD
+  lead = x_XxD.shape[:-1]
+  style = style_BxY.reshape(style_BxY.shape[:1] + (1,) * (len(lead) - 1) + style_BxY.shape[1:])
+  return jnp.concatenate([x_XxD, jnp.broadcast_to(style, (*lead, style_BxY.shape[-1])).astype(x_XxD.dtype)], axis=-1)
 
 
-def note_gates_from_time(params: Params, h_XxH: jnp.ndarray) -> jnp.ndarray:
-  """The time-axis output's share (with the bias) of the note axis's first-layer gates. It does not change along
-  the note scan, so generation computes it for all notes of a step at once; `note_gates_from_below` is the rest."""
+def no_style(batch: int, config: ModelConfig) -> jnp.ndarray:
+  """All style weights zero, `[batch, Y]`: what a model without styles reads (Y = 0), or a styled one unconditioned."""
+  return jnp.zeros((batch, len(config.styles)), jnp.float32)
+
+
+def note_gates_from_time(params: Params, h_XxH: jnp.ndarray, style_XxY: jnp.ndarray) -> jnp.ndarray:
+  """The share (with the bias) of the note axis's first-layer gates from the time-axis output and the style. It does
+  not change along the note scan, so generation computes it for all notes of a step at once;
+  `note_gates_from_below` is the rest."""
   first = params['note'][0]
-  return dot(h_XxH, first['w_in'][:_time_output_size(params)]) + first['b']
+  x = with_style(h_XxH, style_XxY)
+  return dot(x, first['w_in'][:x.shape[-1]]) + first['b']
 
 
 def note_gates_from_below(params: Params, below_XxK: jnp.ndarray) -> jnp.ndarray:
-  """The share of the note axis's first-layer gates from what lies below the note (`features.below_features`)."""
-  return dot(below_XxK, params['note'][0]['w_in'][_time_output_size(params):])
+  """The share of the note axis's first-layer gates from what lies below the note (`features.below_features`, the
+  last rows of its input weights)."""
+  w_in = params['note'][0]['w_in']
+  return dot(below_XxK, w_in[w_in.shape[0] - below_XxK.shape[-1]:])
 
 
 def output_logits(params: Params, h_BxH: jnp.ndarray) -> jnp.ndarray:
@@ -184,8 +201,10 @@ def dropout_masks(key: jax.Array | None, sizes, batch: int, rate: float) -> list
   return [jax.random.bernoulli(k, 1 - rate, (batch, s)).astype(jnp.float32) / (1 - rate) for k, s in zip(keys, sizes)]
 
 
-def time_axis(params: Params, x_BxTxNxF: jnp.ndarray, config: ModelConfig, masks) -> jnp.ndarray:
-  """Time-axis outputs `[B, T, N, H]`; step t depends on features of steps <= t only."""
+def time_axis(params: Params, x_BxTxNxF: jnp.ndarray, style_BxY: jnp.ndarray, config: ModelConfig,
+              masks) -> jnp.ndarray:
+  """Time-axis outputs `[B, T, N, H]`; step t depends on features of steps <= t (and the style) only."""
+  x_BxTxNxF = with_style(x_BxTxNxF, style_BxY)
   b, t, n, f = x_BxTxNxF.shape
   h = jnp.transpose(x_BxTxNxF, (1, 0, 2, 3)).reshape(t, b * n, f)
   for layer, mask in zip(params['time'], masks):
@@ -193,12 +212,13 @@ def time_axis(params: Params, x_BxTxNxF: jnp.ndarray, config: ModelConfig, masks
   return jnp.transpose(h.reshape(t, b, n, -1), (1, 0, 2, 3))
 
 
-def note_axis(params: Params, h_BxTxNxH: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, config: ModelConfig,
-              masks) -> jnp.ndarray:
-  """Logits `[B, T, N, 2]` given time-axis outputs and the notes (teacher forcing: note n sees the notes below)."""
+def note_axis(params: Params, h_BxTxNxH: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, style_BxY: jnp.ndarray,
+              config: ModelConfig, masks) -> jnp.ndarray:
+  """Logits `[B, T, N, 2]` given time-axis outputs, the notes (teacher forcing: note n sees the notes below) and
+  the style."""
   b, t, n, _ = h_BxTxNxH.shape
   below = features.below_features(notes_BxTxNx2, config.chord_inputs)
-  x = jnp.concatenate([h_BxTxNxH, below.astype(h_BxTxNxH.dtype)], axis=-1)
+  x = jnp.concatenate([with_style(h_BxTxNxH, style_BxY), below.astype(h_BxTxNxH.dtype)], axis=-1)
   x = jnp.transpose(x, (2, 0, 1, 3)).reshape(n, b * t, -1)
   for layer, mask in zip(params['note'], masks):
     x = _layer_scan(layer, x, mask, config.hoist_input_projection, config.scan_unroll)
@@ -207,32 +227,38 @@ def note_axis(params: Params, h_BxTxNxH: jnp.ndarray, notes_BxTxNx2: jnp.ndarray
 
 
 def apply(params: Params, x_BxTxNxF: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, config: ModelConfig, *,
-          dropout_key: jax.Array | None = None) -> jnp.ndarray:
+          style_BxY: jnp.ndarray | None = None, dropout_key: jax.Array | None = None) -> jnp.ndarray:
   """Logits `[B, T, N, 2]` (play; articulate given play) for every step and note.
 
   Args:
     x_BxTxNxF: input features of each step (from the previous step's notes; see `features.sequence_features`).
     notes_BxTxNx2: the notes of each step; note n's prediction sees only notes below n (teacher forcing).
-    config: the model config (sizes, dropout, hoisting, matmul precision).
+    config: the model config (sizes, dropout, hoisting, matmul precision, styles).
+    style_BxY: a weight per style of `config.styles` for each sequence (one-hot: one style; a mixture sums to 1);
+      None: all zero.
     dropout_key: a key turns dropout on (training); None turns it off.
   """
   b, t, n, _ = x_BxTxNxF.shape
   params = with_matmul_dtype(params, config)
+  style_BxY = no_style(b, config) if style_BxY is None else jnp.asarray(style_BxY, jnp.float32)
   time_key = note_key = None
   if dropout_key is not None:
     time_key, note_key = jax.random.split(dropout_key)
-  h = time_axis(params, x_BxTxNxF, config, dropout_masks(time_key, config.time_sizes, b * n, config.dropout))
-  return note_axis(params, h, notes_BxTxNx2, config, dropout_masks(note_key, config.note_sizes, b * t, config.dropout))
+  h = time_axis(params, x_BxTxNxF, style_BxY, config,
+                dropout_masks(time_key, config.time_sizes, b * n, config.dropout))
+  return note_axis(params, h, notes_BxTxNx2, style_BxY, config,
+                   dropout_masks(note_key, config.note_sizes, b * t, config.dropout))
 
 
 def teacher_forced_logits(params: Params, notes_BxTxNx2: jnp.ndarray, bar_position_BxT: jnp.ndarray,
                           config: ModelConfig, *, lowest: int, context_BxTxC: jnp.ndarray | None = None,
-                          dropout_key: jax.Array | None = None) -> jnp.ndarray:
+                          style_BxY: jnp.ndarray | None = None, dropout_key: jax.Array | None = None) -> jnp.ndarray:
   """Logits `[B, T, N, 2]` of every step and note of whole sequences, each step predicted from the steps before it
   (the first from silence) and its notes from the notes below: training, evaluation and scoring samples. A model
-  with phrase and key inputs (`config.structure`) reads `context_BxTxC` (unknown everywhere when it is None)."""
+  with phrase and key inputs (`config.structure`) reads `context_BxTxC` (unknown everywhere when it is None); one
+  with styles reads `style_BxY` (see `apply`)."""
   if config.structure and context_BxTxC is None:
     context_BxTxC = jnp.full((*bar_position_BxT.shape, 3), -1, jnp.int32)
   x = features.sequence_features(notes_BxTxNx2, bar_position_BxT, lowest=lowest,
                                  context_BxTxC=context_BxTxC if config.structure else None)
-  return apply(params, x, notes_BxTxNx2, config, dropout_key=dropout_key)
+  return apply(params, x, notes_BxTxNx2, config, style_BxY=style_BxY, dropout_key=dropout_key)

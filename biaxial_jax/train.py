@@ -27,7 +27,7 @@ from biaxial_jax.mesh import make_mesh, to_global
 from biaxial_jax.generation import Composer
 from biaxial_jax.config import Config, ConfigError, TrainConfig
 from biaxial_jax.music.batches import Batch, training_batch
-from biaxial_jax.music.datasets import load_dataset
+from biaxial_jax.music.datasets import SPLITS, Dataset, load_dataset
 from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.midi import write_midi
 from biaxial_jax.music.piece import BiaxialError
@@ -76,7 +76,7 @@ def train_step(state: dict, batch: Batch, dropout_root: jax.Array, *, config: Co
   def objective(params):
     logits = model.teacher_forced_logits(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config.model,
                                          lowest=config.data.lowest, context_BxTxC=batch.context_BxTxC,
-                                         dropout_key=dropout_key)
+                                         style_BxY=batch.style_BxY, dropout_key=dropout_key)
     return loss.loss_fn(logits, batch.notes_BxTxNx2, batch.mask_BxT, config.train.play_only)
 
   (value, sums), grads = jax.value_and_grad(objective, has_aux=True)(state['params'])
@@ -91,6 +91,18 @@ def init_state(config: Config, optimizer, replicated: NamedSharding) -> dict:
   params = model.init_params(jax.random.fold_in(jax.random.key(config.train.seed), 0), config.model)
   state = {'params': params, 'opt_state': optimizer.init(params), 'step': jnp.zeros((), jnp.int32)}
   return jax.device_put(state, replicated)
+
+
+def check_styles(data: Dataset, config: Config):
+  """A model with styles needs every piece to have one of them; the error names the styles the data has."""
+  found = {p.style for split in SPLITS for p in data.split(split)}
+  if config.model.styles and not found <= set(config.model.styles):
+    has = ', '.join(sorted(s or '(none)' for s in found))
+    raise TrainingError(f'model.styles: the data set\'s pieces have the styles {has}; the model has '
+                      f'{", ".join(config.model.styles)} (set them with --config.model.styles=...)')
+  if not config.model.styles and found - {None}:
+    logging.info('the data set has styles (%s); the model is not conditioned on them (model.styles is empty)',
+                 ', '.join(sorted(found - {None})))
 
 
 def check_runnable(config: Config, workdir: str):
@@ -266,6 +278,7 @@ def _train_and_evaluate(config: Config, workdir: str, stop: _StopRequests) -> di
   if not data.train:
     raise TrainingError(f'data.dataset: {config.data.dataset} has no training pieces')
   logging.info('%s', data.summary())
+  check_styles(data, config)
   valid = data.valid or data.train
 
   mesh = make_mesh()
@@ -293,7 +306,7 @@ def _train_and_evaluate(config: Config, workdir: str, stop: _StopRequests) -> di
   try:
     def batch_at(index: int):
       batch = training_batch(data.train, batch_size=cfg.batch_size, seq_len=config.data.seq_len, seed=cfg.seed,
-                             step=index, max_transpose=config.data.max_transpose)
+                             step=index, max_transpose=config.data.max_transpose, styles=config.model.styles)
       return batch, to_global(batch, batch_sharding)
 
     def settle(index: int, metrics, batch):

@@ -91,7 +91,8 @@ def measure_generation(config: config_lib.Config, samples: int, num_steps: int, 
   plan = sampler.Plan(jnp.arange(num_steps) % 16, mask, values, np.zeros((samples, num_steps, n), bool),
                       np.zeros((samples, num_steps, n), bool), np.full((samples, num_steps), -1, np.int32),
                       np.tile(np.array([0, 1, 8], np.int32), (samples, num_steps, 1)),
-                      np.full(num_steps, -1, np.int32), np.zeros(num_steps, bool))
+                      np.zeros((samples, len(config.model.styles)), np.float32), np.full(num_steps, -1, np.int32),
+                      np.zeros(num_steps, bool))
   args = (params, jax.random.key(0), plan, sampler.Controls(jnp.float32(1), jnp.float32(1), jnp.float32(0)))
   kwargs = dict(config=config.model, lowest=config.data.lowest, search=sampler.Search(particles=particles))
   start = time.perf_counter()
@@ -154,7 +155,7 @@ def measure(config: config_lib.Config, repeats: int) -> dict:
   play = (rng.random((b, t, n)) < 0.05).astype(np.uint8)
   batch = Batch(np.stack([play, play], -1), np.tile(np.arange(t) % 16, (b, 1)).astype(np.int32),
                 np.ones((b, t), np.float32), np.zeros(b, np.int32), np.zeros(b, np.int32),
-                np.tile(np.array([0, 1, 8], np.int32), (b, t, 1)))
+                np.tile(np.array([0, 1, 8], np.int32), (b, t, 1)), np.zeros((b, len(config.model.styles)), np.float32))
   mesh = mesh_lib.make_mesh()
   optimizer = train.make_optimizer(config.train)
   state = train.init_state(config, optimizer, NamedSharding(mesh, P()))

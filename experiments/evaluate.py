@@ -6,13 +6,16 @@ r"""Evaluates a checkpoint: likelihood on whole pieces (the papers' protocol), o
   python experiments/evaluate.py --checkpoint=bach --mode=harmonize --output_dir=out/harmonize
   python experiments/evaluate.py --checkpoint=bach --mode=continue --output_dir=out/continue
   python experiments/evaluate.py --checkpoint=bach --mode=joins --num_samples=16 --output_dir=out/joins
+  python experiments/evaluate.py --checkpoint=runs/styles --best --mode=styles --num_steps=128 --output_dir=out/styles
 
 Modes: `likelihood`; `music`: statistics of free samples against the split's pieces (histograms, copying, and the
 harmonic statistics of `biaxial_jax.music.harmony`); `harmonize`: the split's chorale sopranos harmonized against
 Bach's own harmonizations of them, and the folk songs of `biaxial_jax.music.melodies` harmonized (one output per
 melody and seed, --num_samples seeds from --seed); `continue`: the first 4 bars of each of the split's pieces
 continued to 16 bars, the continuations' harmonic statistics against the real pieces; `joins`: motif return, bridging and a prepared ending, one output
-per seed, the model's NLL around each join for the SMC sampler and the plain masked sampler.
+per seed, the model's NLL around each join for the SMC sampler and the plain masked sampler; `styles` (a model with
+styles): a style classifier (`biaxial_jax.style_classifier`) fitted to passages of the train split, its accuracy on
+the split's passages, and the share of --num_samples pieces per style classified as the style asked for.
 """
 
 import json
@@ -25,7 +28,7 @@ from biaxial_jax import cli
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, "A training workdir, an exported model, or 'bach'.")
 _BEST = flags.DEFINE_boolean('best', False, 'From a training workdir, use the checkpoint with the lowest valid NLL '
                              'instead of the newest.')
-_MODE = flags.DEFINE_enum('mode', 'likelihood', ['likelihood', 'music', 'harmonize', 'continue', 'joins'],
+_MODE = flags.DEFINE_enum('mode', 'likelihood', ['likelihood', 'music', 'harmonize', 'continue', 'joins', 'styles'],
                           'What to measure.')
 _DATASET = flags.DEFINE_string('dataset', None, "Data set name or path (default: the checkpoint's own).")
 _SPLIT = flags.DEFINE_enum('split', 'test', ['train', 'valid', 'test'], 'Split to score (likelihood) or to compare '
@@ -108,6 +111,16 @@ def _joins_table(result: dict) -> str:
   return '\n'.join(lines)
 
 
+def _styles_table(result: dict) -> str:
+  lines = [f'| style | classifier on real {result["split"]} passages | generated pieces classified as asked | '
+           'classified as (generated) |', '|---|---|---|---|']
+  for style in result['styles']:
+    row = ', '.join(f'{other} {count}' for other, count in result['confusion'][style].items() if count)
+    lines.append(f'| {style} | {result["real"].get(style, float("nan")):.2f} | '
+                 f'{result["generated"].get(style, float("nan")):.2f} | {row} |')
+  return '\n'.join(lines + [f'\nchance: {result["chance"]:.2f}'])
+
+
 def main(argv):
   if len(argv) > 1:
     cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
@@ -125,7 +138,7 @@ def main(argv):
                '--output_dir')
   cli.quiet_library_logs()
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from biaxial_jax import evaluation, metrics, render, studies  # pylint: disable=import-outside-toplevel
+  from biaxial_jax import evaluation, metrics, render, studies, style_classifier  # pylint: disable=import-outside-toplevel
   from biaxial_jax.checkpoint import CheckpointError  # pylint: disable=import-outside-toplevel
   from biaxial_jax.generation import GenerationError, load_checkpoint  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music import harmony, melodies  # pylint: disable=import-outside-toplevel
@@ -166,6 +179,12 @@ def main(argv):
         result = {'sopranos': studies.harmonization_study(composer, [melodies.top_voice(p) for p in pieces], seeds,
                                                           references=pieces, **args),
                   'folk': studies.harmonization_study(composer, melodies.folk_songs(**grid._asdict()), seeds, **args)}
+      elif _MODE.value == 'styles':
+        if not composer.config.model.styles:
+          cli.fail(f'--mode: styles needs a model with styles; {_CHECKPOINT.value} has none', code=1)
+        result = style_classifier.style_study(composer, data, _SPLIT.value, num_samples=_NUM_SAMPLES.value,
+                                              num_steps=_NUM_STEPS.value, seed=_SEED.value,
+                                              temperature=_TEMPERATURE.value)
       else:
         cases = studies.join_cases(pieces)
         result = {'cases': studies.join_study(composer, cases, seeds), 'joins': {c.name: c.joins for c in cases}}
@@ -176,7 +195,7 @@ def main(argv):
   result.update(checkpoint=_CHECKPOINT.value, step=composer.step, dataset=dataset, split=_SPLIT.value,
                 mode=_MODE.value, protocol=_PROTOCOL.value, seeds=list(seeds) if _MODE.value != 'likelihood' else None)
   as_json = json.dumps(result, indent=2, default=lambda x: np.asarray(x).tolist())
-  tables = {'music': _music_table, 'harmonize': _harmonize_table, 'joins': _joins_table,
+  tables = {'music': _music_table, 'harmonize': _harmonize_table, 'joins': _joins_table, 'styles': _styles_table,
             'continue': lambda r: _harmony_table({'continuations (bars 5-16)': r['continued']['generated'],
                                                   'real': r['real']})}
   if _MODE.value == 'likelihood':

@@ -1,6 +1,8 @@
-r"""Loads a data set (building the Bach chorale cache on first use), prints its size, writes one piece back to MIDI.
+r"""Loads a data set (building the corpus cache on first use), prints its size (per style where the pieces have
+styles), writes one piece back to MIDI.
 
   python experiments/prepare_data.py --dataset=bach_chorales --output_dir=out
+  python experiments/prepare_data.py --dataset=music21_styles --output_dir=out
 """
 
 import os
@@ -10,7 +12,8 @@ from absl import app, flags
 
 from biaxial_jax import cli
 
-_DATASET = flags.DEFINE_string('dataset', 'bach_chorales', 'bach_chorales, a folder of MIDI files, or a benchmark file.')
+_DATASET = flags.DEFINE_string('dataset', 'bach_chorales', 'bach_chorales, music21_styles, a folder of MIDI '
+                               'files (a style per subfolder), or a benchmark file.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'out', 'Where the example MIDI file goes.')
 _LOWEST = flags.DEFINE_integer('lowest', 24, 'MIDI note number of the lowest note of the roll, in [0, 127].')
 _NUM_NOTES = flags.DEFINE_integer('num_notes', 78, 'Notes in the roll.')
@@ -34,6 +37,10 @@ def main(argv):
   except bj.BiaxialError as e:
     cli.fail(f'--dataset: {e}')
   print(f'{data.summary()} (loaded in {time.perf_counter() - start:.2f} s)')
+  for style, splits in sorted(data.style_counts().items(), key=lambda item: str(item[0])):
+    if style is not None:
+      print(f'  {style}: ' + ', '.join(f'{split} {pieces} pieces / {steps} steps'
+                                       for split, (pieces, steps) in splits.items()))
   piece = (data.test or data.valid or data.train)[0]
   name = os.path.basename(piece.name)  # 'bach/bwv103.6' -> 'bwv103.6'; 'song.mid' -> 'song'
   name = (name[:-len(os.path.splitext(name)[1])] if name.lower().endswith(('.mid', '.midi')) else name) or 'piece'

@@ -73,6 +73,8 @@ _TIME_SIGNATURE = flags.DEFINE_string('time_signature', None, "Meter (3/4): of a
 _PICKUP = flags.DEFINE_string('pickup', None, "Quarter notes (1, 0.5, 3/2) before the primer's or melody's first "
                               'downbeat, for a file that spells its pickup as a full bar (as music21 writes MIDI); 0 '
                               'removes one.')
+_STYLE = flags.DEFINE_string('style', None, 'For a model with styles: one (chorale) or a mixture '
+                             '(chorale:0.7,classical:0.3; weights normalized). Default: the model\'s first style.')
 _TEMPO = flags.DEFINE_float('tempo', None, 'Quarter notes per minute (default: the primer/melody tempo, else 100).')
 _PROGRAM = flags.DEFINE_integer('program', 0, 'General MIDI program (0 piano, 19 church organ).', lower_bound=0,
                                 upper_bound=127)
@@ -86,7 +88,7 @@ _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace files of the same
 # What the page lists: the flags that shape the music (those given, and the controls and seed always).
 _SETTINGS = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _MAX_NOTES, _CADENCES, _PARTICLES, _SEARCH, _PRIMER, _HARMONIZE,
              _FIXED, _MOTIF, _MOTIF_AT, _BRIDGE_TO, _BRIDGE_BARS, _ENDING, _KEY, _PHRASES, _FORM, _FORM_HARMONY,
-             _NUM_STEPS, _NUM_BARS, _TIME_SIGNATURE, _PICKUP, _TEMPO, _ALLOW_ABOVE, _BEST)
+             _NUM_STEPS, _NUM_BARS, _TIME_SIGNATURE, _PICKUP, _TEMPO, _STYLE, _ALLOW_ABOVE, _BEST)
 _ALWAYS_SHOWN = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _SEARCH)
 
 # Composer.sample's keyword arguments, as this script's flags (errors name the flag the user typed).
@@ -96,7 +98,8 @@ _FLAG_OF_ARGUMENT = {'num_steps': '--num_steps', 'num_samples': '--num_samples',
                      'time_signature': '--time_signature', 'motif': '--motif', 'motif_at': '--motif_at',
                      'bridge_to': '--bridge_to', 'bridge_bars': '--bridge_bars', 'ending': '--ending',
                      'particles': '--particles', 'search': '--search', 'key': '--key', 'phrases': '--phrases',
-                     'num_bars': '--num_bars', 'pickup': '--pickup', 'form': '--form', 'max_notes': '--max_notes'}
+                     'num_bars': '--num_bars', 'pickup': '--pickup', 'form': '--form', 'max_notes': '--max_notes',
+                     'style': '--style'}
 
 
 def _motif_at() -> list[tuple[int, int]]:
@@ -156,6 +159,7 @@ def main(argv):
   from biaxial_jax.music.midi import write_midi  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music.notation import write_musicxml  # pylint: disable=import-outside-toplevel
   from biaxial_jax.generation import GenerationError, load_checkpoint  # pylint: disable=import-outside-toplevel
+  from biaxial_jax.generation import styles  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music.piece import BiaxialError  # pylint: disable=import-outside-toplevel
 
   try:
@@ -175,7 +179,7 @@ def main(argv):
         ending=_ENDING.value, forbid_above_melody=not _ALLOW_ABOVE.value, time_signature=_TIME_SIGNATURE.value,
         pickup=pickup,
         tempo=_TEMPO.value, key=_KEY.value, phrases=phrases, form=_FORM.value, form_harmony=_FORM_HARMONY.value,
-        max_notes=_MAX_NOTES.value, cadences=_CADENCES.value)
+        max_notes=_MAX_NOTES.value, cadences=_CADENCES.value, style=_STYLE.value)
   except CheckpointError as e:
     cli.fail(f'--checkpoint: {e}', code=1)
   except GenerationError as e:
@@ -194,7 +198,8 @@ def main(argv):
             f'{_SEED.value}, temperature {_TEMPERATURE.value:g}, conservativity {_CONSERVATIVITY.value:g}'
             f'{" (adaptive)" if _ADAPTIVE.value else ""}, {generation.particles} particle'
             f'{"s" if generation.particles > 1 else ""} ({_SEARCH.value})'
-            f'{f", in {generation.keys[i]}" if composer.config.model.structure else ""}; model NLL '
+            f'{f", in {generation.keys[i]}" if composer.config.model.structure else ""}'
+            f'{f", style {styles.describe(generation.style)}" if generation.style else ""}; model NLL '
             f'{-generation.log_likelihood[i] / piece.num_steps:.2f} nats/step')
     warning = ''
     if not piece.roll.any():

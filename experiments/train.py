@@ -62,7 +62,7 @@ def main(argv):
     from biaxial_jax.music.piece import BiaxialError  # pylint: disable=import-outside-toplevel
     try:
       metrics = train.train_and_evaluate(config, _WORKDIR.value)
-    except BiaxialError as e:
+    except (BiaxialError, config_lib.ConfigError) as e:  # a config that only the devices or the data refute
       message = str(e)
       if message.split('.', 1)[0] in ('data', 'model', 'train') and ':' in message:
         message = '--config.' + message  # a config field: name the flag that sets it

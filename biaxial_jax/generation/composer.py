@@ -23,6 +23,7 @@ from biaxial_jax.generation import cadences as cadences_lib
 from biaxial_jax.generation import constraints as constraints_lib
 from biaxial_jax.generation import form as form_lib
 from biaxial_jax.generation import sampler
+from biaxial_jax.generation import styles as styles_lib
 from biaxial_jax.generation.constraints import Constraints, GenerationError, Request
 from biaxial_jax.music.melodies import top_voice
 from biaxial_jax.music import inputs, scores, structure
@@ -49,6 +50,7 @@ class Generation:
   keys: per piece, the key the model was told (meaningful for a model with phrase and key inputs).
   given: `bool[steps, notes]`, the notes that were given (melody, primer, motif, fragments, fixed notes).
   changes: what reading the given material changed, in words (silence dropped, a meter or pickup applied).
+  style: the style weights the model was told (`generation.styles`; empty for a model without styles).
   """
   pieces: list[Piece]
   log_likelihood: np.ndarray
@@ -60,6 +62,7 @@ class Generation:
   keys: list[Key]
   given: np.ndarray
   changes: tuple[str, ...] = ()
+  style: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,7 +214,7 @@ class Composer:
                bridge_bars: int = 4, ending=None, fixed=None, forbid_above_melody: bool = True, num_bars=None,
                time_signature=None, pickup=None, tempo: float | None = None, key=None,
                phrases=None, form: str | None = None, form_harmony: bool = False,
-               max_notes: int | None = None, cadences: bool | None = None) -> Generation:
+               max_notes: int | None = None, cadences: bool | None = None, style=None) -> Generation:
     """Generates `num_samples` independent pieces, free or under constraints (which combine), with what the sampler
     knows of each (`Generation`); `sample` returns the pieces alone.
 
@@ -260,6 +263,8 @@ class Composer:
       cadences: each phrase ends on a root-position major or minor triad, the last on the tonic of the key the
         model is told (`generation.cadences`), sampled as a condition with particles (default 32). Default: on
         for a model with phrase and key inputs (it is told where its phrases end), off otherwise.
+      style: for a model with styles, 'chorale', a mixture 'chorale:0.7,classical:0.3' or a mapping of weights
+        (`generation.styles`); default: the model's first style.
     """
     for name, value in (('temperature', temperature), ('conservativity', conservativity)):
       if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -274,6 +279,8 @@ class Composer:
       raise GenerationError('particles', f'must be in [1, {MAX_PARTICLES}], got {particles!r}')
     if max_notes is not None and not (isinstance(max_notes, numbers.Integral) and 1 <= max_notes <= self.num_notes):
       raise GenerationError('max_notes', f'must be in [1, {self.num_notes}], got {max_notes!r}')
+    known = self.config.model.styles
+    style = {} if style is None and not known else styles_lib.parse(known[0] if style is None else style, known)
     c = self.constraints(num_steps, primer=primer, melody=melody, motif=motif, motif_at=motif_at,
                          bridge_to=bridge_to, bridge_bars=bridge_bars, ending=ending, fixed=fixed,
                          forbid_above_melody=forbid_above_melody, num_bars=num_bars, time_signature=time_signature,
@@ -305,7 +312,7 @@ class Composer:
                        np.full(c.num_steps, cadences_lib.NONE, np.int32) for k in keys])
     plan = sampler.Plan(jnp.asarray(c.bar_position), batched(c.mask), batched(c.values),
                         batched(c.force_articulate), batched(c.require), jnp.asarray(closes), jnp.asarray(contexts),
-                        jnp.asarray(lookahead), jnp.asarray(drop))
+                        batched(styles_lib.weights_of(style, known)), jnp.asarray(lookahead), jnp.asarray(drop))
     controls = sampler.Controls(jnp.float32(temperature), jnp.float32(conservativity), jnp.float32(adaptive),
                                 jnp.int32(sampler.NO_LIMIT if max_notes is None else max_notes))
 
@@ -332,13 +339,13 @@ class Composer:
       result = run(plan, round_index)
     pieces = [Piece(roll, lowest=self.lowest, steps_per_quarter=self.steps_per_quarter,
                     time_signatures=c.time_signatures, tempos=c.tempos, name=f'sample_{i}', key=k,
-                    phrase_ends=c.phrase_ends)
+                    phrase_ends=c.phrase_ends, style=next(iter(style)) if len(style) == 1 else None)
               for i, (roll, k) in enumerate(zip(np.asarray(result.rolls), keys))]
     return Generation(pieces, np.asarray(result.log_likelihood), np.asarray(result.log_weight),
                       np.asarray(result.log_evidence), np.asarray(result.ess_SxT), int(particles),
                       [sorted(c.unmet(piece.roll) + cadences_lib.unmet(piece.roll, close, self.lowest))
                        for piece, close in zip(pieces, closes)], keys, c.mask[..., PLAY] & c.values[..., PLAY],
-                      c.changes)
+                      c.changes, style)
 
   def sample(self, num_steps: int | None = None, **kwargs) -> list[Piece]:
     """The pieces of `generate(num_steps, **kwargs)` (see it for every argument)."""

@@ -98,6 +98,7 @@ class Plan(typing.NamedTuple):
   require_SxTxN: where a step marks notes, at least one of them must sound (a final chord's third).
   cadence_SxT: the chord a step must sound (`cadences`: a root-position triad, or one on a given root; -1 none).
   context_SxTxC: each step's key and phrase position (`music.structure`), for a model with phrase and key inputs.
+  style_SxY: each sample's weight per style of the model (`model.styles`; Y = 0 for a model without styles).
   lookahead_T: after step t, score the span starting at this step by look-ahead (-1: no look-ahead then).
   drop_T: after step t, drop the look-ahead weight (its span's cells have been weighted).
   """
@@ -108,6 +109,7 @@ class Plan(typing.NamedTuple):
   require_SxTxN: jnp.ndarray
   cadence_SxT: jnp.ndarray
   context_SxTxC: jnp.ndarray
+  style_SxY: jnp.ndarray
   lookahead_T: jnp.ndarray
   drop_T: jnp.ndarray
 
@@ -179,12 +181,14 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
   def context(x):  # what the features read: nothing for a model without phrase and key inputs
     return x if config.structure else None
 
+  style_BxY = particles(jnp.asarray(plan.style_SxY, jnp.float32))
+
   def lookahead(start, time_states, notes_BxNx2, conservativity_B):
     def span(x):
       return particles(jax.lax.dynamic_slice_in_dim(x, start, length, axis=1))
     return smc.lookahead_log_prob(params, time_states, notes_BxNx2, span(padded_mask), span(padded_values),
                                   jax.lax.dynamic_slice_in_dim(padded_bar, start, length),
-                                  context(span(padded_context)), controls.temperature, conservativity_B,
+                                  context(span(padded_context)), style_BxY, controls.temperature, conservativity_B,
                                   config=config, lowest=lowest, learned_articulation=learned_articulation)
 
   def time_step(carry, per_step):
@@ -193,12 +197,12 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
      bar_ends) = per_step
     mask_BxNx2, values_BxNx2, force_BxN, require_BxN, reserved_BxN = (
         particles(x) for x in (mask, values, force, require, reserved))
-    x_BxNxF = features.note_features(prev_BxNx2, jnp.full((b,), bar_position), lowest=lowest,
-                                     context_XxC=context(particles(step_context)))
+    x_BxNxF = model.with_style(features.note_features(prev_BxNx2, jnp.full((b,), bar_position), lowest=lowest,
+                                                      context_XxC=context(particles(step_context))), style_BxY)
     time_states, h = model.stack_step(params['time'], time_states, x_BxNxF.reshape(b * n, -1))
     uniform_BxNx2 = jax.random.uniform(step_key, (b, n, 2))
-    per_note = (model.note_gates_from_time(params, h).reshape(b, n, -1), uniform_BxNx2, mask_BxNx2, values_BxNx2,
-                force_BxN, prev_BxNx2[..., 0] > 0, reserved_BxN)
+    per_note = (model.note_gates_from_time(params, h.reshape(b, n, -1), style_BxY), uniform_BxNx2, mask_BxNx2,
+                values_BxNx2, force_BxN, prev_BxNx2[..., 0] > 0, reserved_BxN)
     per_note = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), per_note)  # notes lead: the scan runs over them
     note = functools.partial(_sample_note, params, config.chord_inputs, learned_articulation, controls.temperature,
                              conservativity_B, controls.max_notes)

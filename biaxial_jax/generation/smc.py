@@ -115,8 +115,9 @@ def backtrack(notes_TxBxNx2: jnp.ndarray, ancestors_TxB: jnp.ndarray, final_rows
 
 def lookahead_log_prob(params, time_states, prev_BxNx2: jnp.ndarray, span_mask_BxLxNx2: jnp.ndarray,
                        span_values_BxLxNx2: jnp.ndarray, span_bar_position_L: jnp.ndarray,
-                       span_context_BxLxC: jnp.ndarray | None, temperature, conservativity_B: jnp.ndarray, *,
-                       config: ModelConfig, lowest: int, learned_articulation: bool) -> jnp.ndarray:
+                       span_context_BxLxC: jnp.ndarray | None, style_BxY: jnp.ndarray, temperature,
+                       conservativity_B: jnp.ndarray, *, config: ModelConfig, lowest: int,
+                       learned_articulation: bool) -> jnp.ndarray:
   """`[B]`: the sampling process's log-probability of a span's fixed cells, teacher forcing the model over the span
   as if it began right after each particle's history (its time-axis states and last notes).
 
@@ -130,13 +131,14 @@ def lookahead_log_prob(params, time_states, prev_BxNx2: jnp.ndarray, span_mask_B
 
   def time_step(states, per_step):
     prev, bar_position, context = per_step
-    x = features.note_features(prev, jnp.full((b,), bar_position), lowest=lowest, context_XxC=context)
+    x = model.with_style(features.note_features(prev, jnp.full((b,), bar_position), lowest=lowest,
+                                                context_XxC=context), style_BxY)
     return model.stack_step(params['time'], states, x.reshape(b * n, -1))
 
   contexts = None if span_context_BxLxC is None else jnp.swapaxes(span_context_BxLxC, 0, 1)
   _, h_LxBNxH = jax.lax.scan(time_step, time_states, (prev_LxBxNx2, span_bar_position_L, contexts))
   h_BxLxNxH = jnp.swapaxes(h_LxBNxH.reshape(length, b, n, -1), 0, 1)
-  logits = model.note_axis(params, h_BxLxNxH, values, config, [None] * len(config.note_sizes))
+  logits = model.note_axis(params, h_BxLxNxH, values, style_BxY, config, [None] * len(config.note_sizes))
   prev_play = jnp.swapaxes(prev_LxBxNx2[..., 0], 0, 1) > 0
   log_p = constrained_log_prob(logits, values, prev_play, span_mask_BxLxNx2, temperature,
                                conservativity_B[:, None, None], learned_articulation)

@@ -23,6 +23,7 @@ class Batch(NamedTuple):
     piece_B: `int32` index of each row's piece in the list it was drawn from (-1 for an empty padding row).
     start_B: `int32` first step of each row within its piece.
     context_BxTxC: `int32` each step's key and phrase position (`music.structure`), -1 where unknown or padded.
+    style_BxY: `float32` one-hot of each row's style among the `styles` asked for (Y = 0 when none are).
   """
   notes_BxTxNx2: np.ndarray
   bar_position_BxT: np.ndarray
@@ -30,15 +31,25 @@ class Batch(NamedTuple):
   piece_B: np.ndarray
   start_B: np.ndarray
   context_BxTxC: np.ndarray
+  style_BxY: np.ndarray
 
 
-def _empty(batch_size: int, seq_len: int, num_notes: int) -> Batch:
+def _empty(batch_size: int, seq_len: int, num_notes: int, num_styles: int) -> Batch:
   return Batch(np.zeros((batch_size, seq_len, num_notes, 2), np.uint8), np.zeros((batch_size, seq_len), np.int32),
                np.zeros((batch_size, seq_len), np.float32), np.full(batch_size, -1, np.int32),
-               np.zeros(batch_size, np.int32), np.full((batch_size, seq_len, CONTEXT_SIZE), UNKNOWN, np.int32))
+               np.zeros(batch_size, np.int32), np.full((batch_size, seq_len, CONTEXT_SIZE), UNKNOWN, np.int32),
+               np.zeros((batch_size, num_styles), np.float32))
 
 
-def _put(batch: Batch, row: int, index: int, piece: Piece, start: int, seq_len: int, shift: int = 0):
+def style_index(piece: Piece, styles: Sequence[str]) -> int:
+  """The index of `piece.style` in `styles`; `ValueError` naming the piece when it has another or none."""
+  if piece.style not in styles:
+    raise ValueError(f'{piece.name}: its style {piece.style!r} is not one of {", ".join(styles)}')
+  return styles.index(piece.style)
+
+
+def _put(batch: Batch, row: int, index: int, piece: Piece, start: int, seq_len: int, shift: int = 0,
+         styles: Sequence[str] = ()):
   """Copies `seq_len` steps of `piece` from `start` into a row; past the piece's end stays padding."""
   roll = piece.roll[start:start + seq_len]
   if shift:
@@ -53,6 +64,8 @@ def _put(batch: Batch, row: int, index: int, piece: Piece, start: int, seq_len: 
   batch.mask_BxT[row, :length] = 1
   batch.context_BxTxC[row, :length] = transpose_context(context_of(piece)[start:start + seq_len], shift)
   batch.piece_B[row], batch.start_B[row] = index, start
+  if styles:
+    batch.style_BxY[row, style_index(piece, styles)] = 1
 
 
 def segment_starts(piece: Piece, seq_len: int) -> np.ndarray:
@@ -71,8 +84,9 @@ def transpose_range(piece: Piece) -> tuple[int, int]:
 
 
 def training_batch(pieces: Sequence[Piece], *, batch_size: int, seq_len: int, seed: int, step: int,
-                   max_transpose: int = 0) -> Batch:
-  """Batch `step` of a run seeded `seed`: segments from pieces drawn uniformly, starting on bar lines.
+                   max_transpose: int = 0, styles: Sequence[str] = ()) -> Batch:
+  """Batch `step` of a run seeded `seed`: segments from pieces drawn uniformly (with `styles`, a style drawn
+  uniformly among those of `pieces`, then one of its pieces), starting on bar lines.
 
   Args:
     pieces: the training pieces, all with the same note range.
@@ -81,6 +95,8 @@ def training_batch(pieces: Sequence[Piece], *, batch_size: int, seq_len: int, se
     seed, step: the batch is a pure function of these.
     max_transpose: each segment is shifted by a random number of semitones in [-max_transpose, max_transpose],
       limited so that no note leaves the range. 0 turns augmentation off.
+    styles: the model's styles: each row's style goes into `style_BxY`, and styles are drawn evenly (a corpus
+      of 370 chorales and 50 quartet movements should not teach chorales seven times as often).
   """
   if not pieces:
     raise ValueError('training_batch needs at least one piece')
@@ -88,8 +104,15 @@ def training_batch(pieces: Sequence[Piece], *, batch_size: int, seq_len: int, se
     raise ValueError(f'need batch_size >= 1, seq_len >= 1, max_transpose >= 0; got {batch_size}, {seq_len}, '
                      f'{max_transpose}')
   rng = np.random.default_rng([seed, step])
-  batch = _empty(batch_size, seq_len, pieces[0].num_notes)
-  for row, index in enumerate(rng.integers(len(pieces), size=batch_size)):
+  batch = _empty(batch_size, seq_len, pieces[0].num_notes, len(styles))
+  if styles:
+    by_style = [np.flatnonzero(np.array([style_index(p, styles) for p in pieces]) == i) for i in range(len(styles))]
+    by_style = [group for group in by_style if group.size]
+    indices = [group[rng.integers(group.size)] for group in (by_style[i] for i in
+                                                              rng.integers(len(by_style), size=batch_size))]
+  else:
+    indices = rng.integers(len(pieces), size=batch_size)
+  for row, index in enumerate(indices):
     piece = pieces[index]
     starts = segment_starts(piece, seq_len)
     start = int(starts[rng.integers(starts.size)])
@@ -97,18 +120,19 @@ def training_batch(pieces: Sequence[Piece], *, batch_size: int, seq_len: int, se
     if max_transpose:
       lo, hi = transpose_range(piece)
       shift = int(rng.integers(max(lo, -max_transpose), min(hi, max_transpose) + 1))
-    _put(batch, row, int(index), piece, start, seq_len, shift)
+    _put(batch, row, int(index), piece, start, seq_len, shift, styles)
   return batch
 
 
-def piece_batches(pieces: Sequence[Piece], *, batch_size: int, length_multiple: int = 64) -> Iterator[Batch]:
+def piece_batches(pieces: Sequence[Piece], *, batch_size: int, length_multiple: int = 64,
+                  styles: Sequence[str] = ()) -> Iterator[Batch]:
   """Whole pieces for evaluation, in order, padded to a multiple of `length_multiple` steps (few distinct shapes,
-  so few compilations); the last batch is filled with empty, fully masked rows."""
+  so few compilations); the last batch is filled with empty, fully masked rows. `styles` as in `training_batch`."""
   for first in range(0, len(pieces), batch_size):
     chunk = pieces[first:first + batch_size]
     longest = max(p.num_steps for p in chunk)
     seq_len = -(-longest // length_multiple) * length_multiple
-    batch = _empty(batch_size, seq_len, chunk[0].num_notes)
+    batch = _empty(batch_size, seq_len, chunk[0].num_notes, len(styles))
     for row, piece in enumerate(chunk):
-      _put(batch, row, first + row, piece, 0, seq_len)
+      _put(batch, row, first + row, piece, 0, seq_len, styles=styles)
     yield batch

@@ -2,7 +2,9 @@
 
 `load_dataset(name_or_path)` takes
 - `'bach_chorales'`: the Bach chorales in music21's corpus, parsed from MusicXML (true durations and ties), cached;
-- a folder: every `.mid`/`.midi` file under it, recursively; files that fail are skipped and reported;
+- `'music21_styles'`: pieces of music21's corpus in several styles (`music.styles`), each piece's `style` set;
+- a folder: every `.mid`/`.midi` file under it, recursively; files that fail are skipped and reported. When every
+  file lies in a subfolder, the subfolder is its piece's style (`my_midi/<style>/...`);
 - a `.pickle`/`.pkl`/`.json` file in the Boulanger-Lewandowski format: `{'train'|'valid'|'test': [piece: [frame:
   [MIDI numbers]]]}`. Frames become grid steps one to one (pass the file's frame rate as `steps_per_quarter`: 1 for the
   quarter-note JSB set, 2 for Nottingham) in 4/4; -1 stands for a silent voice. These sets carry no articulation: a note is articulated where it
@@ -29,12 +31,12 @@ import numpy as np
 
 from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.midi import read_midi_with_stats
-from biaxial_jax.music.piece import (BiaxialError, Key, Piece, RangePolicy, Tempo, TimeSignature, canonical_roll,
-                                     fit_pitch)
+from biaxial_jax.music.piece import (STYLE_NAME, BiaxialError, Key, Piece, RangePolicy, Tempo, TimeSignature,
+                                     canonical_roll, fit_pitch)
 from biaxial_jax.music.scores import score_to_piece
 
 SPLITS = ('train', 'valid', 'test')
-EMBEDDED = ('bach_chorales',)
+EMBEDDED = ('bach_chorales', 'music21_styles')
 _CACHE_VERSION = 4  # 2: keys and phrase ends; 3: short bars keep the bar lines; 4: ties inside chords
 
 
@@ -55,6 +57,15 @@ class Dataset:
     if name not in SPLITS:
       raise ValueError(f'split must be one of {SPLITS}, got {name!r}')
     return getattr(self, name)
+
+  def style_counts(self) -> dict[str | None, dict[str, tuple[int, int]]]:
+    """`{style: {split: (pieces, steps)}}` (style None: pieces without one)."""
+    out = {}
+    for split in SPLITS:
+      for piece in self.split(split):
+        pieces, steps = out.setdefault(piece.style, {}).get(split, (0, 0))
+        out[piece.style][split] = (pieces + 1, steps + piece.num_steps)
+    return out
 
   def summary(self) -> str:
     parts = [f'{s} {len(self.split(s))} pieces / {sum(p.num_steps for p in self.split(s))} steps' for s in SPLITS]
@@ -108,10 +119,22 @@ def load_midi_folder(folder: str, *, lowest: int = 24, num_notes: int = 78, step
       skipped.append((path, str(e)))
   for path, reason in skipped:
     logging.warning('skipped %s', reason)
+  pieces = _styled_by_subfolder(pieces)
   if not pieces:
     raise DatasetError(f'{folder}: none of its {len(paths)} MIDI files could be read (first: {skipped[0][1]})')
   logging.info('%s: loaded %d of %d MIDI files, skipped %d', folder, len(pieces), len(paths), len(skipped))
   return _by_split(os.path.basename(os.path.normpath(folder)), pieces, skipped)
+
+
+def _styled_by_subfolder(pieces: list[tuple[str, Piece]]) -> list[tuple[str, Piece]]:
+  """Each piece's style from its top subfolder, when every file lies in one whose name is a style name (letters,
+  digits, '_', '-'); else the pieces as they are (no styles)."""
+  tops = [os.path.normpath(relative).split(os.sep)[0] if os.sep in os.path.normpath(relative) else None
+          for relative, _ in pieces]
+  if not pieces or not all(top and STYLE_NAME.fullmatch(top) for top in tops):
+    return pieces
+  logging.info('styles by subfolder: %s', ', '.join(sorted(set(tops))))
+  return [(relative, dataclasses.replace(piece, style=top)) for (relative, piece), top in zip(pieces, tops)]
 
 
 # ------------------------------------------------------------------------------------------------ benchmark format
@@ -303,9 +326,11 @@ def _save_pieces(path: str, pieces: list[tuple[str, Piece]]):
   tempos = np.array([(i, t.step, t.qpm) for i, (_, p) in enumerate(pieces) for t in p.tempos])
   keys = np.array([(p.key.tonic, p.key.major) if p.key else (-1, 0) for _, p in pieces])
   phrases = np.array([(i, e) for i, (_, p) in enumerate(pieces) for e in (p.phrase_ends or ())]).reshape(-1, 2)
+  styles = np.array([p.style or '' for _, p in pieces])
   with atomic_path(path) as tmp, open(tmp, 'wb') as f:
     np.savez_compressed(f, rolls=np.packbits(rolls), shape=np.array(rolls.shape), lengths=lengths, meters=meters,
-                        tempos=tempos, ids=np.array([i for i, _ in pieces]), keys=keys, phrases=phrases)
+                        tempos=tempos, ids=np.array([i for i, _ in pieces]), keys=keys, phrases=phrases,
+                        styles=styles)
 
 
 def _load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[str, Piece]]:
@@ -314,6 +339,7 @@ def _load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[s
     rolls = np.unpackbits(z['rolls'], count=int(np.prod(shape))).reshape(shape)
     lengths, meters, tempos, ids = z['lengths'], z['meters'], z['tempos'], z['ids']
     keys, phrases = z['keys'], z['phrases']
+    styles = z['styles'] if 'styles' in z.files else np.full(len(ids), '')
   starts = np.concatenate([[0], np.cumsum(lengths)])
   out = []
   for i, identifier in enumerate(ids):
@@ -324,7 +350,7 @@ def _load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[s
                                        steps_per_quarter=steps_per_quarter, time_signatures=piece_meters,
                                        tempos=piece_tempos, name=str(identifier),
                                        key=Key(int(keys[i][0]), bool(keys[i][1])) if keys[i][0] >= 0 else None,
-                                       phrase_ends=ends or None)))
+                                       phrase_ends=ends or None, style=str(styles[i]) or None)))
   return out
 
 
@@ -360,10 +386,13 @@ def load_bach_chorales(*, lowest: int = 24, num_notes: int = 78, steps_per_quart
 
 def load_dataset(name_or_path: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
                  out_of_range: RangePolicy = 'fold') -> Dataset:
-  """Loads a data set by name (`'bach_chorales'`), MIDI folder, or benchmark file (`.pickle`, `.pkl`, `.json`)."""
+  """Loads a data set by name (`'bach_chorales'`, `'music21_styles'`), MIDI folder, or benchmark file (`.pickle`, `.pkl`, `.json`)."""
   kwargs = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
   if name_or_path == 'bach_chorales':
     return load_bach_chorales(**kwargs)
+  if name_or_path == 'music21_styles':
+    from biaxial_jax.music import styles  # pylint: disable=import-outside-toplevel  # it builds on this module
+    return styles.load_music21_styles(**kwargs)
   if os.path.isdir(name_or_path):
     return load_midi_folder(name_or_path, **kwargs)
   if os.path.isfile(name_or_path) and name_or_path.lower().endswith(('.pickle', '.pkl', '.json')):

@@ -44,6 +44,7 @@ class Grid(typing.NamedTuple):
     return f'{self.num_notes} notes from MIDI {self.lowest} at {self.steps_per_quarter} steps per quarter'
 
 
+STYLE_NAME = re.compile(r'[A-Za-z0-9_-]{1,64}')
 _KEY_PATTERN = re.compile(r'^\s*([A-Ga-g])\s*(#|b|-|sharp|flat)?\s*(major|minor|maj|min)?\s*$', re.IGNORECASE)
 _LETTER_PITCH_CLASS = {'C': 0, 'D': 2, 'E': 4, 'F': 5, 'G': 7, 'A': 9, 'B': 11}
 # Tonic names by mode, each the key signature with the fewest accidentals (D-flat major, C-sharp minor).
@@ -248,6 +249,8 @@ class Piece:
     key: the piece's key, where known (a score's analysis, a MIDI key signature).
     phrase_ends: steps where phrases end (after a fermata), in order, where known (scores with fermatas); the end
       of the piece ends the last phrase. None: unknown.
+    style: the style the piece belongs to ('chorale', a MIDI folder's subfolder name), where known: a non-empty name
+      of letters, digits, '_' and '-'.
   Equality compares the music (roll, grid, meter, tempo), not the names, keys or phrases read along with it.
   """
   roll: np.ndarray
@@ -258,6 +261,7 @@ class Piece:
   name: str = ''
   key: Key | None = None
   phrase_ends: tuple[int, ...] | None = None
+  style: str | None = None
 
   def __post_init__(self):
     roll = np.asarray(self.roll)
@@ -293,6 +297,8 @@ class Piece:
       if ends != sorted(set(ends)) or (ends and not (0 < ends[0] and ends[-1] <= roll.shape[0])):
         raise ValueError(f'phrase_ends must be increasing steps in (0, {roll.shape[0]}], got {ends}')
       object.__setattr__(self, 'phrase_ends', tuple(int(e) for e in ends))
+    if self.style is not None and not (isinstance(self.style, str) and STYLE_NAME.fullmatch(self.style)):
+      raise ValueError(f"style must be a name of letters, digits, '_' and '-', got {self.style!r}")
     roll.flags.writeable = False
     object.__setattr__(self, 'roll', roll)
     object.__setattr__(self, 'time_signatures', tuple(self.time_signatures))

@@ -1,0 +1,107 @@
+"""A corpus of several styles from music21's own corpus (offline, nothing to download): `load_music21_styles`.
+
+| style         | sources in music21's corpus                                            | why these                          |
+|---------------|-------------------------------------------------------------------------|------------------------------------|
+| `chorale`     | the Bach chorales (`bach_chorales`, the same pieces and cache)          | four-part homophony                |
+| `renaissance` | Monteverdi's madrigals, Josquin, 150 of Palestrina's 1,318 mass movements | imitative vocal polyphony          |
+| `medieval`    | the trecento ballate and madrigals (Landini, Ciconia ...)              | two- and three-voice ars nova      |
+| `classical`   | the string quartet movements of Haydn, Mozart and Beethoven            | melody and accompaniment, dynamics |
+
+Left out, and why: ragtime (music21 holds one Joplin rag: a style of one piece cannot be learned or held out); the
+folk collections (Essen, Ryan's Mammoth, O'Neill) are single melodies, and a polyphonic model would learn "one voice"
+as their style rather than anything about folk music, while harmonizing them is what `--harmonize` already does.
+Palestrina is capped (chosen by a stable hash of the file name) so that one composer does not outweigh the rest of
+the corpus eightfold; training draws styles evenly anyway (`batches.training_batch`).
+
+Every piece keeps what its score says: meter, pickup, key and fermatas. Splits are by a stable hash of each file's
+corpus path, as for the chorales; the parsed corpus is cached beside them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+
+from biaxial_jax.music.datasets import (_CACHE_VERSION, Dataset, DatasetError, _by_split, _load_pieces, _progress,
+                                        _save_pieces, cache_dir, load_bach_chorales)
+from biaxial_jax.music.piece import Piece, RangePolicy
+from biaxial_jax.music.scores import score_to_piece
+
+STYLES = ('chorale', 'classical', 'medieval', 'renaissance')
+PALESTRINA_PIECES = 150
+# style -> (music21 composer directories, extensions read); the chorales come from `load_bach_chorales`.
+_SOURCES = {'classical': (('haydn', 'mozart', 'beethoven'), ('.mxl', '.xml', '.krn')),
+            'medieval': (('trecento',), ('.mxl', '.xml')),
+            'renaissance': (('monteverdi', 'josquin', 'palestrina'), ('.mxl', '.xml', '.abc', '.krn'))}
+
+
+def _stable_order(path: str) -> bytes:
+  return hashlib.sha256(os.path.basename(path).encode()).digest()
+
+
+def style_sources() -> list[tuple[str, str]]:
+  """`(style, corpus path)` of every score of the styles besides the chorales, in a fixed order."""
+  from music21 import corpus  # pylint: disable=import-outside-toplevel
+  out = []
+  for style, (composers, extensions) in sorted(_SOURCES.items()):
+    for composer in composers:
+      paths = sorted(str(p) for p in corpus.getComposer(composer) if str(p).lower().endswith(extensions))
+      if composer == 'palestrina':
+        paths = sorted(sorted(paths, key=_stable_order)[:PALESTRINA_PIECES])
+      out += [(style, p) for p in paths]
+  return out
+
+
+def _identifier(path: str) -> str:
+  """A corpus path relative to music21's corpus folder: the same on every machine, so the splits are too."""
+  parts = path.replace(os.sep, '/').split('/')
+  return '/'.join(parts[parts.index('corpus') + 1:]) if 'corpus' in parts else os.path.basename(path)
+
+
+def _parse(path: str, identifier: str, style: str, kwargs) -> list[tuple[str, Piece]]:
+  """The pieces of one file: a score, or each score of a collection (an ABC file of several songs)."""
+  from music21 import corpus, stream  # pylint: disable=import-outside-toplevel
+  parsed = corpus.parse(path)
+  scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
+  out = []
+  for i, score in enumerate(scores):
+    name = identifier if len(scores) == 1 else f'{identifier}#{i}'
+    out.append((name, dataclasses.replace(score_to_piece(score, name, **kwargs), style=style)))
+  return out
+
+
+def load_music21_styles(*, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
+                        out_of_range: RangePolicy = 'fold', refresh: bool = False) -> Dataset:
+  """The styles of the table above, parsed once (a few minutes, with a progress bar) and then loaded from the
+  cache; each piece's `style` is set."""
+  kwargs = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
+  key = f'music21_styles-v{_CACHE_VERSION}-lowest{lowest}-notes{num_notes}-spq{steps_per_quarter}-{out_of_range}.npz'
+  path = os.path.join(cache_dir(), key)
+  if os.path.exists(path) and not refresh:
+    try:
+      return _by_split('music21_styles', _load_pieces(path, lowest, steps_per_quarter))
+    except (OSError, ValueError, KeyError) as e:
+      logging.warning('%s: unreadable cache (%s), rebuilding it', path, e)
+  try:
+    sources = style_sources()
+  except ImportError as e:
+    raise DatasetError(f'music21_styles needs music21 (pip install music21): {e}') from None
+  chorales = load_bach_chorales(**kwargs)
+  pieces = [(piece.name, dataclasses.replace(piece, style='chorale'))
+            for split in ('train', 'valid', 'test') for piece in chorales.split(split)]
+  skipped = list(chorales.skipped)
+  for style, source in _progress(sources, len(sources), 'parsing the styles corpus (first use only)'):
+    identifier = _identifier(source)
+    try:
+      pieces += _parse(source, identifier, style, kwargs)
+    except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on odd scores; skip them
+      skipped.append((identifier, f'{type(e).__name__}: {str(e)[:200]}'))
+  for identifier, reason in skipped:
+    logging.warning('skipped %s: %s', identifier, reason)
+  if not any(piece.style != 'chorale' for _, piece in pieces):
+    raise DatasetError(f'music21_styles: none of its {len(sources)} scores could be parsed')
+  os.makedirs(cache_dir(), exist_ok=True)
+  _save_pieces(path, pieces)
+  return _by_split('music21_styles', pieces, skipped)
