@@ -223,3 +223,17 @@ def test_style_study_classifies_generated_pieces_by_the_style_asked(trained, sty
   assert all(sum(row.values()) == 4 for row in result['confusion'].values())
   for style in STYLES:
     assert result['confusion'][style][style] / 4 == result['generated'][style]
+
+
+def test_styles_work_with_the_constraint_modes(trained, tmp_path):
+  composer = load_checkpoint(trained)
+  melody = tmp_path / 'melody.mid'
+  make_midi(melody, [(t * STEP, (t + 4) * STEP, 67 - (t // 4) % 3) for t in range(0, 32, 4)])
+  for style in STYLES:
+    generation = composer.generate(melody=str(melody), seed=0, style=style, particles=4)
+    roll = generation.pieces[0].roll
+    given = generation.given
+    np.testing.assert_array_equal(roll[..., 0][given], 1)  # the melody kept under either style
+    primer = generation.pieces[0].with_roll(roll[:16])
+    continued = composer.generate(32, primer=primer, seed=1, style=style, motif=primer, motif_at=[2])
+    np.testing.assert_array_equal(continued.pieces[0].roll[:16], primer.roll)
