@@ -138,7 +138,8 @@ def main(argv):
                '--output_dir')
   cli.quiet_library_logs()
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from biaxial_jax import evaluation, metrics, render, studies, style_classifier  # pylint: disable=import-outside-toplevel
+  # pylint: disable-next=import-outside-toplevel
+  from biaxial_jax import evaluation, metrics, render, studies, style_classifier
   from biaxial_jax.checkpoint import CheckpointError  # pylint: disable=import-outside-toplevel
   from biaxial_jax.generation import GenerationError, load_checkpoint  # pylint: disable=import-outside-toplevel
   from biaxial_jax.music import harmony, melodies  # pylint: disable=import-outside-toplevel

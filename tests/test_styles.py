@@ -205,8 +205,8 @@ def test_sample_script_names_the_style_flag(trained, tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
   bad = run('--style=ragtime')
   assert bad.returncode == 1
-  assert bad.stderr.strip().splitlines()[-1] == ("error: --style: 'ragtime' is not a style of this model (it knows high, "
-                                                        'low)')
+  assert bad.stderr.strip().splitlines()[-1] == ("error: --style: 'ragtime' is not a style of this model "
+                                                 '(it knows high, low)')
   good = run('--style=low:1,high:3')
   assert good.returncode == 0, good.stderr
   assert 'style high 75%, low 25%' in good.stdout

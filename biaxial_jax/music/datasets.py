@@ -26,6 +26,7 @@ import pickle
 import pickletools
 import reprlib
 import sys
+from typing import Callable
 
 import numpy as np
 
@@ -85,7 +86,7 @@ def _by_split(name, pieces_with_ids, skipped=()) -> Dataset:
   return Dataset(name, *(tuple(splits[s]) for s in SPLITS), skipped=tuple(skipped))
 
 
-def _progress(iterable, total, label):
+def progress(iterable, total, label):
   """Yields from `iterable`, drawing a progress bar on stderr when it is a terminal (else a few log lines)."""
   try:
     from tqdm import tqdm
@@ -108,7 +109,7 @@ def load_midi_folder(folder: str, *, lowest: int = 24, num_notes: int = 78, step
   if not paths:
     raise DatasetError(f'{folder}: no .mid or .midi files in this folder')
   pieces, skipped = [], []
-  for path in _progress(paths, len(paths), f'reading {folder}'):
+  for path in progress(paths, len(paths), f'reading {folder}'):
     try:
       piece, _ = read_midi_with_stats(path, lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter,
                                       out_of_range=out_of_range)
@@ -354,39 +355,52 @@ def _load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[s
   return out
 
 
-def load_bach_chorales(*, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-                       out_of_range: RangePolicy = 'fold', refresh: bool = False) -> Dataset:
-  """The Bach chorales of music21's corpus, de-duplicated, parsed once and then loaded from the cache."""
-  key = f'bach_chorales-v{_CACHE_VERSION}-lowest{lowest}-notes{num_notes}-spq{steps_per_quarter}-{out_of_range}.npz'
+def cached_corpus(name: str, build: Callable[[], tuple[list[tuple[str, Piece]], list[tuple[str, str]]]], *,
+                  lowest: int, num_notes: int, steps_per_quarter: int, out_of_range: RangePolicy,
+                  refresh: bool = False) -> Dataset:
+  """A corpus parsed once by `build()` (its `(identifier, piece)` pairs and skipped `(identifier, reason)`), cached
+  per representation, and then loaded from the cache (rebuilt when unreadable or `refresh`)."""
+  key = f'{name}-v{_CACHE_VERSION}-lowest{lowest}-notes{num_notes}-spq{steps_per_quarter}-{out_of_range}.npz'
   path = os.path.join(cache_dir(), key)
   if os.path.exists(path) and not refresh:
     try:
-      return _by_split('bach_chorales', _load_pieces(path, lowest, steps_per_quarter))
+      return _by_split(name, _load_pieces(path, lowest, steps_per_quarter))
     except (OSError, ValueError, KeyError) as e:
       logging.warning('%s: unreadable cache (%s), rebuilding it', path, e)
-  try:
-    from music21 import corpus  # pylint: disable=import-outside-toplevel
-  except ImportError as e:
-    raise DatasetError(f'bach_chorales needs music21 (pip install music21): {e}') from None
-  files = sorted(set(corpus.chorales.Iterator(returnType='filename')))
-  pieces, skipped = [], []
-  for identifier in _progress(files, len(files), 'parsing Bach chorales (first use only)'):
-    try:
-      pieces.append((identifier, score_to_piece(corpus.parse(identifier), identifier, lowest=lowest,
-                                                  num_notes=num_notes, steps_per_quarter=steps_per_quarter,
-                                                  out_of_range=out_of_range)))
-    except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on odd scores; skip them
-      skipped.append((identifier, f'{type(e).__name__}: {e}'))
-  if not pieces:
-    raise DatasetError(f'bach_chorales: no chorale could be parsed (first error: {skipped[0][1]})')
+  pieces, skipped = build()
   os.makedirs(cache_dir(), exist_ok=True)
   _save_pieces(path, pieces)
-  return _by_split('bach_chorales', pieces, skipped)
+  return _by_split(name, pieces, skipped)
+
+
+def load_bach_chorales(*, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
+                       out_of_range: RangePolicy = 'fold', refresh: bool = False) -> Dataset:
+  """The Bach chorales of music21's corpus, de-duplicated, parsed once and then loaded from the cache."""
+  grid = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
+
+  def build():
+    try:
+      from music21 import corpus  # pylint: disable=import-outside-toplevel
+    except ImportError as e:
+      raise DatasetError(f'bach_chorales needs music21 (pip install music21): {e}') from None
+    files = sorted(set(corpus.chorales.Iterator(returnType='filename')))
+    pieces, skipped = [], []
+    for identifier in progress(files, len(files), 'parsing Bach chorales (first use only)'):
+      try:
+        pieces.append((identifier, score_to_piece(corpus.parse(identifier), identifier, **grid)))
+      except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on odd scores; skip them
+        skipped.append((identifier, f'{type(e).__name__}: {e}'))
+    if not pieces:
+      raise DatasetError(f'bach_chorales: no chorale could be parsed (first error: {skipped[0][1]})')
+    return pieces, skipped
+
+  return cached_corpus('bach_chorales', build, refresh=refresh, **grid)
 
 
 def load_dataset(name_or_path: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
                  out_of_range: RangePolicy = 'fold') -> Dataset:
-  """Loads a data set by name (`'bach_chorales'`, `'music21_styles'`), MIDI folder, or benchmark file (`.pickle`, `.pkl`, `.json`)."""
+  """Loads a data set by name (`'bach_chorales'`, `'music21_styles'`), MIDI folder, or benchmark file (`.pickle`,
+  `.pkl`, `.json`)."""
   kwargs = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
   if name_or_path == 'bach_chorales':
     return load_bach_chorales(**kwargs)

@@ -1,11 +1,11 @@
 """A corpus of several styles from music21's own corpus (offline, nothing to download): `load_music21_styles`.
 
-| style         | sources in music21's corpus                                            | why these                          |
-|---------------|-------------------------------------------------------------------------|------------------------------------|
-| `chorale`     | the Bach chorales (`bach_chorales`, the same pieces and cache)          | four-part homophony                |
-| `renaissance` | Monteverdi's madrigals, Josquin, 150 of Palestrina's 1,318 mass movements | imitative vocal polyphony          |
-| `medieval`    | the trecento ballate and madrigals (Landini, Ciconia ...)              | two- and three-voice ars nova      |
-| `classical`   | the string quartet movements of Haydn, Mozart and Beethoven            | melody and accompaniment, dynamics |
+| style         | sources in music21's corpus                                                  | texture          |
+|---------------|------------------------------------------------------------------------------|------------------|
+| `chorale`     | the Bach chorales (`bach_chorales`: the same pieces, splits and cache)       | 4-part homophony |
+| `renaissance` | Monteverdi's madrigals, Josquin, 150 of Palestrina's 1,318 mass movements    | vocal polyphony  |
+| `medieval`    | the trecento ballate and madrigals (Landini, Ciconia ...)                    | 2-3 voices       |
+| `classical`   | the string quartet movements of Haydn, Mozart and Beethoven                  | quartet writing  |
 
 Left out, and why: ragtime (music21 holds one Joplin rag: a style of one piece cannot be learned or held out); the
 folk collections (Essen, Ryan's Mammoth, O'Neill) are single melodies, and a polyphonic model would learn "one voice"
@@ -24,8 +24,7 @@ import hashlib
 import logging
 import os
 
-from biaxial_jax.music.datasets import (_CACHE_VERSION, Dataset, DatasetError, _by_split, _load_pieces, _progress,
-                                        _save_pieces, cache_dir, load_bach_chorales)
+from biaxial_jax.music.datasets import Dataset, DatasetError, cached_corpus, load_bach_chorales, progress
 from biaxial_jax.music.piece import Piece, RangePolicy
 from biaxial_jax.music.scores import score_to_piece
 
@@ -76,32 +75,27 @@ def load_music21_styles(*, lowest: int = 24, num_notes: int = 78, steps_per_quar
                         out_of_range: RangePolicy = 'fold', refresh: bool = False) -> Dataset:
   """The styles of the table above, parsed once (a few minutes, with a progress bar) and then loaded from the
   cache; each piece's `style` is set."""
-  kwargs = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
-  key = f'music21_styles-v{_CACHE_VERSION}-lowest{lowest}-notes{num_notes}-spq{steps_per_quarter}-{out_of_range}.npz'
-  path = os.path.join(cache_dir(), key)
-  if os.path.exists(path) and not refresh:
+  grid = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
+
+  def build():
     try:
-      return _by_split('music21_styles', _load_pieces(path, lowest, steps_per_quarter))
-    except (OSError, ValueError, KeyError) as e:
-      logging.warning('%s: unreadable cache (%s), rebuilding it', path, e)
-  try:
-    sources = style_sources()
-  except ImportError as e:
-    raise DatasetError(f'music21_styles needs music21 (pip install music21): {e}') from None
-  chorales = load_bach_chorales(**kwargs)
-  pieces = [(piece.name, dataclasses.replace(piece, style='chorale'))
-            for split in ('train', 'valid', 'test') for piece in chorales.split(split)]
-  skipped = list(chorales.skipped)
-  for style, source in _progress(sources, len(sources), 'parsing the styles corpus (first use only)'):
-    identifier = _identifier(source)
-    try:
-      pieces += _parse(source, identifier, style, kwargs)
-    except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on odd scores; skip them
-      skipped.append((identifier, f'{type(e).__name__}: {str(e)[:200]}'))
-  for identifier, reason in skipped:
-    logging.warning('skipped %s: %s', identifier, reason)
-  if not any(piece.style != 'chorale' for _, piece in pieces):
-    raise DatasetError(f'music21_styles: none of its {len(sources)} scores could be parsed')
-  os.makedirs(cache_dir(), exist_ok=True)
-  _save_pieces(path, pieces)
-  return _by_split('music21_styles', pieces, skipped)
+      sources = style_sources()
+    except ImportError as e:
+      raise DatasetError(f'music21_styles needs music21 (pip install music21): {e}') from None
+    chorales = load_bach_chorales(**grid)
+    pieces = [(piece.name, dataclasses.replace(piece, style='chorale'))
+              for split in ('train', 'valid', 'test') for piece in chorales.split(split)]
+    skipped = list(chorales.skipped)
+    for style, source in progress(sources, len(sources), 'parsing the styles corpus (first use only)'):
+      identifier = _identifier(source)
+      try:
+        pieces += _parse(source, identifier, style, grid)
+      except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on odd scores; skip them
+        skipped.append((identifier, f'{type(e).__name__}: {str(e)[:200]}'))
+    for identifier, reason in skipped:
+      logging.warning('skipped %s: %s', identifier, reason)
+    if not any(piece.style != 'chorale' for _, piece in pieces):
+      raise DatasetError(f'music21_styles: none of its {len(sources)} scores could be parsed')
+    return pieces, skipped
+
+  return cached_corpus('music21_styles', build, refresh=refresh, **grid)
