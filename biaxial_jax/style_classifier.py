@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from biaxial_jax.music.inputs import crop
 from biaxial_jax.music.piece import ARTICULATE, PLAY, Piece
 
 VOICE_BINS = 7  # 0 .. 6 or more notes sounding
@@ -89,20 +90,7 @@ def windows(piece: Piece, length: int, per_piece: int) -> list[Piece]:
   if not fits.size:
     return [piece]
   chosen = np.unique(fits[np.linspace(0, fits.size - 1, min(per_piece, fits.size)).round().astype(int)])
-  return [dataclasses.replace(piece, roll=_struck(piece.roll[s:s + length]), phrase_ends=None,
-                              time_signatures=_meters_from(piece, s)) for s in chosen]
-
-
-def _struck(roll: np.ndarray) -> np.ndarray:
-  roll = np.array(roll)
-  roll[0, :, ARTICULATE] = roll[0, :, PLAY]
-  return roll
-
-
-def _meters_from(piece: Piece, start: int):
-  in_force = [m for m in piece.time_signatures if m.step <= start][-1]
-  return (dataclasses.replace(in_force, step=0),) + tuple(
-      dataclasses.replace(m, step=m.step - start) for m in piece.time_signatures if m.step > start)
+  return [crop(piece, int(s), int(s) + length) for s in chosen]
 
 
 @dataclasses.dataclass(frozen=True)

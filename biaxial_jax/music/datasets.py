@@ -32,13 +32,14 @@ import numpy as np
 
 from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.midi import read_midi_with_stats
-from biaxial_jax.music.piece import (STYLE_NAME, BiaxialError, Key, Piece, RangePolicy, Tempo, TimeSignature,
-                                     canonical_roll, fit_pitch)
+from biaxial_jax.music.piece import (ARTICULATE, STYLE_NAME, BiaxialError, Key, Piece, RangePolicy, Tempo,
+                                     TimeSignature, canonical_roll, fit_pitch)
 from biaxial_jax.music.scores import score_to_piece
 
 SPLITS = ('train', 'valid', 'test')
 EMBEDDED = ('bach_chorales', 'music21_styles')
-_CACHE_VERSION = 4  # 2: keys and phrase ends; 3: short bars keep the bar lines; 4: ties inside chords
+_CACHE_VERSION = 5  # 2: keys and phrase ends; 3: short bars keep the bar lines; 4: ties inside chords;
+# 5: styles and velocities
 
 
 class DatasetError(BiaxialError):
@@ -328,10 +329,14 @@ def _save_pieces(path: str, pieces: list[tuple[str, Piece]]):
   keys = np.array([(p.key.tonic, p.key.major) if p.key else (-1, 0) for _, p in pieces])
   phrases = np.array([(i, e) for i, (_, p) in enumerate(pieces) for e in (p.phrase_ends or ())]).reshape(-1, 2)
   styles = np.array([p.style or '' for _, p in pieces])
+  dynamic = np.array([p.velocity is not None for _, p in pieces])
+  # the velocities of the articulated cells, piece after piece, in the rolls' order
+  velocities = np.concatenate([np.zeros(0, np.uint8)] + [p.velocity[p.roll[..., ARTICULATE] > 0] for _, p in pieces
+                                                         if p.velocity is not None])
   with atomic_path(path) as tmp, open(tmp, 'wb') as f:
     np.savez_compressed(f, rolls=np.packbits(rolls), shape=np.array(rolls.shape), lengths=lengths, meters=meters,
                         tempos=tempos, ids=np.array([i for i, _ in pieces]), keys=keys, phrases=phrases,
-                        styles=styles)
+                        styles=styles, dynamic=dynamic, velocities=velocities)
 
 
 def _load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[str, Piece]]:
@@ -340,18 +345,27 @@ def _load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[s
     rolls = np.unpackbits(z['rolls'], count=int(np.prod(shape))).reshape(shape)
     lengths, meters, tempos, ids = z['lengths'], z['meters'], z['tempos'], z['ids']
     keys, phrases = z['keys'], z['phrases']
-    styles = z['styles'] if 'styles' in z.files else np.full(len(ids), '')
+    styles = z['styles']
+    dynamic, velocities = z['dynamic'], z['velocities']
   starts = np.concatenate([[0], np.cumsum(lengths)])
-  out = []
+  out, used = [], 0
   for i, identifier in enumerate(ids):
+    roll = rolls[starts[i]:starts[i + 1]]
+    velocity = None
+    if dynamic[i]:
+      struck = roll[..., ARTICULATE] > 0
+      velocity = np.zeros(struck.shape, np.uint8)
+      velocity[struck] = velocities[used:used + struck.sum()]
+      used += int(struck.sum())
     piece_meters = tuple(TimeSignature(int(s), int(n), int(d)) for _, s, n, d in meters[meters[:, 0] == i])
     piece_tempos = tuple(Tempo(int(s), float(q)) for _, s, q in tempos[tempos[:, 0] == i])
     ends = tuple(int(e) for e in phrases[phrases[:, 0] == i, 1])
-    out.append((str(identifier), Piece(rolls[starts[i]:starts[i + 1]], lowest=lowest,
+    out.append((str(identifier), Piece(roll, lowest=lowest,
                                        steps_per_quarter=steps_per_quarter, time_signatures=piece_meters,
                                        tempos=piece_tempos, name=str(identifier),
                                        key=Key(int(keys[i][0]), bool(keys[i][1])) if keys[i][0] >= 0 else None,
-                                       phrase_ends=ends or None, style=str(styles[i]) or None)))
+                                       phrase_ends=ends or None, style=str(styles[i]) or None,
+                                       velocity=velocity)))
   return out
 
 

@@ -84,8 +84,15 @@ def crop(piece: Piece, start: int, end: int) -> Piece:
   tempos = (Tempo(0, tempo.qpm),) + tuple(Tempo(t.step - start, t.qpm) for t in piece.tempos if start < t.step < end)
   ends = None if piece.phrase_ends is None else tuple(e - start for e in piece.phrase_ends if start < e <= end)
   roll = np.array(piece.roll[start:end])
-  roll[0, :, ARTICULATE] = roll[0, :, PLAY]  # a note cut at the start is struck there
-  return dataclasses.replace(piece, roll=roll, time_signatures=meters, tempos=tempos, phrase_ends=ends)
+  roll[0, :, ARTICULATE] = roll[0, :, PLAY]  # a note cut at the start is struck there, as loud as it was struck
+  velocity = None
+  if piece.velocity is not None:
+    velocity = np.array(piece.velocity[start:end])
+    for n in np.flatnonzero(roll[0, :, ARTICULATE] & (velocity[0] == 0)):
+      struck = np.flatnonzero(piece.velocity[:start + 1, n])
+      velocity[0, n] = piece.velocity[struck[-1], n] if struck.size else 80
+  return dataclasses.replace(piece, roll=roll, time_signatures=meters, tempos=tempos, phrase_ends=ends,
+                             velocity=velocity)
 
 
 def prepare(piece: Piece, what: str, *, trim_start: bool, meter: tuple[int, int] | None = None,

@@ -21,7 +21,7 @@ import numpy as np
 
 from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.piece import (ARTICULATE, PLAY, RANGE_POLICIES, Key, MidiReadError, Piece, RangePolicy, ReadStats,
-                                    Tempo, TimeSignature, roll_from_notes)
+                                    Tempo, TimeSignature, roll_from_notes, velocity_from_notes)
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0 as mido does
 STEPS_PER_BYTE = 256  # longest roll per byte of file: roll memory is at most 256 * 2 * num_notes bytes per file byte
@@ -131,13 +131,13 @@ def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes
   if not isinstance(tpq, int) or tpq <= 0:
     raise MidiReadError(f'{path}: unsupported time division {tpq!r} (only ticks per quarter note are supported)')
 
-  notes = []  # (start_tick, end_tick, pitch)
+  notes = []  # (start_tick, end_tick, pitch, velocity)
   tempos, meters, keys = {}, {}, {}
   drum_notes = unterminated = 0
   end_tick = 0
   for track in mid.tracks:  # type 0, 1 and 2 alike: every track's clock starts at 0
     tick = 0
-    sounding = defaultdict(deque)  # (channel, pitch) -> start ticks, matched first in first out
+    sounding = defaultdict(deque)  # (channel, pitch) -> (start tick, velocity), matched first in first out
     for msg in track:
       tick += msg.time
       if msg.type == 'set_tempo':
@@ -152,14 +152,16 @@ def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes
           continue
         key = (msg.channel, msg.note)
         if msg.type == 'note_on' and msg.velocity > 0:
-          sounding[key].append(tick)
+          sounding[key].append((tick, msg.velocity))
         elif sounding[key]:
-          notes.append((sounding[key].popleft(), tick, msg.note))
+          start, velocity = sounding[key].popleft()
+          notes.append((start, tick, msg.note, velocity))
     end_tick = max(end_tick, tick)
     unterminated += sum(len(starts) for starts in sounding.values())
-    notes.extend((start, end_tick, key[1]) for key, starts in sounding.items() for start in starts)
+    notes.extend((start, end_tick, key[1], velocity) for key, starts in sounding.items() for start, velocity in starts)
 
   end_step = _to_step(end_tick, tpq, steps_per_quarter)  # trailing rests up to the end of the last track
+  velocity = None
   if not notes:
     if drum_notes:
       raise MidiReadError(f'{path}: only drum-channel notes (MIDI channel 10), which are skipped')
@@ -168,12 +170,15 @@ def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes
     roll, stats = np.zeros((end_step, num_notes, 2), np.uint8), ReadStats()  # silence of the file's length
   else:
     spans = [(_to_step(start, tpq, steps_per_quarter), _to_step(end, tpq, steps_per_quarter), pitch)
-             for start, end, pitch in notes]
+             for start, end, pitch, _ in notes]
     try:
       roll, stats = roll_from_notes(spans, lowest=lowest, num_notes=num_notes, out_of_range=out_of_range,
                                     num_steps=end_step if end_step <= max_steps else 0, max_steps=max_steps)
     except ValueError as e:
       raise MidiReadError(f'{path}: {e}') from None
+    if len({note[3] for note in notes}) > 1:  # all struck alike: a writer's default, not dynamics
+      velocity = velocity_from_notes([(start, pitch, v) for (start, _, pitch), (*_, v) in zip(spans, notes)], roll,
+                                     lowest=lowest, out_of_range=out_of_range)
 
   def events_on_grid(ticks_to_value, default):
     by_step = {0: default}
@@ -186,7 +191,7 @@ def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes
     tempo = tuple(Tempo(s, mido.tempo2bpm(t)) for s, t in events_on_grid(tempos, 500_000) if t > 0)
     piece = Piece(roll, lowest=lowest, steps_per_quarter=steps_per_quarter, time_signatures=meter,
                   tempos=tempo if tempo and tempo[0].step == 0 else (Tempo(0, 120.0),) + tempo,
-                  name=os.path.basename(path), key=_first_key(keys))
+                  name=os.path.basename(path), key=_first_key(keys), velocity=velocity)
   except ValueError as e:
     raise MidiReadError(f'{path}: {e}') from None
   return piece, dataclasses.replace(stats, drum_notes=drum_notes, unterminated=unterminated)
@@ -202,7 +207,8 @@ def _first_key(keys: dict) -> Key | None:
 
 def read_midi(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
               out_of_range: RangePolicy = 'fold', max_steps: int = 200_000, max_bytes: int = MAX_BYTES) -> Piece:
-  """Reads a MIDI file (type 0, 1 or 2) into a `Piece`.
+  """Reads a MIDI file (type 0, 1 or 2) into a `Piece`, with its note-on velocities as `piece.velocity` unless
+  every note is struck alike (a writer's default velocity says nothing about dynamics).
 
   Args:
     path: the MIDI file.
@@ -259,7 +265,8 @@ def whole_given_notes(roll: np.ndarray, given: np.ndarray) -> np.ndarray:
 
 
 def to_midi_file(piece: Piece, *, velocity: int = 80, program: int = 0, channel: int = 0,
-                 ticks_per_quarter: int = 480, given: np.ndarray | None = None) -> mido.MidiFile:
+                 ticks_per_quarter: int = 480, given: np.ndarray | None = None,
+                 dynamics: bool = True) -> mido.MidiFile:
   """The `mido.MidiFile` that `write_midi` saves: type 0, or with `given` notes type 1 with those on a track and
   channel (`channel + 1`) of their own."""
   for label, value, lo, hi in (('velocity', velocity, 1, 127), ('program', program, 0, 127),
@@ -288,7 +295,8 @@ def to_midi_file(piece: Piece, *, velocity: int = 80, program: int = 0, channel:
   for start, end, n in note_spans(piece.roll):
     pitch = piece.lowest + n
     side, chan = (given_events, given_channel) if given_cells[start, n] else (events, channel)
-    side.append((tick(start), 3, mido.Message('note_on', note=pitch, velocity=velocity, channel=chan)))
+    strike = int(piece.velocity[start, n]) if dynamics and piece.velocity is not None else velocity
+    side.append((tick(start), 3, mido.Message('note_on', note=pitch, velocity=strike, channel=chan)))
     side.append((tick(end), 2, mido.Message('note_off', note=pitch, velocity=0, channel=chan)))
 
   mid = mido.MidiFile(type=1 if given_events else 0, ticks_per_beat=ticks_per_quarter)
@@ -305,7 +313,7 @@ def to_midi_file(piece: Piece, *, velocity: int = 80, program: int = 0, channel:
 
 
 def write_midi(piece: Piece, path: str | os.PathLike, *, velocity: int = 80, program: int = 0, channel: int = 0,
-               ticks_per_quarter: int = 480, given: np.ndarray | None = None) -> str:
+               ticks_per_quarter: int = 480, given: np.ndarray | None = None, dynamics: bool = True) -> str:
   """Writes `piece` as a type-0 MIDI file (type 1 with `given` notes on a track of their own) and returns the path.
 
   Every note gets a note-off (notes sounding at the end stop at the piece's last step); the file carries the piece's
@@ -313,14 +321,16 @@ def write_midi(piece: Piece, path: str | os.PathLike, *, velocity: int = 80, pro
   missing parent folders are created.
 
   Args:
-    velocity: note-on velocity in [1, 127].
+    velocity: note-on velocity in [1, 127] of every note of a piece without dynamics (`piece.velocity` None), or of
+      every note with `dynamics=False`.
+    dynamics: strike each note at the piece's own velocity where it has them (`piece.velocity`).
     program: General MIDI program in [0, 127] (0: acoustic grand piano, 19: church organ).
     channel: MIDI channel in [0, 15] (9 is the drum channel).
     ticks_per_quarter: time resolution of the file.
     given: `bool[T, N]`, notes that were given (a melody, a primer): written on channel `channel + 1`.
   """
   mid = to_midi_file(piece, velocity=velocity, program=program, channel=channel, ticks_per_quarter=ticks_per_quarter,
-                     given=given)
+                     given=given, dynamics=dynamics)
   with atomic_path(path) as tmp:
     mid.save(tmp)
   return os.fspath(path)

@@ -219,6 +219,23 @@ def roll_from_notes(notes, *, lowest: int, num_notes: int, out_of_range: RangePo
   return roll, ReadStats(len(cells), folded, dropped, 0, lengthened)
 
 
+def velocity_from_notes(notes, roll: np.ndarray, *, lowest: int, out_of_range: RangePolicy = 'fold') -> np.ndarray:
+  """`uint8[T, N]` velocities for a roll painted by `roll_from_notes` from notes `(start_step, midi_pitch,
+  velocity)`: each note's velocity at its onset cell (the loudest where notes share one), under the same range
+  policy; an articulated cell no note explains (none in practice) gets the median velocity."""
+  velocity = np.zeros(roll.shape[:2], np.int32)
+  for start, pitch, value in notes:
+    index, _ = fit_pitch(pitch, lowest, roll.shape[1], out_of_range)
+    if index is not None and 0 <= start < len(roll):
+      velocity[start, index] = max(velocity[start, index], int(np.clip(value, 1, 127)))
+  struck = roll[..., ARTICULATE] > 0
+  velocity[~struck] = 0
+  missing = struck & (velocity == 0)
+  if missing.any():
+    velocity[missing] = int(np.median(velocity[struck & (velocity > 0)])) if (velocity > 0).any() else 80
+  return velocity.astype(np.uint8)
+
+
 def onsets_of(roll: np.ndarray) -> np.ndarray:
   """Where a note starts sounding (plays now, did not play the step before), `bool[T, N]`."""
   play = roll[..., PLAY].astype(bool)
@@ -232,6 +249,21 @@ def canonical_roll(roll: np.ndarray) -> np.ndarray:
   out = roll.copy()
   out[..., ARTICULATE] = (roll[..., ARTICULATE] & roll[..., PLAY]) | onsets_of(roll)
   return out
+
+
+def _checked_velocity(velocity, roll: np.ndarray) -> np.ndarray:
+  """`velocity` as a read-only `uint8[T, N]` that strikes exactly the articulated cells of `roll`, else ValueError."""
+  velocity = np.asarray(velocity)
+  if velocity.shape != roll.shape[:2]:
+    raise ValueError(f'velocity must have shape {roll.shape[:2]} (steps, notes), got {velocity.shape}')
+  if not np.issubdtype(velocity.dtype, np.integer):
+    raise ValueError(f'velocity must hold integers, got dtype {velocity.dtype}')
+  struck = roll[..., ARTICULATE] > 0
+  if np.any(velocity[struck] < 1) or np.any(velocity[struck] > 127) or np.any(velocity[~struck] != 0):
+    raise ValueError('velocity must be in [1, 127] where a note is articulated and 0 elsewhere')
+  velocity = velocity.astype(np.uint8)
+  velocity.flags.writeable = False
+  return velocity
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -251,7 +283,11 @@ class Piece:
       of the piece ends the last phrase. None: unknown.
     style: the style the piece belongs to ('chorale', a MIDI folder's subfolder name), where known: a non-empty name
       of letters, digits, '_' and '-'.
-  Equality compares the music (roll, grid, meter, tempo), not the names, keys or phrases read along with it.
+    velocity: `uint8[T, N]`, the MIDI velocity (1..127) of each articulated cell and 0 elsewhere, where the piece
+      has dynamics (a MIDI file whose notes are not all struck alike, a score with dynamic markings); None: it has
+      none. Read-only.
+  Equality compares the music (roll, grid, meter, tempo, velocities), not the names, keys or phrases read along
+  with it.
   """
   roll: np.ndarray
   lowest: int = 24
@@ -262,6 +298,7 @@ class Piece:
   key: Key | None = None
   phrase_ends: tuple[int, ...] | None = None
   style: str | None = None
+  velocity: np.ndarray | None = None
 
   def __post_init__(self):
     roll = np.asarray(self.roll)
@@ -299,6 +336,8 @@ class Piece:
       object.__setattr__(self, 'phrase_ends', tuple(int(e) for e in ends))
     if self.style is not None and not (isinstance(self.style, str) and STYLE_NAME.fullmatch(self.style)):
       raise ValueError(f"style must be a name of letters, digits, '_' and '-', got {self.style!r}")
+    if self.velocity is not None:
+      object.__setattr__(self, 'velocity', _checked_velocity(self.velocity, roll))
     roll.flags.writeable = False
     object.__setattr__(self, 'roll', roll)
     object.__setattr__(self, 'time_signatures', tuple(self.time_signatures))
@@ -320,9 +359,10 @@ class Piece:
     return positions
 
   def with_roll(self, roll: np.ndarray) -> Piece:
-    """The same meter, tempo, range and key with another roll (its length may differ); phrase ends past it go."""
+    """The same meter, tempo, range and key with another roll (its length may differ); phrase ends past it go, and
+    so do the velocities (they belong to the old notes)."""
     ends = None if self.phrase_ends is None else tuple(e for e in self.phrase_ends if e <= len(roll))
-    return dataclasses.replace(self, roll=roll, phrase_ends=ends)
+    return dataclasses.replace(self, roll=roll, phrase_ends=ends, velocity=None)
 
   def __eq__(self, other):
     if not isinstance(other, Piece):
@@ -330,6 +370,9 @@ class Piece:
     # Tempos compare at MIDI's resolution (whole microseconds per quarter), so a written and re-read piece is equal.
     def tempo_key(piece):
       return [(t.step, round(6e7 / t.qpm)) for t in piece.tempos]
+    if (self.velocity is None) != (other.velocity is None) or (
+        self.velocity is not None and not np.array_equal(self.velocity, other.velocity)):
+      return False
     return (self.roll.shape == other.roll.shape and np.array_equal(self.roll, other.roll) and
             (self.lowest, self.steps_per_quarter, self.time_signatures, tempo_key(self)) ==
             (other.lowest, other.steps_per_quarter, other.time_signatures, tempo_key(other)))

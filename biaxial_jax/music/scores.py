@@ -13,10 +13,11 @@ from fractions import Fraction
 
 import numpy as np
 
+from biaxial_jax.music import dynamics
 from biaxial_jax.music.inputs import MeterError, with_pickup
 from biaxial_jax.music.midi import read_midi
 from biaxial_jax.music.piece import (BiaxialError, Key, Piece, RangePolicy, Tempo, TimeSignature, roll_from_notes,
-                                     time_signature_for_steps)
+                                     time_signature_for_steps, velocity_from_notes)
 
 SCORE_EXTENSIONS = ('.musicxml', '.mxl', '.xml', '.abc', '.krn')
 
@@ -57,17 +58,22 @@ def _tied_notes(part) -> list[tuple[Fraction, Fraction, int, bool]]:
 def score_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
                      out_of_range: RangePolicy = 'fold') -> Piece:
   """A music21 score (all parts merged) as a `Piece`: tied notes joined, pickup bar and meter changes kept, its key
-  (the first notated key with a mode, else music21's analysis) and its phrase ends (where fermata notes end; None
-  when it has no fermata)."""
+  (the first notated key with a mode, else music21's analysis), its phrase ends (where fermata notes end; None
+  when it has no fermata) and, where it has dynamic markings, velocities from them (`music.dynamics`)."""
   from music21 import key as m21key, tempo as m21tempo  # pylint: disable=import-outside-toplevel
 
-  notes, fermata_ends = [], set()
+  notes, fermata_ends, strikes = [], set(), []
+  marked = dynamics.has_dynamics(score)
   for part in score.parts:
+    velocity = dynamics.part_velocity(part, score) if marked else None
     for start, end, midi, fermata in _tied_notes(part):
       notes.append((_to_step(start, steps_per_quarter), _to_step(end, steps_per_quarter), midi))
       if fermata:
         fermata_ends.add(notes[-1][1])
+      if marked:
+        strikes.append((notes[-1][0], midi, velocity(start)))
   roll, _ = roll_from_notes(notes, lowest=lowest, num_notes=num_notes, out_of_range=out_of_range)
+  velocities = velocity_from_notes(strikes, roll, lowest=lowest, out_of_range=out_of_range) if marked else None
   notated = [k for k in score.flatten().getElementsByClass(m21key.Key) if k.mode in ('major', 'minor')]
   found = notated[0] if notated else score.analyze('key')
   key = Key(found.tonic.pitchClass, found.mode == 'major')
@@ -79,7 +85,7 @@ def score_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int =
   qpm = next((m.getQuarterBPM() for m in marks if m.getQuarterBPM()), 100.0)
   ends = tuple(sorted(e for e in fermata_ends if 0 < e <= len(roll))) if fermata_ends else None
   return Piece(roll, lowest=lowest, steps_per_quarter=steps_per_quarter, time_signatures=tuple(meters),
-               tempos=(Tempo(0, float(qpm)),), name=identifier, key=key, phrase_ends=ends)
+               tempos=(Tempo(0, float(qpm)),), name=identifier, key=key, phrase_ends=ends, velocity=velocities)
 
 
 
