@@ -62,6 +62,7 @@ class ModelConfig:
   chord_inputs: bool = False  # the note axis also reads the chord drawn below each note (features.below_features)
   scan_unroll: int = 1  # LSTM steps per loop iteration of each training scan (lax.scan's unroll; same function)
   styles: tuple[str, ...] = ()  # styles the model is conditioned on (both axes read a weight per style); () none
+  dynamics: bool = False  # a velocity per struck note: an output (8 bins) and the previous velocities as inputs
 
   def validate(self):
     for name in ('time_sizes', 'note_sizes'):

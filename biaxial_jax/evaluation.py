@@ -30,8 +30,8 @@ def eval_step(params, batch: Batch, *, config: Config) -> dict:
   """NLL sums of a batch of whole pieces, no dropout."""
   logits = model.teacher_forced_logits(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config.model,
                                        lowest=config.data.lowest, context_BxTxC=batch.context_BxTxC,
-                                       style_BxY=batch.style_BxY)
-  return loss.nll_sums(logits, batch.notes_BxTxNx2, batch.mask_BxT)
+                                       style_BxY=batch.style_BxY, velocity_BxTxN=batch.velocity_BxTxN)
+  return loss.nll_sums(logits, batch.notes_BxTxNx2, batch.mask_BxT, batch.velocity_BxTxN)
 
 
 def evaluate(params, pieces, eval_fn, config: Config, sharding: NamedSharding) -> dict:

@@ -21,6 +21,15 @@ With `model.structure` (phrase and key inputs, from `music.structure.context_of`
 An unknown key or phrase (MIDI without a key signature, benchmark files) leaves its slots at zero, so one model
 trains and samples with and without them; transposition moves the tonic with the notes (`transpose_context`).
 
+With `model.dynamics` (a velocity per struck note), 2 more, last:
+
+| slice   | size | content                                                                                      |
+|---------|------|----------------------------------------------------------------------------------------------|
+| -2      | 1    | velocity: the note's velocity / 127 at the previous step if it was struck there, else 0       |
+| -1      | 1    | level: mean velocity / 127 of the latest earlier step that struck a note; 0 before the first |
+
+Velocities are read as their bins are played (`bin_velocity`), and a piece without dynamics reads zeros throughout.
+
 The note axis reads, for note n at step t, what was drawn *below* it at the same step (teacher forcing: the true notes
 below; generation: the notes already drawn, carried along the note scan by `ChordCarry`). `below_features`, 2 values,
 or 31 with `model.chord_inputs`:
@@ -66,9 +75,47 @@ VOICE_BINS = 5  # notes playing below: 0, 1, 2, 3, 4 or more
 NUM_CHORD_FEATURES = 2 * CHORD_WINDOW + VOICE_BINS
 
 
-def num_features(structure: bool) -> int:
-  """Input features per note: 80, or 100 with the phrase and key inputs."""
-  return NUM_STRUCTURE_FEATURES if structure else NUM_FEATURES
+NUM_DYNAMICS_FEATURES = 2
+VELOCITY_BINS = 8  # velocities 1-16, 17-32, ..., 113-127: what the dynamics output chooses among
+
+
+def num_features(structure: bool, dynamics: bool = False) -> int:
+  """Input features per note: 80, or 100 with the phrase and key inputs; 2 more with dynamics."""
+  return (NUM_STRUCTURE_FEATURES if structure else NUM_FEATURES) + (NUM_DYNAMICS_FEATURES if dynamics else 0)
+
+
+def velocity_bin(velocity: jnp.ndarray) -> jnp.ndarray:
+  """The bin (0..7) of velocities 1..127."""
+  return jnp.clip((jnp.asarray(velocity, jnp.int32) - 1) // 16, 0, VELOCITY_BINS - 1)
+
+
+def bin_velocity(bin_: jnp.ndarray) -> jnp.ndarray:
+  """The velocity a bin is played at: its middle (8, 24, ..., 120)."""
+  return 16 * jnp.asarray(bin_, jnp.int32) + 8
+
+
+def step_level(velocity_XxN: jnp.ndarray, level_X: jnp.ndarray) -> jnp.ndarray:
+  """The level after a step whose struck notes have `velocity_XxN` (0 where not struck): their mean / 127, or
+  `level_X` unchanged when the step strikes nothing."""
+  velocity = jnp.asarray(velocity_XxN, jnp.float32)
+  struck = jnp.sum(velocity > 0, axis=-1)
+  return jnp.where(struck > 0, jnp.sum(velocity, axis=-1) / jnp.maximum(struck, 1) / 127.0, level_X)
+
+
+def dynamics_inputs(velocity_BxTxN: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """Teacher forced: for every step, the previous step's velocities `[B, T, N]` and the level `[B, T]` before it,
+  each velocity read as its bin plays it (`bin_velocity`): what the sampler feeds back, so that a model holds a
+  loudness it drew rather than drifting from the quantization."""
+  velocity = jnp.where(velocity_BxTxN > 0, bin_velocity(velocity_bin(velocity_BxTxN)), 0).astype(jnp.float32)
+  prev = jnp.pad(velocity[:, :-1], ((0, 0), (1, 0), (0, 0)))
+
+  def carry(level_B, velocity_BxN):
+    level_B = step_level(velocity_BxN, level_B)
+    return level_B, level_B
+
+  _, after_TxB = jax.lax.scan(carry, jnp.zeros(velocity.shape[0]), jnp.swapaxes(velocity, 0, 1))
+  levels = jnp.pad(jnp.swapaxes(after_TxB, 0, 1)[:, :-1], ((0, 0), (1, 0)))
+  return prev, levels
 
 
 def num_below_features(chord_inputs: bool) -> int:
@@ -94,8 +141,9 @@ def _structure_features(context_XxC: jnp.ndarray, pitch_class_N: np.ndarray) -> 
 
 
 def note_features(prev_notes_XxNx2: jnp.ndarray, bar_position_X: jnp.ndarray, *, lowest: int,
-                  context_XxC: jnp.ndarray | None = None) -> jnp.ndarray:
-  """Features `float32[..., N, F]` for every note of a step (F = 80, or 100 with a context).
+                  context_XxC: jnp.ndarray | None = None,
+                  dynamics_XxN_X: tuple[jnp.ndarray, jnp.ndarray] | None = None) -> jnp.ndarray:
+  """Features `float32[..., N, F]` for every note of a step (F = 80, or 100 with a context; 2 more with dynamics).
 
   Args:
     prev_notes_XxNx2: `(play, articulate)` of each note at the previous step (zeros before the first), any leading
@@ -103,6 +151,8 @@ def note_features(prev_notes_XxNx2: jnp.ndarray, bar_position_X: jnp.ndarray, *,
     bar_position_X: position of the step being predicted within its bar, in steps, same leading dims.
     lowest: MIDI note number of note index 0 (a static Python int).
     context_XxC: the predicted step's structure context (`music.structure`), for a model with phrase and key inputs.
+    dynamics_XxN_X: for a model with dynamics, the previous step's velocities (0 where not struck) and the level
+      before this step (`step_level`).
   """
   prev = jnp.asarray(prev_notes_XxNx2, jnp.float32)
   *lead, num_notes, _ = prev.shape
@@ -126,6 +176,10 @@ def note_features(prev_notes_XxNx2: jnp.ndarray, bar_position_X: jnp.ndarray, *,
   parts = [per_note(position_N[:, None]), per_note(one_hot_Nx12), vicinity, context, beat]
   if context_XxC is not None:
     parts.append(_structure_features(context_XxC, pitch_class_N))
+  if dynamics_XxN_X is not None:
+    prev_velocity_XxN, level_X = dynamics_XxN_X
+    parts += [jnp.asarray(prev_velocity_XxN, jnp.float32)[..., None] / 127.0,
+              jnp.broadcast_to(jnp.asarray(level_X, jnp.float32)[..., None, None], (*lead, num_notes, 1))]
   return jnp.concatenate(parts, axis=-1)
 
 
@@ -135,10 +189,12 @@ def shift_in_time(notes_BxTxNx2: jnp.ndarray) -> jnp.ndarray:
 
 
 def sequence_features(notes_BxTxNx2: jnp.ndarray, bar_position_BxT: jnp.ndarray, *, lowest: int,
-                      context_BxTxC: jnp.ndarray | None = None) -> jnp.ndarray:
-  """Teacher-forced features `float32[B, T, N, F]`: step t sees the notes of step t-1 and its own bar position (and
-  structure context)."""
-  return note_features(shift_in_time(notes_BxTxNx2), bar_position_BxT, lowest=lowest, context_XxC=context_BxTxC)
+                      context_BxTxC: jnp.ndarray | None = None,
+                      velocity_BxTxN: jnp.ndarray | None = None) -> jnp.ndarray:
+  """Teacher-forced features `float32[B, T, N, F]`: step t sees the notes (and velocities) of step t-1 and its own
+  bar position (and structure context)."""
+  return note_features(shift_in_time(notes_BxTxNx2), bar_position_BxT, lowest=lowest, context_XxC=context_BxTxC,
+                       dynamics_XxN_X=None if velocity_BxTxN is None else dynamics_inputs(velocity_BxTxN))
 
 
 def _interval_classes_NxNx12(num_notes: int) -> np.ndarray:

@@ -42,6 +42,7 @@ class BiaxialLSTM(nnx.Module):
     self.time = nnx.List([_layer(layer) for layer in tree['time']])
     self.note = nnx.List([_layer(layer) for layer in tree['note']])
     self.out = _layer(tree['out'])
+    self.velocity = _layer(tree['velocity']) if 'velocity' in tree else None  # a model with dynamics
 
   @classmethod
   def from_params(cls, config: ModelConfig, params: model.Params) -> BiaxialLSTM:
@@ -60,8 +61,11 @@ class BiaxialLSTM(nnx.Module):
     """The parameter tree, as `model.apply`, the sampler and checkpoints take it."""
     def plain(layer):
       return {name: param.get_value() for name, param in layer.items()}
-    return {'time': [plain(layer) for layer in self.time], 'note': [plain(layer) for layer in self.note],
-            'out': plain(self.out)}
+    params = {'time': [plain(layer) for layer in self.time], 'note': [plain(layer) for layer in self.note],
+              'out': plain(self.out)}
+    if self.velocity is not None:
+      params['velocity'] = plain(self.velocity)
+    return params
 
   def _dropout_key(self, dropout_key: jax.Array | None, rngs: nnx.Rngs | None) -> jax.Array | None:
     if dropout_key is not None and rngs is not None:
@@ -76,10 +80,12 @@ class BiaxialLSTM(nnx.Module):
 
   def logits(self, notes_BxTxNx2: jax.Array, bar_position_BxT: jax.Array, *, lowest: int,
              context_BxTxC: jax.Array | None = None, style_BxY: jax.Array | None = None,
-             dropout_key: jax.Array | None = None, rngs: nnx.Rngs | None = None) -> jax.Array:
+             velocity_BxTxN: jax.Array | None = None, dropout_key: jax.Array | None = None,
+             rngs: nnx.Rngs | None = None) -> jax.Array:
     """Logits of whole sequences, each step predicted from the steps before it: `model.teacher_forced_logits`
     (features built from the notes, the bar positions and, with phrase and key inputs, the context; with styles,
-    the style weights)."""
+    the style weights; with dynamics, the velocities)."""
     return model.teacher_forced_logits(self.to_params(), notes_BxTxNx2, bar_position_BxT, self.config,
                                        lowest=lowest, context_BxTxC=context_BxTxC, style_BxY=style_BxY,
+                                       velocity_BxTxN=velocity_BxTxN,
                                        dropout_key=self._dropout_key(dropout_key, rngs))

@@ -2,7 +2,10 @@
 
 Units: nats. "Per frame" sums over the notes of a step and averages over the (unpadded) steps, the unit that
 polyphonic-music papers report; "per note" averages over steps x notes; "play" counts the play bits only (what
-frame-level benchmarks score); the articulate term counts only where the target note plays.
+frame-level benchmarks score); the articulate term counts only where the target note plays. A model with dynamics
+also has a velocity term: the categorical NLL of the velocity bin of every struck note of a piece with dynamics,
+reported apart ("velocity per struck note") and added to what training minimizes, never to the note metrics, so
+those stay comparable with models without dynamics.
 """
 
 from __future__ import annotations
@@ -10,39 +13,62 @@ from __future__ import annotations
 import jax.numpy as jnp
 import optax
 
+from biaxial_jax import features
+
 
 def nll_terms(logits_BxTxNx2: jnp.ndarray, notes_BxTxNx2: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
   """Per-cell NLL `[B, T, N]` of the play bit, and of the articulate bit where the note plays (else 0)."""
   targets = notes_BxTxNx2.astype(jnp.float32)
-  nll = optax.sigmoid_binary_cross_entropy(logits_BxTxNx2.astype(jnp.float32), targets)
+  nll = optax.sigmoid_binary_cross_entropy(logits_BxTxNx2[..., :2].astype(jnp.float32), targets)
   return nll[..., 0], nll[..., 1] * targets[..., 0]
 
 
-def nll_sums(logits_BxTxNx2: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, mask_BxT: jnp.ndarray) -> dict:
-  """Summed NLL terms and counts of a batch (sums, so they add up over batches and devices)."""
+def velocity_terms(logits_BxTxNxL: jnp.ndarray, velocity_BxTxN: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """Per-cell NLL `[B, T, N]` of the velocity bin where a note is struck with a known velocity (else 0), and
+  where that is."""
+  known = velocity_BxTxN > 0
+  nll = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxNxL[..., 2:].astype(jnp.float32),
+                                                        features.velocity_bin(velocity_BxTxN))
+  return jnp.where(known, nll, 0.0), known
+
+
+def nll_sums(logits_BxTxNx2: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, mask_BxT: jnp.ndarray,
+             velocity_BxTxN: jnp.ndarray | None = None) -> dict:
+  """Summed NLL terms and counts of a batch (sums, so they add up over batches and devices); the velocity term and
+  its count of struck notes are 0 for a model without dynamics."""
   play_nll, articulate_nll = nll_terms(logits_BxTxNx2, notes_BxTxNx2)
   mask = mask_BxT.astype(jnp.float32)[..., None]
   play = jnp.sum(play_nll * mask)
   articulate = jnp.sum(articulate_nll * mask)
+  velocity = struck = jnp.zeros(())
+  if logits_BxTxNx2.shape[-1] > 2 and velocity_BxTxN is not None:
+    velocity_nll, known = velocity_terms(logits_BxTxNx2, velocity_BxTxN)
+    velocity, struck = jnp.sum(velocity_nll * mask), jnp.sum(known * mask)
   return {'play': play, 'articulate': articulate, 'frames': jnp.sum(mask),
-          'cells': jnp.sum(mask) * notes_BxTxNx2.shape[2]}
+          'cells': jnp.sum(mask) * notes_BxTxNx2.shape[2], 'velocity': velocity, 'struck': struck}
 
 
 def metrics_from_sums(sums: dict) -> dict:
-  """Per-frame, per-note and play-only NLL from (possibly accumulated) `nll_sums`."""
+  """Per-frame, per-note and play-only NLL from (possibly accumulated) `nll_sums` (and, where there were struck
+  notes with velocities, the velocity NLL per struck note)."""
   frames = jnp.maximum(sums['frames'], 1.0)
   total = sums['play'] + sums['articulate']
-  return {'nll_per_frame': total / frames, 'nll_per_note': total / jnp.maximum(sums['cells'], 1.0),
-          'play_nll_per_frame': sums['play'] / frames, 'frames': sums['frames']}
+  out = {'nll_per_frame': total / frames, 'nll_per_note': total / jnp.maximum(sums['cells'], 1.0),
+         'play_nll_per_frame': sums['play'] / frames, 'frames': sums['frames']}
+  if float(sums.get('struck', 0)) > 0:
+    out['velocity_nll_per_struck_note'] = sums['velocity'] / sums['struck']
+  return out
 
 
 def objective_of(sums: dict, play_only: bool = False) -> jnp.ndarray:
-  """What training minimizes and checkpoints are chosen by: NLL per frame, of the play bits alone if `play_only`."""
+  """What training minimizes: NLL per frame, of the play bits alone if `play_only`, plus the velocity term per frame
+  (checkpoints are chosen by the notes' part alone, `metrics_from_sums`, comparable across models)."""
   total = sums['play'] if play_only else sums['play'] + sums['articulate']
-  return total / jnp.maximum(sums['frames'], 1.0)
+  return (total + sums['velocity']) / jnp.maximum(sums['frames'], 1.0)
 
 
-def loss_fn(logits_BxTxNx2, notes_BxTxNx2, mask_BxT, play_only: bool = False) -> tuple[jnp.ndarray, dict]:
+def loss_fn(logits_BxTxNx2, notes_BxTxNx2, mask_BxT, play_only: bool = False,
+            velocity_BxTxN: jnp.ndarray | None = None) -> tuple[jnp.ndarray, dict]:
   """Training loss (`objective_of`); and the batch's sums for metrics."""
-  sums = nll_sums(logits_BxTxNx2, notes_BxTxNx2, mask_BxT)
+  sums = nll_sums(logits_BxTxNx2, notes_BxTxNx2, mask_BxT, velocity_BxTxN)
   return objective_of(sums, play_only), sums

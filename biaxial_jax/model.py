@@ -5,6 +5,8 @@ Note axis: a stack of LSTMs recurrent over notes from low to high, one sequence 
 batch); note n sees the time-axis output for n and the `(play, articulate)` of note n-1 at the same step (with
 `model.chord_inputs`, also the chord drawn below it: `features.below_features`).
 A dense layer gives 2 logits per note and step: play, and articulate given play.
+A model with dynamics (`model.dynamics`) has a second dense layer, `'velocity': {'w', 'b'}`, giving 8 more logits
+per note and step: the velocity bin of a struck note (`features.VELOCITY_BINS`), after the 2 of the first.
 A model with styles (`model.styles`, Y of them) reads a weight per style, `style_BxY`, beside the inputs of both
 axes' first layers (so each axis learns its own embedding of the styles, and a mixture of styles is a weighted sum).
 
@@ -38,7 +40,7 @@ def init_params(key: jax.Array, config: ModelConfig) -> Params:
   """Fresh parameters: Glorot inputs, orthogonal recurrences, forget-gate bias 1 (1,369,902 at default sizes)."""
   num_styles = len(config.styles)
   keys = iter(jax.random.split(key, len(config.time_sizes) + len(config.note_sizes) + 1))
-  time, size = [], features.num_features(config.structure) + num_styles
+  time, size = [], features.num_features(config.structure, config.dynamics) + num_styles
   for hidden in config.time_sizes:
     time.append(_init_lstm(next(keys), size, hidden))
     size = hidden
@@ -47,7 +49,12 @@ def init_params(key: jax.Array, config: ModelConfig) -> Params:
     note.append(_init_lstm(next(keys), size, hidden))
     size = hidden
   out = {'w': jax.nn.initializers.glorot_uniform()(next(keys), (size, 2)), 'b': jnp.zeros(2)}
-  return {'time': time, 'note': note, 'out': out}
+  params = {'time': time, 'note': note, 'out': out}
+  if config.dynamics:  # its own key, so that the other parameters are those of the same model without dynamics
+    w = jax.nn.initializers.glorot_uniform()(jax.random.fold_in(key, 1),
+                                             (size + features.NUM_DYNAMICS_FEATURES, features.VELOCITY_BINS))
+    params['velocity'] = {'w': w, 'b': jnp.zeros(features.VELOCITY_BINS)}
+  return params
 
 
 def count_params(params: Params) -> int:
@@ -178,6 +185,13 @@ def output_logits(params: Params, h_BxH: jnp.ndarray) -> jnp.ndarray:
   return dot(h_BxH, params['out']['w']) + params['out']['b']
 
 
+def velocity_logits(params: Params, h_BxH: jnp.ndarray, dynamics_BxD: jnp.ndarray) -> jnp.ndarray:
+  """A model with dynamics: note-axis output and the note's own dynamics inputs (its last velocity and the level:
+  the last 2 features, read again here so that holding a loudness needs no trip through both LSTM stacks) ->
+  logits of the velocity bin of a struck note."""
+  return dot(jnp.concatenate([h_BxH, dynamics_BxD], axis=-1), params['velocity']['w']) + params['velocity']['b']
+
+
 def _layer_scan(layer: dict, x_SxBxD: jnp.ndarray, mask_BxH, hoist: bool, unroll: int = 1) -> jnp.ndarray:
   """One LSTM layer over the leading (scan) axis, `unroll` steps per loop iteration."""
   batch = x_SxBxD.shape[1]
@@ -213,9 +227,9 @@ def time_axis(params: Params, x_BxTxNxF: jnp.ndarray, style_BxY: jnp.ndarray, co
 
 
 def note_axis(params: Params, h_BxTxNxH: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, style_BxY: jnp.ndarray,
-              config: ModelConfig, masks) -> jnp.ndarray:
+              config: ModelConfig, masks, dynamics_BxTxNxD: jnp.ndarray | None = None) -> jnp.ndarray:
   """Logits `[B, T, N, 2]` given time-axis outputs, the notes (teacher forcing: note n sees the notes below) and
-  the style."""
+  the style; with `dynamics_BxTxNxD` (a model with dynamics), 8 velocity logits more."""
   b, t, n, _ = h_BxTxNxH.shape
   below = features.below_features(notes_BxTxNx2, config.chord_inputs)
   x = jnp.concatenate([with_style(h_BxTxNxH, style_BxY), below.astype(h_BxTxNxH.dtype)], axis=-1)
@@ -223,12 +237,16 @@ def note_axis(params: Params, h_BxTxNxH: jnp.ndarray, notes_BxTxNx2: jnp.ndarray
   for layer, mask in zip(params['note'], masks):
     x = _layer_scan(layer, x, mask, config.hoist_input_projection, config.scan_unroll)
   logits = output_logits(params, x)
-  return jnp.transpose(logits.reshape(n, b, t, 2), (1, 2, 0, 3))
+  if dynamics_BxTxNxD is not None:
+    dynamics = jnp.transpose(dynamics_BxTxNxD, (2, 0, 1, 3)).reshape(n, b * t, -1)
+    logits = jnp.concatenate([logits, velocity_logits(params, x, dynamics)], axis=-1)
+  return jnp.transpose(logits.reshape(n, b, t, -1), (1, 2, 0, 3))
 
 
 def apply(params: Params, x_BxTxNxF: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, config: ModelConfig, *,
           style_BxY: jnp.ndarray | None = None, dropout_key: jax.Array | None = None) -> jnp.ndarray:
-  """Logits `[B, T, N, 2]` (play; articulate given play) for every step and note.
+  """Logits `[B, T, N, 2]` (play; articulate given play; with dynamics, 8 more: the velocity bin given a strike)
+  for every step and note.
 
   Args:
     x_BxTxNxF: input features of each step (from the previous step's notes; see `features.sequence_features`).
@@ -247,18 +265,24 @@ def apply(params: Params, x_BxTxNxF: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, co
   h = time_axis(params, x_BxTxNxF, style_BxY, config,
                 dropout_masks(time_key, config.time_sizes, b * n, config.dropout))
   return note_axis(params, h, notes_BxTxNx2, style_BxY, config,
-                   dropout_masks(note_key, config.note_sizes, b * t, config.dropout))
+                   dropout_masks(note_key, config.note_sizes, b * t, config.dropout),
+                   x_BxTxNxF[..., -features.NUM_DYNAMICS_FEATURES:] if config.dynamics else None)
 
 
 def teacher_forced_logits(params: Params, notes_BxTxNx2: jnp.ndarray, bar_position_BxT: jnp.ndarray,
                           config: ModelConfig, *, lowest: int, context_BxTxC: jnp.ndarray | None = None,
-                          style_BxY: jnp.ndarray | None = None, dropout_key: jax.Array | None = None) -> jnp.ndarray:
+                          style_BxY: jnp.ndarray | None = None, velocity_BxTxN: jnp.ndarray | None = None,
+                          dropout_key: jax.Array | None = None) -> jnp.ndarray:
   """Logits `[B, T, N, 2]` of every step and note of whole sequences, each step predicted from the steps before it
   (the first from silence) and its notes from the notes below: training, evaluation and scoring samples. A model
   with phrase and key inputs (`config.structure`) reads `context_BxTxC` (unknown everywhere when it is None); one
-  with styles reads `style_BxY` (see `apply`)."""
+  with styles reads `style_BxY` (see `apply`); one with dynamics reads `velocity_BxTxN` (each struck note's
+  velocity, 0 elsewhere and throughout a piece without dynamics; all 0 when it is None)."""
   if config.structure and context_BxTxC is None:
     context_BxTxC = jnp.full((*bar_position_BxT.shape, 3), -1, jnp.int32)
+  if config.dynamics and velocity_BxTxN is None:
+    velocity_BxTxN = jnp.zeros(notes_BxTxNx2.shape[:3], jnp.int32)
   x = features.sequence_features(notes_BxTxNx2, bar_position_BxT, lowest=lowest,
-                                 context_BxTxC=context_BxTxC if config.structure else None)
+                                 context_BxTxC=context_BxTxC if config.structure else None,
+                                 velocity_BxTxN=velocity_BxTxN if config.dynamics else None)
   return apply(params, x, notes_BxTxNx2, config, style_BxY=style_BxY, dropout_key=dropout_key)

@@ -76,8 +76,9 @@ def train_step(state: dict, batch: Batch, dropout_root: jax.Array, *, config: Co
   def objective(params):
     logits = model.teacher_forced_logits(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config.model,
                                          lowest=config.data.lowest, context_BxTxC=batch.context_BxTxC,
-                                         style_BxY=batch.style_BxY, dropout_key=dropout_key)
-    return loss.loss_fn(logits, batch.notes_BxTxNx2, batch.mask_BxT, config.train.play_only)
+                                         style_BxY=batch.style_BxY, velocity_BxTxN=batch.velocity_BxTxN,
+                                         dropout_key=dropout_key)
+    return loss.loss_fn(logits, batch.notes_BxTxNx2, batch.mask_BxT, config.train.play_only, batch.velocity_BxTxN)
 
   (value, sums), grads = jax.value_and_grad(objective, has_aux=True)(state['params'])
   updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])

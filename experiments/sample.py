@@ -78,7 +78,10 @@ _STYLE = flags.DEFINE_string('style', None, 'For a model with styles: one (chora
 _TEMPO = flags.DEFINE_float('tempo', None, 'Quarter notes per minute (default: the primer/melody tempo, else 100).')
 _PROGRAM = flags.DEFINE_integer('program', 0, 'General MIDI program (0 piano, 19 church organ).', lower_bound=0,
                                 upper_bound=127)
-_VELOCITY = flags.DEFINE_integer('velocity', 80, 'Note-on velocity.', lower_bound=1, upper_bound=127)
+_VELOCITY = flags.DEFINE_integer('velocity', 80, 'Note-on velocity of every note (--dynamics=flat, or a model '
+                                 'without dynamics).', lower_bound=1, upper_bound=127)
+_DYNAMICS = flags.DEFINE_enum('dynamics', 'model', ['model', 'flat'], 'model: each note at the velocity the model '
+                              'drew (a model with dynamics); flat: every note at --velocity.')
 _WAV = flags.DEFINE_boolean('wav', True, 'Render WAV files with FluidSynth when it is installed.')
 _ENGRAVE = flags.DEFINE_boolean('engrave', True, 'Engrave each score as a PNG with LilyPond where it is installed '
                                  '(apt-get install lilypond), shown on the page beside the piano roll.')
@@ -88,7 +91,7 @@ _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace files of the same
 # What the page lists: the flags that shape the music (those given, and the controls and seed always).
 _SETTINGS = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _MAX_NOTES, _CADENCES, _PARTICLES, _SEARCH, _PRIMER, _HARMONIZE,
              _FIXED, _MOTIF, _MOTIF_AT, _BRIDGE_TO, _BRIDGE_BARS, _ENDING, _KEY, _PHRASES, _FORM, _FORM_HARMONY,
-             _NUM_STEPS, _NUM_BARS, _TIME_SIGNATURE, _PICKUP, _TEMPO, _STYLE, _ALLOW_ABOVE, _BEST)
+             _NUM_STEPS, _NUM_BARS, _TIME_SIGNATURE, _PICKUP, _TEMPO, _STYLE, _DYNAMICS, _ALLOW_ABOVE, _BEST)
 _ALWAYS_SHOWN = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _SEARCH)
 
 # Composer.sample's keyword arguments, as this script's flags (errors name the flag the user typed).
@@ -191,7 +194,7 @@ def main(argv):
   entries, notes = [], set()
   for i, (name, piece) in enumerate(zip(names, generation.pieces)):
     midi = write_midi(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.mid'), program=_PROGRAM.value,
-                      velocity=_VELOCITY.value, given=generation.given)
+                      velocity=_VELOCITY.value, given=generation.given, dynamics=_DYNAMICS.value == 'model')
     musicxml = write_musicxml(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.musicxml'), generation.given)
     meter = piece.time_signatures[-1]
     info = (f'{piece.num_steps} steps, {meter.numerator}/{meter.denominator}, {piece.tempos[0].qpm:g} qpm, seed '

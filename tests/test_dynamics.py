@@ -89,3 +89,149 @@ def test_cache_and_crop_keep_velocities(tmp_path):
   assert b.velocity is None
   cut = crop(p, 6, 16)  # D4 cut after it was struck: struck again at the cut, as loud
   assert _struck(cut) == [90, 120, 64]
+
+
+# ------------------------------------------------------------------------------------------ the dynamics model
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from biaxial_jax import features, loss, model, train  # noqa: E402
+from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig  # noqa: E402
+from biaxial_jax.generation import load_checkpoint, sampler  # noqa: E402
+from tests.midi_util import STEP  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DYNAMIC = ModelConfig(time_sizes=(8,), note_sizes=(6,), dropout=0.0, chord_inputs=True, dynamics=True)
+
+
+def test_dynamics_inputs_by_hand():
+  velocity = np.zeros((1, 4, 3), np.int32)
+  velocity[0, 0, 0], velocity[0, 2, 1], velocity[0, 2, 2] = 64, 127, 63
+  prev, level = features.dynamics_inputs(jnp.asarray(velocity))
+  np.testing.assert_array_equal(prev[0, 1], [56, 0, 0])  # 64 as its bin plays it
+  np.testing.assert_array_equal(prev[0, 0], [0, 0, 0])
+  np.testing.assert_allclose(level[0], [0, 56 / 127, 56 / 127, 88 / 127])  # held through a step that strikes none
+  assert [int(features.velocity_bin(v)) for v in (1, 16, 17, 127)] == [0, 0, 1, 7]
+  assert [int(features.bin_velocity(b)) for b in (0, 7)] == [8, 120]
+
+
+def _random_notes(rng, b, t, n):
+  play = rng.random((b, t, n)) < 0.2
+  art = play & (rng.random((b, t, n)) < 0.6)
+  art |= play & ~np.pad(play[:, :-1], ((0, 0), (1, 0), (0, 0)))
+  velocity = np.where(art, rng.integers(1, 128, (b, t, n)), 0)
+  return jnp.asarray(np.stack([play, art], -1).astype(np.uint8)), jnp.asarray(velocity)
+
+
+def test_the_velocity_output_sees_only_the_past_and_learns_only_where_velocities_are_known():
+  params = model.init_params(jax.random.key(0), DYNAMIC)
+  rng = np.random.default_rng(0)
+  notes, velocity = _random_notes(rng, 2, 10, 24)
+  bar = jnp.tile(jnp.arange(10) % 16, (2, 1))
+
+  def logits(velocity):
+    return model.teacher_forced_logits(params, notes, bar, DYNAMIC, lowest=36, velocity_BxTxN=velocity)
+
+  base = logits(velocity)
+  assert base.shape == (2, 10, 24, 2 + features.VELOCITY_BINS)
+  louder = jnp.where(velocity[:, 5] > 0, 127, 0)
+  changed = logits(velocity.at[:, 5].set(louder))
+  np.testing.assert_array_equal(base[:, :6], changed[:, :6])  # step 5's velocities reach step 6 first
+  assert not np.allclose(base[:, 6:], changed[:, 6:])
+  # without known velocities (a piece without dynamics) the velocity term and its gradient are zero
+  mask = jnp.ones((2, 10))
+
+  def objective(p, velocity):
+    out = model.teacher_forced_logits(p, notes, bar, DYNAMIC, lowest=36, velocity_BxTxN=velocity)
+    return loss.loss_fn(out, notes, mask, velocity_BxTxN=velocity)
+
+  (_, sums), grads = jax.value_and_grad(objective, has_aux=True)(params, jnp.zeros_like(velocity))
+  assert float(sums['velocity']) == 0 and float(sums['struck']) == 0
+  assert all(float(jnp.abs(g).max()) == 0 for g in jax.tree.leaves(grads['velocity']))
+  (_, sums), grads = jax.value_and_grad(objective, has_aux=True)(params, velocity)
+  assert float(sums['struck']) == float((velocity > 0).sum()) and float(sums['velocity']) > 0
+  assert float(jnp.abs(grads['velocity']['w']).max()) > 0
+
+
+def test_the_sampler_draws_velocities_and_scores_them_as_teacher_forcing_does():
+  params = model.init_params(jax.random.key(1), DYNAMIC)
+  params['out']['b'] = jnp.array([-1.0, 0.0])
+  s, t, n = 3, 12, 24
+  zeros = np.zeros((s, t, n, 2), bool)
+  plan = sampler.Plan(jnp.arange(t) % 16, zeros, zeros, np.zeros((s, t, n), bool), np.zeros((s, t, n), bool),
+                      np.full((s, t), -1, np.int32), np.full((s, t, 3), -1, np.int32), np.zeros((s, 0), np.float32),
+                      np.full(t, -1, np.int32), np.zeros(t, bool))
+  controls = sampler.Controls(jnp.float32(1), jnp.float32(1), jnp.float32(0))
+  result = sampler.sample(params, jax.random.key(0), plan, controls, config=DYNAMIC, lowest=36)
+  rolls, velocities = np.asarray(result.rolls), np.asarray(result.velocities)
+  struck = rolls[..., 1] > 0
+  assert struck.sum() > 10 and np.all(velocities[~struck] == 0)
+  assert set(np.unique(velocities[struck])) <= {8 + 16 * b for b in range(features.VELOCITY_BINS)}
+  assert len(np.unique(velocities[struck])) > 1
+  logits = model.teacher_forced_logits(params, jnp.asarray(rolls), jnp.tile(jnp.arange(t) % 16, (s, 1)), DYNAMIC,
+                                       lowest=36, velocity_BxTxN=jnp.asarray(velocities))
+  play, articulate = loss.nll_terms(logits, jnp.asarray(rolls))
+  velocity_nll, _ = loss.velocity_terms(logits, jnp.asarray(velocities))
+  np.testing.assert_allclose(result.log_likelihood, -(play + articulate + velocity_nll).sum(axis=(1, 2)), rtol=1e-4)
+  # with particles too: the chosen particle's velocities are traced back with its notes
+  k8 = sampler.sample(params, jax.random.key(0), plan, controls, config=DYNAMIC, lowest=36,
+                      search=sampler.Search(particles=8, mode='best'))
+  assert np.all((np.asarray(k8.velocities) > 0) == (np.asarray(k8.rolls)[..., 1] > 0))
+
+
+@pytest.fixture(scope='module')
+def loud_or_soft_folder(tmp_path_factory):
+  """Pieces played loud throughout (110) or soft throughout (20), half and half, their notes drawn alike."""
+  import mido
+  folder = tmp_path_factory.mktemp('dynamics')
+  rng = np.random.default_rng(0)
+  for i in range(16):
+    mid = mido.MidiFile(ticks_per_beat=STEP * 4)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    events = []
+    for t in range(0, 48, 4):
+      pitch = int(rng.choice([40, 43, 45, 64, 67, 69]))
+      events += [(t * STEP, 1, mido.Message('note_on', note=pitch, velocity=110 if i % 2 else 20)),
+                 ((t + 4) * STEP, 0, mido.Message('note_off', note=pitch, velocity=0))]
+      if t == 0:  # a second note at the start, so that no file strikes all its notes alike
+        events += [(0, 1, mido.Message('note_on', note=50, velocity=64)),
+                   (4 * STEP, 0, mido.Message('note_off', note=50, velocity=0))]
+    now = 0
+    for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+      track.append(msg.copy(time=tick - now))
+      now = tick
+    mid.save(folder / f'p{i:02d}.mid')
+  return str(folder)
+
+
+def test_a_model_with_dynamics_keeps_the_loudness_it_chose(loud_or_soft_folder, tmp_path):
+  config = Config(data=DataConfig(dataset=loud_or_soft_folder, lowest=36, num_notes=36, seq_len=16),
+                  model=ModelConfig(time_sizes=(16,), note_sizes=(8,), dropout=0.0, dynamics=True),
+                  train=TrainConfig(batch_size=8, num_steps=400, warmup_steps=10, learning_rate=2e-2, log_every=100,
+                                    eval_every=0, eval_batch_size=8, checkpoint_every=400))
+  metrics = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  # ln 2 = 0.69 is what a model gets that cannot tell a loud piece from a soft one once it has begun
+  assert metrics['velocity_nll_per_struck_note'] < 0.45
+  composer = load_checkpoint(str(tmp_path / 'run'))
+  held, drawn = [], set()
+  for piece in composer.sample(64, num_samples=6, seed=0):
+    struck = piece.velocity[piece.velocity > 0]
+    held.append(np.mean(struck[1:] == struck[:-1]))  # about 0.5 if each note's loudness were drawn on its own
+    drawn |= set(struck.tolist())
+  assert np.mean(held) > 0.75 and {24, 104} <= drawn
+  written = subprocess.run([sys.executable, 'experiments/sample.py', f'--checkpoint={tmp_path / "run"}',
+                            f'--output_dir={tmp_path / "out"}', '--num_steps=32', '--nowav', '--noengrave'],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert written.returncode == 0, written.stderr
+  assert read_midi(tmp_path / 'out' / 'sample_0_0.mid', lowest=36, num_notes=36).velocity is not None
+  flat = subprocess.run([sys.executable, 'experiments/sample.py', f'--checkpoint={tmp_path / "run"}',
+                         f'--output_dir={tmp_path / "flat"}', '--num_steps=32', '--nowav', '--noengrave',
+                         '--dynamics=flat'], cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert flat.returncode == 0, flat.stderr
+  assert read_midi(tmp_path / 'flat' / 'sample_0_0.mid', lowest=36, num_notes=36).velocity is None

@@ -339,8 +339,10 @@ class Composer:
       result = run(plan, round_index)
     pieces = [Piece(roll, lowest=self.lowest, steps_per_quarter=self.steps_per_quarter,
                     time_signatures=c.time_signatures, tempos=c.tempos, name=f'sample_{i}', key=k,
-                    phrase_ends=c.phrase_ends, style=next(iter(style)) if len(style) == 1 else None)
-              for i, (roll, k) in enumerate(zip(np.asarray(result.rolls), keys))]
+                    phrase_ends=c.phrase_ends, style=next(iter(style)) if len(style) == 1 else None,
+                    velocity=velocity if self.config.model.dynamics else None)
+              for i, (roll, k, velocity) in enumerate(zip(np.asarray(result.rolls), keys,
+                                                          np.asarray(result.velocities)))]
     return Generation(pieces, np.asarray(result.log_likelihood), np.asarray(result.log_weight),
                       np.asarray(result.log_evidence), np.asarray(result.ess_SxT), int(particles),
                       [sorted(c.unmet(piece.roll) + cadences_lib.unmet(piece.roll, close, self.lowest))

@@ -27,6 +27,11 @@ the one with the highest model log-likelihood (`'best'`: best-of-K), with its an
 log-likelihood (plus look-ahead), each copied four times (a stochastic beam search), and the best is returned.
 Also returned: the chosen particle's log-weight and model log-likelihood (scored as in training), the estimate of
 `log` q(constraints) (the mean of the weights, carried through resampling), and the effective sample size per step.
+
+Dynamics. A model with dynamics draws, for every struck note, a velocity bin from its velocity output at the
+temperature (Gumbel-max), plays it at the bin's middle, and reads the drawn velocities back as the next step's
+inputs; the constraints do not weigh velocities (they fix notes, not how loud they are), and the model
+log-likelihood includes the velocity terms, as training scores them.
 """
 
 from __future__ import annotations
@@ -116,12 +121,14 @@ class Plan(typing.NamedTuple):
 
 class Result(typing.NamedTuple):
   """Per sample: the roll `uint8[S, T, N, 2]`, the model's log-likelihood of it (nats, as training scores it), the
-  chosen particle's log-weight, the estimate of log q(constraints), and the effective sample size after each step."""
+  chosen particle's log-weight, the estimate of log q(constraints), the effective sample size after each step, and
+  the velocity of each struck note `uint8[S, T, N]` (a model with dynamics; zeros otherwise)."""
   rolls: jnp.ndarray
   log_likelihood: jnp.ndarray
   log_weight: jnp.ndarray
   log_evidence: jnp.ndarray
   ess_SxT: jnp.ndarray
+  velocities: jnp.ndarray
 
 
 def _sample_note(params, chord_inputs: bool, learned_articulation: bool, temperature, conservativity_B, max_notes,
@@ -130,7 +137,8 @@ def _sample_note(params, chord_inputs: bool, learned_articulation: bool, tempera
   below: `features.ChordCarry`, whose `voices_B` also counts the notes sounding so far at this step for
   `max_notes`); `reserved_B` in `per_note` counts the given notes still to come above this one."""
   states, lower_Bx2, chord = carry
-  time_gates_Bx4H, uniform_Bx2, mask_Bx2, values_Bx2, force_B, prev_play_B, reserved_B = per_note
+  time_gates_Bx4H, uniform_Bx2, gumbel_BxV, dynamics_BxD, mask_Bx2, values_Bx2, force_B, prev_play_B, reserved_B = (
+      per_note)
   gates = time_gates_Bx4H + model.note_gates_from_below(params, chord.features(lower_Bx2, chord_inputs))
   states, out_BxH = model.stack_step_from_gates(params['note'], states, gates)
   logits_Bx2 = model.output_logits(params, out_BxH)
@@ -145,7 +153,14 @@ def _sample_note(params, chord_inputs: bool, learned_articulation: bool, tempera
   constrained_Bx2 = mask_Bx2 | jnp.stack([full_B, force_B], axis=-1)
   log_w = smc.constrained_log_prob(logits_Bx2, pair_Bx2, prev_play_B, constrained_Bx2, temperature,
                                    conservativity_B, learned_articulation)
-  return (states, pair_Bx2, chord.step(play, chord_inputs)), (pair_Bx2, log_w, smc.model_log_prob(logits_Bx2, pair_Bx2))
+  log_lik = smc.model_log_prob(logits_Bx2, pair_Bx2)
+  velocity_B = jnp.zeros(play.shape, jnp.int32)
+  if 'velocity' in params:  # a velocity bin for a struck note, drawn at the temperature (Gumbel-max)
+    velocity_logits = model.velocity_logits(params, out_BxH, dynamics_BxD)
+    bin_B = jnp.argmax(velocity_logits / temperature + gumbel_BxV, axis=-1)
+    velocity_B = jnp.where(art, features.bin_velocity(bin_B), 0)
+    log_lik += jnp.where(art, jnp.take_along_axis(jax.nn.log_softmax(velocity_logits), bin_B[:, None], -1)[:, 0], 0.0)
+  return (states, pair_Bx2, chord.step(play, chord_inputs)), (pair_Bx2, log_w, log_lik, velocity_B)
 
 
 def _adapt(conservativity_B: jnp.ndarray, notes_BxNx2: jnp.ndarray, controls: Controls) -> jnp.ndarray:
@@ -183,32 +198,41 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
 
   style_BxY = particles(jnp.asarray(plan.style_SxY, jnp.float32))
 
-  def lookahead(start, time_states, notes_BxNx2, conservativity_B):
+  def lookahead(start, time_states, notes_BxNx2, dynamics, conservativity_B):
     def span(x):
       return particles(jax.lax.dynamic_slice_in_dim(x, start, length, axis=1))
     return smc.lookahead_log_prob(params, time_states, notes_BxNx2, span(padded_mask), span(padded_values),
                                   jax.lax.dynamic_slice_in_dim(padded_bar, start, length),
-                                  context(span(padded_context)), style_BxY, controls.temperature, conservativity_B,
+                                  context(span(padded_context)), style_BxY, dynamics, controls.temperature,
+                                  conservativity_B,
                                   config=config, lowest=lowest, learned_articulation=learned_articulation)
 
   def time_step(carry, per_step):
-    time_states, prev_BxNx2, conservativity_B, log_w_B, log_lik_B, log_psi_B = carry
+    time_states, prev_BxNx2, velocity_BxN, level_B, conservativity_B, log_w_B, log_lik_B, log_psi_B = carry
+    dynamics = (velocity_BxN, level_B) if config.dynamics else None
     (step_key, bar_position, mask, values, force, require, reserved, cadence, step_context, lookahead_start, drop,
      bar_ends) = per_step
     mask_BxNx2, values_BxNx2, force_BxN, require_BxN, reserved_BxN = (
         particles(x) for x in (mask, values, force, require, reserved))
     x_BxNxF = model.with_style(features.note_features(prev_BxNx2, jnp.full((b,), bar_position), lowest=lowest,
-                                                      context_XxC=context(particles(step_context))), style_BxY)
+                                                      context_XxC=context(particles(step_context)),
+                                                      dynamics_XxN_X=dynamics), style_BxY)
     time_states, h = model.stack_step(params['time'], time_states, x_BxNxF.reshape(b * n, -1))
     uniform_BxNx2 = jax.random.uniform(step_key, (b, n, 2))
-    per_note = (model.note_gates_from_time(params, h.reshape(b, n, -1), style_BxY), uniform_BxNx2, mask_BxNx2,
-                values_BxNx2, force_BxN, prev_BxNx2[..., 0] > 0, reserved_BxN)
+    gumbel_BxNxV = jax.random.gumbel(jax.random.fold_in(step_key, 2),
+                                     (b, n, features.VELOCITY_BINS if config.dynamics else 0))
+    dynamics_BxNxD = x_BxNxF[..., x_BxNxF.shape[-1] - len(config.styles) - features.NUM_DYNAMICS_FEATURES:
+                             x_BxNxF.shape[-1] - len(config.styles)] if config.dynamics else x_BxNxF[..., :0]
+    per_note = (model.note_gates_from_time(params, h.reshape(b, n, -1), style_BxY), uniform_BxNx2, gumbel_BxNxV,
+                dynamics_BxNxD, mask_BxNx2, values_BxNx2, force_BxN, prev_BxNx2[..., 0] > 0, reserved_BxN)
     per_note = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), per_note)  # notes lead: the scan runs over them
     note = functools.partial(_sample_note, params, config.chord_inputs, learned_articulation, controls.temperature,
                              conservativity_B, controls.max_notes)
-    _, (pairs_NxBx2, log_w_NxB, log_lik_NxB) = jax.lax.scan(
+    _, (pairs_NxBx2, log_w_NxB, log_lik_NxB, velocity_NxB) = jax.lax.scan(
         note, (note_init, jnp.zeros((b, 2)), features.ChordCarry.empty(b)), per_note)
     notes_BxNx2 = jnp.swapaxes(pairs_NxBx2, 0, 1)
+    velocity_BxN = jnp.swapaxes(velocity_NxB, 0, 1)
+    level_B = features.step_level(velocity_BxN, level_B)
     met_B = ~require_BxN.any(axis=-1) | (require_BxN & (notes_BxNx2[..., 0] > 0)).any(axis=-1)
     met_B &= cadences.met(notes_BxNx2[..., 0], particles(cadence), lowest)
     log_w_B = log_w_B + log_w_NxB.sum(axis=0) + jnp.where(met_B, 0.0, UNMET_LOG_WEIGHT)
@@ -216,7 +240,9 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
     conservativity_B = _adapt(conservativity_B, notes_BxNx2, controls)
 
     new_psi_B = jax.lax.cond(lookahead_start >= 0,
-                             lambda: lookahead(lookahead_start, time_states, notes_BxNx2, conservativity_B),
+                             lambda: lookahead(lookahead_start, time_states, notes_BxNx2,
+                                               (velocity_BxN, level_B) if config.dynamics else None,
+                                               conservativity_B),
                              lambda: jnp.where(drop, 0.0, log_psi_B))
     log_w_B = log_w_B + new_psi_B - log_psi_B
 
@@ -235,10 +261,10 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
       mean_S = jax.nn.logsumexp(log_w_SxK, axis=-1) - jnp.log(k)
       log_w_B = jnp.where(resample_S[:, None], mean_S[:, None], log_w_SxK).reshape(b)
     rows_B = smc.to_rows(ancestors_SxK)
-    state = (time_states, notes_BxNx2, conservativity_B, log_w_B, log_lik_B, new_psi_B)
+    state = (time_states, notes_BxNx2, velocity_BxN, level_B, conservativity_B, log_w_B, log_lik_B, new_psi_B)
     state = jax.lax.cond(jnp.any(ancestors_SxK != identity_SxK),
                          lambda: smc.gather_rows(state, rows_B, b), lambda: state)
-    return state, (notes_BxNx2.astype(jnp.uint8), rows_B, ess_S)
+    return state, ((notes_BxNx2.astype(jnp.uint8), velocity_BxN.astype(jnp.uint8)), rows_B, ess_S)
 
   def time_major(x):
     return jnp.swapaxes(x, 0, 1)
@@ -249,16 +275,16 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
   per_step = (jax.random.split(key, t), plan.bar_position_T, time_major(plan.mask_SxTxNx2),
               time_major(plan.values_SxTxNx2), time_major(plan.force_SxTxN), time_major(plan.require_SxTxN),
               time_major(reserved_SxTxN), time_major(plan.cadence_SxT), time_major(plan.context_SxTxC), plan.lookahead_T, plan.drop_T, bar_ends_T)
-  init = (time_states, jnp.zeros((b, n, 2)), jnp.full((b,), controls.conservativity, jnp.float32),
-          jnp.zeros(b), jnp.zeros(b), jnp.zeros(b))
-  final, (notes_TxBxNx2, rows_TxB, ess_TxS) = jax.lax.scan(time_step, init, per_step)
-  _, _, _, log_w_B, log_lik_B, _ = final
+  init = (time_states, jnp.zeros((b, n, 2)), jnp.zeros((b, n), jnp.int32), jnp.zeros(b),
+          jnp.full((b,), controls.conservativity, jnp.float32), jnp.zeros(b), jnp.zeros(b), jnp.zeros(b))
+  final, (drawn_TxBx_, rows_TxB, ess_TxS) = jax.lax.scan(time_step, init, per_step)
+  *_, log_w_B, log_lik_B, _ = final
   log_w_SxK, log_lik_SxK = log_w_B.reshape(s, k), log_lik_B.reshape(s, k)
   if search.mode == 'sample':
     chosen_S = jax.random.categorical(jax.random.fold_in(key, t), log_w_SxK, axis=-1)
   else:
     chosen_S = jnp.argmax(log_lik_SxK, axis=-1)
   rows_S = chosen_S + k * jnp.arange(s)
-  rolls = smc.backtrack(notes_TxBxNx2, rows_TxB, rows_S)
+  rolls, velocities = smc.backtrack(drawn_TxBx_, rows_TxB, rows_S)
   return Result(rolls, log_lik_B[rows_S], log_w_B[rows_S],
-                jax.nn.logsumexp(log_w_SxK, axis=-1) - jnp.log(k), time_major(ess_TxS))
+                jax.nn.logsumexp(log_w_SxK, axis=-1) - jnp.log(k), time_major(ess_TxS), velocities)

@@ -99,29 +99,31 @@ def gather_rows(tree, rows_B: jnp.ndarray, batch: int):
   return jax.tree.map(take, tree)
 
 
-def backtrack(notes_TxBxNx2: jnp.ndarray, ancestors_TxB: jnp.ndarray, final_rows_S: jnp.ndarray) -> jnp.ndarray:
-  """The roll of each chosen particle, `[S, T, N, 2]`, by following its ancestry back from the last step.
+def backtrack(notes_TxBx_, ancestors_TxB: jnp.ndarray, final_rows_S: jnp.ndarray):
+  """The roll of each chosen particle, `[S, T, N, 2]` (or any tree of `[T, B, ...]` arrays: the velocities too), by
+  following its ancestry back from the last step.
 
-  `notes_TxBxNx2[t]` are the particles' notes at step t before resampling, `ancestors_TxB[t]` says which of them each
+  `notes_TxBx_[t]` are the particles' notes at step t before resampling, `ancestors_TxB[t]` says which of them each
   particle copied when resampling after step t; `final_rows_S` are the chosen particles at the end.
   """
   def back(rows, per_step):
-    notes_BxNx2, ancestors_B = per_step
+    notes_Bx_, ancestors_B = per_step
     rows = ancestors_B[rows]
-    return rows, notes_BxNx2[rows]
-  _, notes_TxSxNx2 = jax.lax.scan(back, final_rows_S, (notes_TxBxNx2, ancestors_TxB), reverse=True)
-  return jnp.swapaxes(notes_TxSxNx2, 0, 1)
+    return rows, jax.tree.map(lambda x: x[rows], notes_Bx_)
+  _, notes_TxSx_ = jax.lax.scan(back, final_rows_S, (notes_TxBx_, ancestors_TxB), reverse=True)
+  return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), notes_TxSx_)
 
 
 def lookahead_log_prob(params, time_states, prev_BxNx2: jnp.ndarray, span_mask_BxLxNx2: jnp.ndarray,
                        span_values_BxLxNx2: jnp.ndarray, span_bar_position_L: jnp.ndarray,
-                       span_context_BxLxC: jnp.ndarray | None, style_BxY: jnp.ndarray, temperature,
-                       conservativity_B: jnp.ndarray, *, config: ModelConfig, lowest: int,
+                       span_context_BxLxC: jnp.ndarray | None, style_BxY: jnp.ndarray, dynamics_BxN_B,
+                       temperature, conservativity_B: jnp.ndarray, *, config: ModelConfig, lowest: int,
                        learned_articulation: bool) -> jnp.ndarray:
   """`[B]`: the sampling process's log-probability of a span's fixed cells, teacher forcing the model over the span
   as if it began right after each particle's history (its time-axis states and last notes).
 
-  Free cells of the span are read as silence. Both are approximations unless the span begins at the next step and
+  Free cells of the span are read as silence, and (for a model with dynamics, `dynamics_BxN_B` the particles'
+  last velocities and level) the span's velocities as unknown. Both are approximations unless the span begins at the next step and
   is fully fixed, where this is exact; they only change how well the look-ahead steers, never what the weighted
   particles target (see `sampler`).
   """
@@ -130,13 +132,16 @@ def lookahead_log_prob(params, time_states, prev_BxNx2: jnp.ndarray, span_mask_B
   prev_LxBxNx2 = jnp.concatenate([prev_BxNx2[None], jnp.swapaxes(values, 0, 1)[:-1]])
 
   def time_step(states, per_step):
-    prev, bar_position, context = per_step
+    prev, bar_position, context, velocity = per_step
+    dynamics = None if dynamics_BxN_B is None else (velocity, dynamics_BxN_B[1])
     x = model.with_style(features.note_features(prev, jnp.full((b,), bar_position), lowest=lowest,
-                                                context_XxC=context), style_BxY)
+                                                context_XxC=context, dynamics_XxN_X=dynamics), style_BxY)
     return model.stack_step(params['time'], states, x.reshape(b * n, -1))
 
   contexts = None if span_context_BxLxC is None else jnp.swapaxes(span_context_BxLxC, 0, 1)
-  _, h_LxBNxH = jax.lax.scan(time_step, time_states, (prev_LxBxNx2, span_bar_position_L, contexts))
+  velocities = None if dynamics_BxN_B is None else jnp.concatenate(
+      [dynamics_BxN_B[0][None], jnp.zeros((length - 1, b, n))])
+  _, h_LxBNxH = jax.lax.scan(time_step, time_states, (prev_LxBxNx2, span_bar_position_L, contexts, velocities))
   h_BxLxNxH = jnp.swapaxes(h_LxBNxH.reshape(length, b, n, -1), 0, 1)
   logits = model.note_axis(params, h_BxLxNxH, values, style_BxY, config, [None] * len(config.note_sizes))
   prev_play = jnp.swapaxes(prev_LxBxNx2[..., 0], 0, 1) > 0
