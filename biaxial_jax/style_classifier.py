@@ -166,7 +166,30 @@ def style_study(composer, dataset, split: str, *, num_samples: int, num_steps: i
   predicted = classifier.predict(generated)
   confusion = {style: {other: sum(p == other for p, a in zip(predicted, asked) if a == style) for other in styles}
                for style in styles}
-  return {'styles': list(styles), 'real_passages': len(held_out), 'train_passages': len(train),
-          'real': accuracy_by_style(classifier, held_out, [p.style for p in held_out]),
-          'generated': accuracy_by_style(classifier, generated, asked), 'confusion': confusion,
-          'chance': 1 / len(styles)}
+  result = {'styles': list(styles), 'real_passages': len(held_out), 'train_passages': len(train),
+            'real': accuracy_by_style(classifier, held_out, [p.style for p in held_out]),
+            'generated': accuracy_by_style(classifier, generated, asked), 'confusion': confusion,
+            'chance': 1 / len(styles)}
+  if composer.config.model.dynamics:
+    result['dynamics'] = {style: {'real': velocity_profile([p for p in held_out if p.style == style]),
+                                  'generated': velocity_profile([p for p, a in zip(generated, asked) if a == style])}
+                          for style in styles}
+  return result
+
+
+def velocity_profile(pieces: Sequence[Piece]) -> dict:
+  """Of the pieces with velocities: the share of struck notes in each velocity bin (16 wide), and how the loudness
+  moves from bar to bar: the mean, over pieces, of the standard deviation of the per-bar mean velocity."""
+  with_dynamics = [p for p in pieces if p.velocity is not None]
+  if not with_dynamics:
+    return {'pieces': 0}
+  struck = np.concatenate([p.velocity[p.velocity > 0] for p in with_dynamics])
+  contours = []
+  for p in with_dynamics:
+    bar = np.cumsum(p.bar_position == 0)
+    means = [p.velocity[bar == b][p.velocity[bar == b] > 0].mean() for b in np.unique(bar)
+             if (p.velocity[bar == b] > 0).any()]
+    contours.append(float(np.std(means)) if len(means) > 1 else 0.0)
+  histogram = np.bincount((struck.astype(int) - 1) // 16, minlength=8) / struck.size
+  return {'pieces': len(with_dynamics), 'struck_notes': int(struck.size), 'mean': float(struck.mean()),
+          'histogram': histogram.round(3).tolist(), 'bar_to_bar_std': float(np.mean(contours))}

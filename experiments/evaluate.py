@@ -118,7 +118,16 @@ def _styles_table(result: dict) -> str:
     row = ', '.join(f'{other} {count}' for other, count in result['confusion'][style].items() if count)
     lines.append(f'| {style} | {result["real"].get(style, float("nan")):.2f} | '
                  f'{result["generated"].get(style, float("nan")):.2f} | {row} |')
-  return '\n'.join(lines + [f'\nchance: {result["chance"]:.2f}'])
+  lines.append(f'\nchance: {result["chance"]:.2f}')
+  if 'dynamics' in result:
+    lines += ['', '| style | velocities of | pieces | mean | share per bin 1-16 ... 113-127 | bar-to-bar std |',
+              '|---|---|---|---|---|---|']
+    for style, sides in result['dynamics'].items():
+      for side, profile in sides.items():
+        if profile['pieces']:
+          lines.append(f'| {style} | {side} | {profile["pieces"]} | {profile["mean"]:.1f} | '
+                       f'{" ".join(f"{x:.2f}" for x in profile["histogram"])} | {profile["bar_to_bar_std"]:.1f} |')
+  return '\n'.join(lines)
 
 
 def main(argv):

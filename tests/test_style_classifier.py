@@ -76,3 +76,14 @@ def test_the_styles_corpus_lists_every_style():
   assert counts['classical'] >= 40
   assert sum('palestrina' in path for _, path in sources) == styles.PALESTRINA_PIECES
   assert sources == styles.style_sources()  # a fixed order: the same pieces on every machine
+
+
+def test_velocity_profile_by_hand():
+  p = piece([(0, 8, 60), (16, 24, 62)], steps=32)
+  velocity = np.zeros(p.roll.shape[:2], np.uint8)
+  velocity[0, 24], velocity[16, 26] = 40, 100  # bar 1 at 40, bar 2 at 100
+  profile = sc.velocity_profile([Piece(p.roll, lowest=36, velocity=velocity), p])
+  assert profile['pieces'] == 1 and profile['struck_notes'] == 2 and profile['mean'] == 70
+  assert profile['histogram'] == [0, 0, 0.5, 0, 0, 0, 0.5, 0]
+  assert profile['bar_to_bar_std'] == 30
+  assert sc.velocity_profile([p]) == {'pieces': 0}
