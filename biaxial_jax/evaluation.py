@@ -97,16 +97,19 @@ def dataset_for(composer: Composer, name_or_path: str) -> Dataset:
 
 
 @functools.partial(jax.jit, static_argnames=('config', 'lowest'))
-def _step_nll(params, notes_BxTxNx2, bar_position_BxT, context_BxTxC, *, config, lowest):
+def _step_nll(params, notes_BxTxNx2, bar_position_BxT, context_BxTxC, style_BxY, velocity_BxTxN, *, config, lowest):
   logits = model.teacher_forced_logits(params, notes_BxTxNx2, bar_position_BxT, config, lowest=lowest,
-                                       context_BxTxC=context_BxTxC)
+                                       context_BxTxC=context_BxTxC, style_BxY=style_BxY,
+                                       velocity_BxTxN=velocity_BxTxN)
   play, articulate = loss.nll_terms(logits, notes_BxTxNx2)
   return (play + articulate).sum(axis=-1)
 
 
 def step_nll(composer: Composer, pieces, length_multiple: int = 64) -> list[np.ndarray]:
   """The model's NLL of each step of each piece, `float[T]` in nats (play and articulate terms summed over notes,
-  as training scores them); pieces are padded to a multiple of `length_multiple` steps to share compilations."""
+  as training scores them, a model with styles told each piece's own style where it is one of them); pieces are
+  padded to a multiple of `length_multiple` steps to share compilations."""
+  styles = composer.config.model.styles
   out = []
   for piece in pieces:
     t = -(-piece.num_steps // length_multiple) * length_multiple
@@ -116,6 +119,13 @@ def step_nll(composer: Composer, pieces, length_multiple: int = 64) -> list[np.n
     bar[0, :piece.num_steps] = piece.bar_position
     context = np.full((1, t, structure.CONTEXT_SIZE), structure.UNKNOWN, np.int32)
     context[0, :piece.num_steps] = structure.context_of(piece)
-    nll = _step_nll(composer.params, notes, bar, context, config=composer.config.model, lowest=composer.lowest)
+    style = np.zeros((1, len(styles)), np.float32)
+    if piece.style in styles:
+      style[0, styles.index(piece.style)] = 1
+    velocity = np.zeros(notes.shape[:3], np.uint8)
+    if piece.velocity is not None:
+      velocity[0, :piece.num_steps] = piece.velocity
+    nll = _step_nll(composer.params, notes, bar, context, style, velocity, config=composer.config.model,
+                    lowest=composer.lowest)
     out.append(np.asarray(nll[0, :piece.num_steps]))
   return out
