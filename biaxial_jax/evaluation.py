@@ -24,6 +24,7 @@ from biaxial_jax.music.datasets import Dataset, load_dataset
 from biaxial_jax.music.piece import PLAY
 
 PIANO_LOWEST, PIANO_KEYS = 21, 88
+MAX_EVAL_STEPS_PER_ROW = 1024  # a batch of whole pieces holds at most eval_batch_size x this many padded steps
 
 
 def eval_step(params, batch: Batch, *, config: Config) -> dict:
@@ -39,7 +40,8 @@ def evaluate(params, pieces, eval_fn, config: Config, sharding: NamedSharding) -
   batch_size = -(-config.train.eval_batch_size // jax.device_count()) * jax.device_count()
   ordered = sorted(pieces, key=lambda p: p.num_steps)  # similar lengths share a padded shape
   totals = None
-  for batch in piece_batches(ordered, batch_size=batch_size, length_multiple=128, styles=config.model.styles):
+  for batch in piece_batches(ordered, batch_size=batch_size, length_multiple=128, styles=config.model.styles,
+                             max_steps=batch_size * MAX_EVAL_STEPS_PER_ROW, row_multiple=jax.device_count()):
     sums = jax.device_get(eval_fn(params, to_global(batch, sharding)))
     totals = sums if totals is None else jax.tree.map(np.add, totals, sums)
   return {k: float(v) for k, v in loss.metrics_from_sums(totals).items()}

@@ -71,3 +71,12 @@ def test_piece_batches_cover_every_piece_once():
   assert [b.notes_BxTxNx2.shape[1] for b in batches] == [128, 192]
   assert batches[1].piece_B.tolist() == [2, -1]
   assert sum(b.mask_BxT.sum() for b in batches) == 210
+
+
+def test_piece_batches_of_long_pieces_have_fewer_rows():
+  pieces = [piece(n) for n in (60, 60, 60, 60, 500, 900, 1000)]
+  batches = list(bj.piece_batches(pieces, batch_size=4, length_multiple=64, max_steps=4 * 256, row_multiple=2))
+  assert [b.notes_BxTxNx2.shape[:2] for b in batches] == [(4, 64), (2, 960), (2, 1024)]  # never under 2 rows
+  assert sorted(i for b in batches for i in b.piece_B.tolist() if i >= 0) == list(range(7))
+  assert sum(b.mask_BxT.sum() for b in batches) == sum(p.num_steps for p in pieces)
+  assert [b.notes_BxTxNx2.shape[0] for b in bj.piece_batches(pieces, batch_size=4)] == [4, 4]  # no limit: as before

@@ -129,14 +129,24 @@ def training_batch(pieces: Sequence[Piece], *, batch_size: int, seq_len: int, se
 
 
 def piece_batches(pieces: Sequence[Piece], *, batch_size: int, length_multiple: int = 64,
-                  styles: Sequence[str] = ()) -> Iterator[Batch]:
+                  styles: Sequence[str] = (), max_steps: int | None = None, row_multiple: int = 1) -> Iterator[Batch]:
   """Whole pieces for evaluation, in order, padded to a multiple of `length_multiple` steps (few distinct shapes,
-  so few compilations); the last batch is filled with empty, fully masked rows. `styles` as in `training_batch`."""
-  for first in range(0, len(pieces), batch_size):
-    chunk = pieces[first:first + batch_size]
-    longest = max(p.num_steps for p in chunk)
-    seq_len = -(-longest // length_multiple) * length_multiple
-    batch = _empty(batch_size, seq_len, chunk[0].num_notes, len(styles))
+  so few compilations); the last batch is filled with empty, fully masked rows. `styles` as in `training_batch`.
+
+  With `max_steps`, a batch of long pieces has fewer rows, so that rows x padded length stays within it (a multiple
+  of `row_multiple` rows, at least one multiple): a string quartet movement of 9,000 steps must not make a batch of
+  16 rows of 9,000 (27 GB of activations at the default sizes)."""
+  first = 0
+  while first < len(pieces):
+    rows = batch_size
+    while True:
+      chunk = pieces[first:first + rows]
+      seq_len = -(-max(p.num_steps for p in chunk) // length_multiple) * length_multiple
+      if max_steps is None or rows * seq_len <= max_steps or rows <= row_multiple:
+        break
+      rows = max(row_multiple, (max_steps // seq_len) // row_multiple * row_multiple)
+    batch = _empty(rows, seq_len, chunk[0].num_notes, len(styles))
     for row, piece in enumerate(chunk):
       _put(batch, row, first + row, piece, 0, seq_len, styles=styles)
     yield batch
+    first += len(chunk)
