@@ -19,7 +19,7 @@ from biaxial_jax import checkpoint
 from biaxial_jax.config import Config
 from biaxial_jax.music.files import atomic_path
 
-SHIPPED = {'bach': os.path.join(os.path.dirname(__file__), 'pretrained', 'bach')}
+SHIPPED = {name: os.path.join(os.path.dirname(__file__), 'pretrained', name) for name in ('bach', 'styles')}
 MODEL_FILE, PARAMS_FILE = 'model.json', 'params.npz'
 COVERED = ('config', 'step', 'params_sha256')  # what `record_sha256` vouches for: all that generation reads
 NPY_HEADER_BYTES = 4096  # room for a .npy member's header beyond its data

@@ -25,7 +25,7 @@ from absl import app, flags
 
 from biaxial_jax import cli
 
-_CHECKPOINT = flags.DEFINE_string('checkpoint', None, "A training workdir, an exported model, or 'bach'.")
+_CHECKPOINT = flags.DEFINE_string('checkpoint', None, "A training workdir, an exported model, or 'bach' or 'styles'.")
 _BEST = flags.DEFINE_boolean('best', False, 'From a training workdir, use the checkpoint with the lowest valid NLL '
                              'instead of the newest.')
 _MODE = flags.DEFINE_enum('mode', 'likelihood', ['likelihood', 'music', 'harmonize', 'continue', 'joins', 'styles'],
@@ -133,7 +133,8 @@ def _styles_table(result: dict) -> str:
 def main(argv):
   if len(argv) > 1:
     cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
-  if not _CHECKPOINT.value or not (os.path.isdir(_CHECKPOINT.value) or _CHECKPOINT.value == 'bach'):
+  shipped = _CHECKPOINT.value in ('bach', 'styles')
+  if not _CHECKPOINT.value or not (os.path.isdir(_CHECKPOINT.value) or shipped):
     cli.fail(f'--checkpoint: {_CHECKPOINT.value}: no such folder' if _CHECKPOINT.value else
              '--checkpoint is required: a training workdir')
   if not 0 < _TEMPERATURE.value < float('inf'):

@@ -15,9 +15,9 @@ from absl import app, flags
 
 from biaxial_jax import cli
 
-SHIPPED_MODELS = ('bach',)  # biaxial_jax.pretrained.SHIPPED, named here so that a typo costs no jax start-up
+SHIPPED_MODELS = ('bach', 'styles')  # biaxial_jax.pretrained.SHIPPED, named here so that a typo costs no jax start-up
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'A training workdir (its newest readable checkpoint), an '
-                                  "exported model folder, or a shipped model's name ('bach').")
+                                  "exported model folder, or a shipped model's name ('bach', 'styles').")
 _BEST = flags.DEFINE_boolean('best', False, 'From a training workdir, use the checkpoint with the lowest valid NLL '
                              'instead of the newest.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'out/samples', 'Where the files go (created if missing).')

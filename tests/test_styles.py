@@ -237,3 +237,11 @@ def test_styles_work_with_the_constraint_modes(trained, tmp_path):
     primer = generation.pieces[0].with_roll(roll[:16])
     continued = composer.generate(32, primer=primer, seed=1, style=style, motif=primer, motif_at=[2])
     np.testing.assert_array_equal(continued.pieces[0].roll[:16], primer.roll)
+
+
+def test_the_shipped_styles_model_loads_and_samples_each_style():
+  composer = load_checkpoint('styles')
+  assert composer.config.model.styles == ('chorale', 'classical', 'medieval', 'renaissance')
+  for style in composer.config.model.styles:
+    (piece,) = composer.sample(16, seed=0, style=style)
+    assert piece.style == style and piece.num_steps == 16
