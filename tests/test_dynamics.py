@@ -81,6 +81,19 @@ def test_hairpins_ramp_to_the_next_marking_or_by_one_level():
   assert open_ended[:3] == [96, 96, 96] and open_ended[3] < 96 and open_ended[4:] == [80] * 4  # one level down
 
 
+def test_a_hairpin_across_parts_leaves_the_levels():
+  pytest.importorskip('music21')
+  from music21 import dynamics, note, stream
+  upper, lower = stream.Part(), stream.Part()
+  a, b = note.Note(72, quarterLength=4), note.Note(48, quarterLength=4)
+  upper.insert(0, dynamics.Dynamic('p'))
+  upper.insert(0, a)
+  lower.insert(0, b)
+  upper.insert(0, dynamics.Crescendo(a, b))  # a damaged score: its end lies in another part
+  piece = score_to_piece(stream.Score([upper, lower]), 'across', lowest=36, num_notes=48)
+  assert sorted(_struck(piece)) == [49, 80]  # p above, mf (no marking) below
+
+
 def test_cache_and_crop_keep_velocities(tmp_path):
   p = piece_with_velocity()
   _save_pieces(str(tmp_path / 'c.npz'), [('a', p), ('b', Piece(p.roll, lowest=36))])

@@ -61,10 +61,13 @@ def part_velocity(part, score):
   own = {id(n) for n in part.recurse().notesAndRests}
   for wedge in score.spannerBundle.getByClass(dynamics.DynamicWedge):
     first, last = wedge.getFirst(), wedge.getLast()
-    if first is None or last is None or id(first) not in own:
+    if first is None or last is None or id(first) not in own or id(last) not in own:
+      continue  # another part's hairpin, or one whose end lies outside this part (a damaged score): the levels hold
+    try:
+      start = Fraction(first.getOffsetInHierarchy(part))
+      end = Fraction(last.getOffsetInHierarchy(part)) + Fraction(last.quarterLength)
+    except Exception:  # pylint: disable=broad-except  # music21's SitesException where its hierarchy is inconsistent
       continue
-    start = Fraction(first.getOffsetInHierarchy(part))
-    end = Fraction(last.getOffsetInHierarchy(part)) + Fraction(last.quarterLength)
     begin = level_at(start)
     following = [o for o in offsets if end - 1 <= o <= end + 1 and o > start]
     sign = 1 if isinstance(wedge, dynamics.Crescendo) else -1
