@@ -122,10 +122,10 @@ def lookahead_log_prob(params, time_states, prev_BxNx2: jnp.ndarray, span_mask_B
   """`[B]`: the sampling process's log-probability of a span's fixed cells, teacher forcing the model over the span
   as if it began right after each particle's history (its time-axis states and last notes).
 
-  Free cells of the span are read as silence, and (for a model with dynamics, `dynamics_BxN_B` the particles'
-  last velocities and level) the span's velocities as unknown. Both are approximations unless the span begins at the next step and
-  is fully fixed, where this is exact; they only change how well the look-ahead steers, never what the weighted
-  particles target (see `sampler`).
+  Free cells of the span are read as silence, and (for a model with dynamics, `dynamics_BxN_B` the particles' last
+  velocities and level) the span's velocities as unknown. Both are approximations unless the span begins at the next
+  step and is fully fixed, where this is exact; they only change how well the look-ahead steers, never what the
+  weighted particles target (see `sampler`).
   """
   b, length, n, _ = span_values_BxLxNx2.shape
   values = span_values_BxLxNx2.astype(jnp.float32)
