@@ -214,15 +214,15 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
      bar_ends) = per_step
     mask_BxNx2, values_BxNx2, force_BxN, require_BxN, reserved_BxN = (
         particles(x) for x in (mask, values, force, require, reserved))
-    x_BxNxF = model.with_style(features.note_features(prev_BxNx2, jnp.full((b,), bar_position), lowest=lowest,
-                                                      context_XxC=context(particles(step_context)),
-                                                      dynamics_XxN_X=dynamics), style_BxY)
+    x_BxNxF = features.note_features(prev_BxNx2, jnp.full((b,), bar_position), lowest=lowest,
+                                     context_XxC=context(particles(step_context)), dynamics_XxN_X=dynamics)
+    # the velocity output reads the note's own dynamics inputs again, the features' last ones
+    dynamics_BxNxD = x_BxNxF[..., x_BxNxF.shape[-1] - (features.NUM_DYNAMICS_FEATURES if config.dynamics else 0):]
+    x_BxNxF = model.with_style(x_BxNxF, style_BxY)
     time_states, h = model.stack_step(params['time'], time_states, x_BxNxF.reshape(b * n, -1))
     uniform_BxNx2 = jax.random.uniform(step_key, (b, n, 2))
     gumbel_BxNxV = jax.random.gumbel(jax.random.fold_in(step_key, 2),
                                      (b, n, features.VELOCITY_BINS if config.dynamics else 0))
-    dynamics_BxNxD = x_BxNxF[..., x_BxNxF.shape[-1] - len(config.styles) - features.NUM_DYNAMICS_FEATURES:
-                             x_BxNxF.shape[-1] - len(config.styles)] if config.dynamics else x_BxNxF[..., :0]
     per_note = (model.note_gates_from_time(params, h.reshape(b, n, -1), style_BxY), uniform_BxNx2, gumbel_BxNxV,
                 dynamics_BxNxD, mask_BxNx2, values_BxNx2, force_BxN, prev_BxNx2[..., 0] > 0, reserved_BxN)
     per_note = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), per_note)  # notes lead: the scan runs over them
