@@ -25,9 +25,11 @@ from biaxial_jax.music.piece import BiaxialError
 
 FORMAT_VERSION = 1
 BEST_METRIC = 'valid_nll_per_frame'
-# Fields a resumed run may change: they alter how long it runs and how often it reports, not what it computes.
+# Fields a resumed run may change: they alter how long it runs and how often it reports, not what it computes
+# (model.dynamics_styles describes the data, which training reads again at each start: a run begun before the field
+# existed resumes with it filled in).
 RESUMABLE_CHANGES = {'train.num_steps', 'train.log_every', 'train.eval_every', 'train.eval_batch_size',
-                     'train.checkpoint_every', 'train.keep_checkpoints'}
+                     'train.checkpoint_every', 'train.keep_checkpoints', 'model.dynamics_styles'}
 
 
 class CheckpointError(BiaxialError):

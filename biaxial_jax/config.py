@@ -63,6 +63,10 @@ class ModelConfig:
   scan_unroll: int = 1  # LSTM steps per loop iteration of each training scan (lax.scan's unroll; same function)
   styles: tuple[str, ...] = ()  # styles the model is conditioned on (both axes read a weight per style); () none
   dynamics: bool = False  # a velocity per struck note: an output (8 bins) and the previous velocities as inputs
+  # With styles and dynamics: the styles whose training pieces carry velocities (most of them), which generation
+  # plays with the model's dynamics and the others flat. Training fills it in from the data; one set by hand must
+  # match what the data has.
+  dynamics_styles: tuple[str, ...] = ()
 
   def validate(self):
     for name in ('time_sizes', 'note_sizes'):
@@ -75,6 +79,9 @@ class ModelConfig:
     _check(all(isinstance(s, str) and STYLE_NAME.fullmatch(s) for s in self.styles), 'model.styles',
            f"must be names of letters, digits, '_' and '-', got {self.styles}")
     _check(len(set(self.styles)) == len(self.styles), 'model.styles', f'names a style twice: {self.styles}')
+    _check(set(self.dynamics_styles) <= set(self.styles) and (self.dynamics or not self.dynamics_styles),
+           'model.dynamics_styles', f'must be styles of the model (model.styles) with model.dynamics on, got '
+           f'{self.dynamics_styles}')
 
 
 @dataclasses.dataclass(frozen=True)

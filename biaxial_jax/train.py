@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import functools
 import json
@@ -33,6 +34,7 @@ from biaxial_jax.music.midi import write_midi
 from biaxial_jax.music.piece import BiaxialError
 
 
+DYNAMICS_SHARE = 0.5  # a style has dynamics when at least this share of its training pieces carries velocities
 DIVERGED_NLL_PER_NOTE = 2.0  # nats per note and frame: 2 ln 2 = 1.39 is a coin toss on each of its two bits
 
 
@@ -104,6 +106,26 @@ def check_styles(data: Dataset, config: Config):
   if not config.model.styles and found - {None}:
     logging.info('the data set has styles (%s); the model is not conditioned on them (model.styles is empty)',
                  ', '.join(sorted(found - {None})))
+
+
+def with_dynamics_styles(data: Dataset, config: Config) -> Config:
+  """`config` with `model.dynamics_styles` filled in from the data: for a model with styles and dynamics, the styles
+  at least `DYNAMICS_SHARE` of whose training pieces carry velocities (a style with a few marked pieces, such as one
+  edited madrigal among 184, does not make that style dynamic). One set by hand must match."""
+  m = config.model
+  if not (m.styles and m.dynamics):
+    return config
+  found = tuple(s for s in m.styles
+                if (pieces := [p for p in data.train if p.style == s])
+                and sum(p.velocity is not None for p in pieces) >= DYNAMICS_SHARE * len(pieces))
+  if not found:
+    raise TrainingError('model.dynamics: no style of the data set has velocities in most of its training pieces '
+                        '(dynamic markings or MIDI velocities); train without dynamics')
+  if m.dynamics_styles and set(m.dynamics_styles) != set(found):
+    raise TrainingError(f'model.dynamics_styles: the data set\'s styles with dynamics are {", ".join(found)}, not '
+                        f'{", ".join(m.dynamics_styles)} (leave it empty: training fills it in)')
+  logging.info('styles with dynamics: %s (the others are played flat)', ', '.join(found))
+  return dataclasses.replace(config, model=dataclasses.replace(m, dynamics_styles=found))
 
 
 def check_runnable(config: Config, workdir: str):
@@ -269,7 +291,6 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
 
 
 def _train_and_evaluate(config: Config, workdir: str, stop: _StopRequests) -> dict:
-  checkpoint.check_compatible(workdir, config)
   cfg = config.train
   try:
     data = load_dataset(config.data.dataset, lowest=config.data.lowest, num_notes=config.data.num_notes,
@@ -280,6 +301,8 @@ def _train_and_evaluate(config: Config, workdir: str, stop: _StopRequests) -> di
     raise TrainingError(f'data.dataset: {config.data.dataset} has no training pieces')
   logging.info('%s', data.summary())
   check_styles(data, config)
+  config = with_dynamics_styles(data, config)
+  checkpoint.check_compatible(workdir, config)
   valid = data.valid or data.train
 
   mesh = make_mesh()

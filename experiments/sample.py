@@ -191,6 +191,11 @@ def main(argv):
     cli.fail(str(e), code=1)
   for change in generation.changes:
     print(f'note: {change}')
+  model_config = composer.config.model
+  if (_DYNAMICS.value == 'model' and model_config.dynamics
+      and not styles.plays_dynamics(generation.style, model_config.dynamics_styles)):
+    print(f'note: this model learned dynamics for {", ".join(model_config.dynamics_styles)} only (the data of '
+          f'{styles.describe(generation.style)} has none): every note at --velocity={_VELOCITY.value}')
   entries, notes = [], set()
   for i, (name, piece) in enumerate(zip(names, generation.pieces)):
     midi = write_midi(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.mid'), program=_PROGRAM.value,

@@ -1,14 +1,28 @@
 """Velocities as data: a piece's own, read from MIDI note-ons and from a score's dynamic markings, written back,
 cached, and kept through crops."""
 
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from biaxial_jax import features, loss, model, train
+from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig
+from biaxial_jax.generation import load_checkpoint, sampler
 from biaxial_jax.music.datasets import _load_pieces, _save_pieces
 from biaxial_jax.music.inputs import crop
 from biaxial_jax.music.midi import read_midi, write_midi
 from biaxial_jax.music.piece import Piece, roll_from_notes
 from biaxial_jax.music.scores import score_to_piece
+from tests.midi_util import STEP, make_midi
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def piece_with_velocity(velocities=(40, 90, 120, 64)):
@@ -107,19 +121,6 @@ def test_cache_and_crop_keep_velocities(tmp_path):
 
 # ------------------------------------------------------------------------------------------ the dynamics model
 
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from biaxial_jax import features, loss, model, train  # noqa: E402
-from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig  # noqa: E402
-from biaxial_jax.generation import load_checkpoint, sampler  # noqa: E402
-from tests.midi_util import STEP  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DYNAMIC = ModelConfig(time_sizes=(8,), note_sizes=(6,), dropout=0.0, chord_inputs=True, dynamics=True)
 
 
@@ -249,3 +250,39 @@ def test_a_model_with_dynamics_keeps_the_loudness_it_chose(loud_or_soft_folder, 
                          '--dynamics=flat'], cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert flat.returncode == 0, flat.stderr
   assert read_midi(tmp_path / 'flat' / 'sample_0_0.mid', lowest=36, num_notes=36).velocity is None
+
+
+def test_styles_without_dynamics_in_their_data_are_played_flat(loud_or_soft_folder, tmp_path):
+  """A 'dynamic' style from MIDI with velocities, a 'plain' one whose files strike every note alike: training finds
+  which style has dynamics and says so in the checkpoint; generation gives velocities to that style only."""
+  folder = tmp_path / 'styles'
+  shutil.copytree(loud_or_soft_folder, folder / 'dynamic')
+  for i in range(8):
+    make_midi(folder / 'plain' / f'p{i}.mid', [(t * STEP, (t + 4) * STEP, 48 + (t // 4) % 5) for t in range(0, 48, 4)])
+  config = Config(data=DataConfig(dataset=str(folder), lowest=36, num_notes=36, seq_len=16),
+                  model=ModelConfig(time_sizes=(8,), note_sizes=(4,), dropout=0.0, dynamics=True,
+                                    styles=('dynamic', 'plain')),
+                  train=TrainConfig(batch_size=4, num_steps=2, warmup_steps=1, log_every=1, eval_every=0,
+                                    eval_batch_size=8, checkpoint_every=2))
+  wrong = dataclasses.replace(config, model=dataclasses.replace(config.model, dynamics_styles=('plain',)))
+  with pytest.raises(train.TrainingError, match="model.dynamics_styles: the data set's styles with dynamics are "
+                                                'dynamic, not plain'):
+    train.train_and_evaluate(wrong, str(tmp_path / 'wrong'))
+  train.train_and_evaluate(config, str(tmp_path / 'run'))
+  composer = load_checkpoint(str(tmp_path / 'run'))
+  assert composer.config.model.dynamics_styles == ('dynamic',)
+  assert all(p.velocity is not None for p in composer.sample(16, num_samples=2, style='dynamic'))
+  assert all(p.velocity is not None for p in composer.sample(16, num_samples=2, style='dynamic:0.3,plain:0.7'))
+  assert all(p.velocity is None for p in composer.sample(16, num_samples=2, style='plain'))
+  flat = subprocess.run([sys.executable, 'experiments/sample.py', f'--checkpoint={tmp_path / "run"}',
+                         f'--output_dir={tmp_path / "out"}', '--num_steps=16', '--nowav', '--noengrave',
+                         '--style=plain'], cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert flat.returncode == 0, flat.stderr
+  assert 'learned dynamics for dynamic only (the data of plain has none): every note at --velocity=80' in flat.stdout
+  assert read_midi(tmp_path / 'out' / 'sample_0_0.mid', lowest=36, num_notes=36).velocity is None
+  flat_only = tmp_path / 'flat_only'
+  shutil.copytree(folder / 'plain', flat_only / 'plain')
+  none = dataclasses.replace(config, data=dataclasses.replace(config.data, dataset=str(flat_only)),
+                             model=dataclasses.replace(config.model, styles=('plain',)))
+  with pytest.raises(train.TrainingError, match='model.dynamics: no style of the data set has velocities'):
+    train.train_and_evaluate(none, str(tmp_path / 'none'))

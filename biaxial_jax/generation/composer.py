@@ -264,7 +264,9 @@ class Composer:
         model is told (`generation.cadences`), sampled as a condition with particles (default 32). Default: on
         for a model with phrase and key inputs (it is told where its phrases end), off otherwise.
       style: for a model with styles, 'chorale', a mixture 'chorale:0.7,classical:0.3' or a mapping of weights
-        (`generation.styles`); default: the model's first style.
+        (`generation.styles`); default: the model's first style. A model with dynamics gives the pieces
+        velocities where the style has weight on a style whose data had them (`model.dynamics_styles`); the
+        others are left without (`Piece.velocity` None: written flat).
     """
     for name, value in (('temperature', temperature), ('conservativity', conservativity)):
       if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -337,10 +339,11 @@ class Composer:
                            values_SxTxNx2=jnp.asarray(np.where(c.mask, c.values, values)),
                            lookahead_T=jnp.asarray(lookahead), drop_T=jnp.asarray(drop))
       result = run(plan, round_index)
+    dynamic = self.config.model.dynamics and styles_lib.plays_dynamics(style, self.config.model.dynamics_styles)
     pieces = [Piece(roll, lowest=self.lowest, steps_per_quarter=self.steps_per_quarter,
                     time_signatures=c.time_signatures, tempos=c.tempos, name=f'sample_{i}', key=k,
                     phrase_ends=c.phrase_ends, style=next(iter(style)) if len(style) == 1 else None,
-                    velocity=velocity if self.config.model.dynamics else None)
+                    velocity=velocity if dynamic else None)
               for i, (roll, k, velocity) in enumerate(zip(np.asarray(result.rolls), keys,
                                                           np.asarray(result.velocities)))]
     return Generation(pieces, np.asarray(result.log_likelihood), np.asarray(result.log_weight),

@@ -54,6 +54,12 @@ def weights_of(style: dict[str, float], known: tuple[str, ...]) -> np.ndarray:
   return np.array([style.get(name, 0.0) for name in known], np.float32)
 
 
+def plays_dynamics(style: dict[str, float], dynamics_styles: tuple[str, ...]) -> bool:
+  """Whether a model with dynamics plays `style` with them: some of its weight is on a style whose training data
+  carried velocities (`model.dynamics_styles`; empty: every style, or a model without styles)."""
+  return not dynamics_styles or any(style.get(name, 0) > 0 for name in dynamics_styles)
+
+
 def describe(style: dict[str, float]) -> str:
   """'chorale' or 'chorale 70%, classical 30%'."""
   if len(style) == 1:
