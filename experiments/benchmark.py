@@ -88,11 +88,9 @@ def measure_generation(config: config_lib.Config, samples: int, num_steps: int, 
       mask[:, t, note:] = True
       values[:, t, note, 0] = True
       values[:, t, note, 1] = t % 4 == 0
-  plan = sampler.Plan(jnp.arange(num_steps) % 16, mask, values, np.zeros((samples, num_steps, n), bool),
-                      np.zeros((samples, num_steps, n), bool), np.full((samples, num_steps), -1, np.int32),
-                      np.tile(np.array([0, 1, 8], np.int32), (samples, num_steps, 1)),
-                      np.zeros((samples, len(config.model.styles)), np.float32), np.full(num_steps, -1, np.int32),
-                      np.zeros(num_steps, bool))
+  plan = sampler.free_plan(samples, num_steps, n, mask_SxTxNx2=mask, values_SxTxNx2=values,
+                           style_SxY=np.zeros((samples, len(config.model.styles)), np.float32))
+  plan = plan._replace(context_SxTxC=np.tile(np.array([0, 1, 8], np.int32), (samples, num_steps, 1)))
   args = (params, jax.random.key(0), plan, sampler.Controls(jnp.float32(1), jnp.float32(1), jnp.float32(0)))
   kwargs = dict(config=config.model, lowest=config.data.lowest, search=sampler.Search(particles=particles))
   start = time.perf_counter()

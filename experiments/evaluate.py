@@ -64,6 +64,9 @@ HARMONY_ROWS = (('complete major/minor triads, share of beats', 'share_triad'),
                 ('parallel octaves per 100 voice-pair transitions', 'parallel_octaves_per_100'),
                 ('cadences per 4 bars', 'cadences_per_4_bars'),
                 ('4-bar windows in the piece\'s key', 'key_window_share'),
+                ('4-bar windows in its key or the relative one', 'key_signature_window_share'),
+                ('phrase ends on a root-position major/minor triad, share of them', 'phrase_end_triad_share'),
+                ('phrase ends reached by a bass 4th/5th, share of them', 'phrase_end_leap_share'),
                 ('final chord a root-position major/minor triad', 'final_root_position_triad_share'))
 
 

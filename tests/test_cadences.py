@@ -6,7 +6,7 @@ import pytest
 import biaxial_jax as bj
 from biaxial_jax.generation import cadences
 from biaxial_jax.music import harmony
-from biaxial_jax.music.piece import TimeSignature
+from biaxial_jax.music.piece import Key, TimeSignature
 
 LOWEST = 36
 
@@ -19,8 +19,8 @@ def chord(*pitches):
 
 @pytest.mark.parametrize('pitches, target, expected', [
     ((48, 52, 55, 60), cadences.ANY, True),  # C major, root position, doubled root
-    ((48, 52, 55, 60), 0, True),  # ... on C
-    ((48, 52, 55, 60), 7, False),  # ... not on G
+    ((48, 52, 55, 60), cadences.roots([0]), True),  # ... on C
+    ((48, 52, 55, 60), cadences.roots([7]), False),  # ... not on G
     ((45, 60, 64, 69), cadences.ANY, True),  # A minor, open spacing
     ((52, 55, 60), cadences.ANY, False),  # C major in first inversion
     ((48, 55, 60), cadences.ANY, False),  # a bare fifth
@@ -33,31 +33,94 @@ def test_the_chord_test_by_hand(pitches, target, expected):
   assert bool(cadences.met(chord(*pitches)[None], np.array([target]), LOWEST)[0]) is expected
 
 
+@pytest.mark.parametrize('before, closing, target, expected', [
+    ((43, 59, 62, 67), (48, 52, 55, 60), cadences.ANY | cadences.LEAP, True),  # V-I: the bass up a fourth
+    ((41, 57, 60, 65), (48, 52, 55, 60), cadences.roots([0]) | cadences.LEAP, True),  # IV-I: down a fourth (F to C)
+    ((48, 52, 55, 60), (43, 59, 62, 67), cadences.ANY | cadences.LEAP, True),  # I-V: a half cadence
+    ((50, 53, 57, 62), (48, 52, 55, 60), cadences.ANY | cadences.LEAP, False),  # ii-I: a step
+    ((50, 53, 57, 62), (48, 52, 55, 60), cadences.ANY, True),  # ... which a close without a leap allows
+    ((43, 59, 62, 67), (48, 52, 55, 60), cadences.roots([7]) | cadences.LEAP, False),  # a leap, but onto C, not G
+    ((), (48, 52, 55, 60), cadences.ANY | cadences.LEAP, False),  # from silence
+    # the beat before a leap onto G: the bass on D or C, or G already there by a leap
+    ((), (50, 54, 57, 62), cadences.roots([7]) | cadences.APPROACH, True),
+    ((), (48, 52, 55, 60), cadences.roots([7]) | cadences.APPROACH, True),
+    ((), (45, 52, 57, 60), cadences.roots([7]) | cadences.APPROACH, False),
+    ((50, 54, 57, 62), (43, 59, 62, 67), cadences.roots([7]) | cadences.APPROACH, True),
+    ((45, 52, 57, 60), (43, 59, 62, 67), cadences.roots([7]) | cadences.APPROACH, False),
+])
+def test_a_leap_is_the_bass_motion_into_the_closing_chord(before, closing, target, expected):
+  beat, arrived = cadences.arrival(np.zeros((1, 40), bool), np.full(1, cadences.NO_BASS), chord(*before)[None], True,
+                                   LOWEST)
+  beat, arrived = cadences.arrival(beat, arrived, chord(*closing)[None], True, LOWEST)
+  assert bool(cadences.met(chord(*closing)[None], np.array([target]), LOWEST, arrived)[0]) is expected
+  # held for another beat, the chord keeps the bass it arrived from; a step between beats changes nothing
+  beat, still = cadences.arrival(beat, arrived, chord(*closing)[None], True, LOWEST)
+  _, between = cadences.arrival(beat, still, chord(50)[None], False, LOWEST)
+  assert int(still[0]) == int(between[0]) == int(arrived[0])
+
+
+def test_unmet_follows_the_chords_of_a_roll():
+  roll = np.zeros((16, 40, 2), np.uint8)
+  for t, pitches in zip((0, 4, 8, 12), ((41, 57, 60, 65), (43, 59, 62, 67), (48, 52, 55, 60), (48, 52, 55, 60))):
+    roll[t:t + 4, [p - LOWEST for p in pitches], 0] = 1
+  beat_T = np.arange(16) % 4 == 0
+  leap, step = np.full(16, cadences.NONE, np.int32), np.full(16, cadences.NONE, np.int32)
+  leap[12] = cadences.roots([0]) | cadences.LEAP  # IV V I I: the tonic arrived at beat 3 by a leap, held on beat 4
+  step[4] = cadences.roots([7]) | cadences.LEAP  # IV-V: a step
+  assert cadences.unmet(roll, leap, LOWEST, beat_T) == []
+  assert cadences.unmet(roll, step, LOWEST, beat_T) == [4]
+
+
+def test_leaps_are_drawn_at_bachs_rates():
+  rng = np.random.default_rng(0)
+  draws = np.array([cadences.draw_leaps(8, rng) for _ in range(2000)])
+  assert abs(draws[:, :-1].mean() - cadences.LEAP_SHARE) < 0.02
+  assert abs(draws[:, -1].mean() - cadences.FINAL_LEAP_SHARE) < 0.03
+
+
 def test_targets_fall_on_the_last_beat_of_each_phrase():
   steps, n = 64, 40
   bar = np.arange(steps) % 16
   meters = (TimeSignature(0, 4, 4),)
+  g_major = Key(7, True)
+  degrees = cadences.roots([7, 9, 11, 0, 2, 4])  # G A B C D E: the triads of G major in root position
+
+  def closes(mask, values, key=g_major, leaps=()):
+    out = cadences.targets((32, 64), bar, meters, 4, mask, values, LOWEST, key, leaps)
+    return {int(t): int(v) for t, v in enumerate(out) if v != cadences.NONE}
+
   mask, values = np.zeros((steps, n, 2), bool), np.zeros((steps, n, 2), bool)
-  out = cadences.targets((32, 64), bar, meters, 4, mask, values, LOWEST, tonic=7)
-  assert {int(t): int(v) for t, v in enumerate(out) if v != cadences.NONE} == {28: cadences.ANY, 60: 7}
+  assert closes(mask, values) == {28: degrees, 60: cadences.roots([7])}
+  assert closes(mask, values, key=None) == {28: cadences.ANY, 60: cadences.ANY}
+  assert closes(mask, values, key=Key(4, False)) == {28: cadences.roots([4, 6, 7, 9, 11, 0, 2]),
+                                                     60: cadences.roots([4])}  # E minor
+  # the leaps asked for; each is prepared a beat ahead
+  assert closes(mask, values, leaps=(True, True)) == {
+      20: degrees | cadences.PREPARE, 24: degrees | cadences.APPROACH, 28: degrees | cadences.LEAP,
+      52: cadences.roots([7]) | cadences.PREPARE, 56: cadences.roots([7]) | cadences.APPROACH,
+      60: cadences.roots([7]) | cadences.LEAP}
   mask[:30] = True  # a primer covering the first phrase's close is left alone
-  assert cadences.targets((32, 64), bar, meters, 4, mask, values, LOWEST, tonic=7)[28] == cadences.NONE
+  assert 28 not in closes(mask, values)
   mask[:] = False
   mask[60, 64 - LOWEST] = values[60, 64 - LOWEST] = True  # a melody ending on E does not fit G's triad
-  assert cadences.targets((32, 64), bar, meters, 4, mask, values, LOWEST, tonic=7)[60] == cadences.ANY
-  assert cadences.targets((32, 64), bar, meters, 4, mask, values, LOWEST, tonic=None)[60] == cadences.ANY
+  assert closes(mask, values)[60] == cadences.ANY
+  mask[28, 66 - LOWEST] = values[28, 66 - LOWEST] = True  # F# over the first close: only D major or B minor fit
+  assert closes(mask, values)[28] == cadences.roots([2, 11])
 
 
 def test_the_shipped_model_closes_every_phrase_on_a_root_position_triad():
   composer = bj.load_checkpoint('bach')
   assert composer.config.model.structure  # cadences are on by default for it
-  generation = composer.generate(num_bars=4, phrases=[2, 2], key='G major', seed=0)
-  piece = generation.pieces[0]
-  assert generation.particles == 32 and generation.unmet == [[]]
-  beats = harmony.beats_of(piece)
-  for end in piece.phrase_ends:
-    category, inversion = harmony.classify(harmony.sonority(piece, int(beats[beats < end][-1])))
-    assert (category, inversion) == ('triad', 0)
-  assert harmony.sonority(piece, int(beats[-1]))[0] % 12 == 7  # the last on G
+  generation = composer.generate(num_bars=4, phrases=[2, 2], key='G major', seed=0, num_samples=4)
+  assert generation.particles == 32 and generation.unmet == [[]] * 4
+  for piece in generation.pieces:
+    beats = harmony.beats_of(piece)
+    for end in piece.phrase_ends:
+      category, inversion = harmony.classify(harmony.sonority(piece, int(beats[beats < end][-1])))
+      assert (category, inversion) == ('triad', 0)
+    assert harmony.sonority(piece, int(beats[-1]))[0] % 12 == 7  # the last on G
+  # the leaps asked for (three in four phrase ends, at Bach's rates) are there, and the model adds none of its own
+  closes = np.array([harmony.phrase_closes(piece) for piece in generation.pieces]).sum(axis=0)
+  assert closes[0] == closes[1] == 8 and closes[2] >= 5
   free = composer.generate(num_bars=4, phrases=[2, 2], key='G major', seed=0, cadences=False)
   assert free.particles == 1

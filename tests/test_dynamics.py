@@ -177,10 +177,7 @@ def test_the_sampler_draws_velocities_and_scores_them_as_teacher_forcing_does():
   params = model.init_params(jax.random.key(1), DYNAMIC)
   params['out']['b'] = jnp.array([-1.0, 0.0])
   s, t, n = 3, 12, 24
-  zeros = np.zeros((s, t, n, 2), bool)
-  plan = sampler.Plan(jnp.arange(t) % 16, zeros, zeros, np.zeros((s, t, n), bool), np.zeros((s, t, n), bool),
-                      np.full((s, t), -1, np.int32), np.full((s, t, 3), -1, np.int32), np.zeros((s, 0), np.float32),
-                      np.full(t, -1, np.int32), np.zeros(t, bool))
+  plan = sampler.free_plan(s, t, n)
   controls = sampler.Controls(jnp.float32(1), jnp.float32(1), jnp.float32(0))
   result = sampler.sample(params, jax.random.key(0), plan, controls, config=DYNAMIC, lowest=36)
   rolls, velocities = np.asarray(result.rolls), np.asarray(result.velocities)

@@ -1,5 +1,7 @@
 """Harmonic statistics on progressions small enough to check by ear and by hand."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -68,8 +70,20 @@ def test_parallel_fifths_and_octaves_between_adjacent_voices():
 def test_key_windows_hold_in_a_diatonic_piece_and_not_in_a_modulating_one():
   c_major = [(48, 64, 67, 72), (53, 65, 69, 72), (43, 59, 62, 67), (48, 64, 67, 72)]
   steady = chords(*c_major * 5)
-  assert harmony.key_windows(steady) == (2, 2)  # 5 bars: windows from bars 1 and 2, both in C major
+  assert harmony.key_windows(steady) == (2, 2, 2)  # 5 bars: windows from bars 1 and 2, both in C major
   f_sharp = [[p + 6 for p in c] for c in c_major]
   moving = chords(*c_major * 2, *f_sharp * 6)
-  windows, in_key = harmony.key_windows(moving)
-  assert windows == 5 and in_key < windows
+  windows, in_key, in_signature = harmony.key_windows(moving)
+  assert windows == 5 and in_key == in_signature < windows
+  a_minor = [(45, 60, 64, 69), (50, 62, 65, 69), (52, 59, 64, 68), (45, 60, 64, 69)]
+  relative = dataclasses.replace(chords(*a_minor * 5), key=bj.Key(0, True))  # told C major: the relative of A minor
+  assert harmony.key_windows(relative) == (2, 0, 2)
+
+
+def test_phrase_closes_count_triads_and_the_bass_leap_that_reached_them():
+  # phrases of a bar: V-I (a leap into a held tonic), ii-vi6 (no root-position triad), IV-V (a step up to a held V)
+  piece = chords((43, 59, 62, 67), (48, 60, 64, 67), (48, 60, 64, 67), (48, 60, 64, 67),
+                 (50, 62, 65, 69), (48, 60, 64, 69), (48, 60, 64, 69), (48, 60, 64, 69),
+                 (53, 60, 65, 69), (55, 59, 62, 67), (55, 59, 62, 67), (55, 59, 62, 67))
+  piece = dataclasses.replace(piece, phrase_ends=(16, 32, 48))
+  assert harmony.phrase_closes(piece) == (3, 2, 1)

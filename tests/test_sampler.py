@@ -24,13 +24,8 @@ def params():
   return p
 
 
-def plan(s, t, n, bar=None, mask=None, values=None, style=None):
-  zeros = np.zeros((s, t, n, 2), bool)
-  return sampler.Plan(jnp.arange(t) % 16 if bar is None else bar, zeros if mask is None else mask,
-                      zeros if values is None else values, np.zeros((s, t, n), bool), np.zeros((s, t, n), bool),
-                      np.full((s, t), -1, np.int32), np.full((s, t, 3), -1, np.int32),
-                      np.zeros((s, 0), np.float32) if style is None else style, np.full(t, -1, np.int32),
-                      np.zeros(t, bool))
+def plan(s, t, n, mask=None, values=None):
+  return sampler.free_plan(s, t, n, mask_SxTxNx2=mask, values_SxTxNx2=values)
 
 
 def controls(temperature=1.0, conservativity=1.0, adaptive=0.0):

@@ -123,11 +123,8 @@ def test_sampler_scores_its_samples_as_teacher_forcing_does_under_a_style():
   params = model.init_params(jax.random.key(1), CONFIG)
   params['out']['b'] = jnp.array([-1.0, 0.0])
   s, t, n = 2, 12, 24
-  zeros = np.zeros((s, t, n, 2), bool)
   style = np.array([[1, 0], [0.25, 0.75]], np.float32)
-  plan = sampler.Plan(jnp.arange(t) % 16, zeros, zeros, np.zeros((s, t, n), bool), np.zeros((s, t, n), bool),
-                      np.full((s, t), -1, np.int32), np.full((s, t, 3), -1, np.int32), style,
-                      np.full(t, -1, np.int32), np.zeros(t, bool))
+  plan = sampler.free_plan(s, t, n, style_SxY=style)
   controls = sampler.Controls(jnp.float32(1), jnp.float32(1), jnp.float32(0))
   result = sampler.sample(params, jax.random.key(0), plan, controls, config=CONFIG, lowest=36)
   rolls = jnp.asarray(result.rolls)

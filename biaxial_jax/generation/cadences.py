@@ -1,67 +1,169 @@
-"""Cadences as a condition: each phrase ends on a root-position major or minor triad, the last on the tonic.
+"""Cadences as a condition: each phrase ends on a root-position major or minor triad on a degree of the key, the last
+on the tonic, and most of them reach it by a leap of the bass (V-I, IV-I, I-V, ii-V: authentic, plagal and half
+cadences).
 
-In Bach's chorales the chord on the last beat of a phrase (the fermata chord) is a root-position major or minor triad
-at 91% of phrase ends (the train split); a model told where its phrases end still puts one there far less often
-(BUILD_NOTES.md, "Cadences as a condition"). With `cadences` on, the sampler conditions on it like on any
-constraint: at the last beat before each phrase end, a particle whose chord is not such a triad (on the tonic, for
-the piece's last phrase, when the key is known) takes the log-weight of an unmet requirement, so the particles that
-resampling keeps are those whose phrases close. The output then approximates the model *given* that its phrases
-close, not a patched draw.
+In Bach's chorales (the train split, `harmony.phrase_closes`) the chord on the last beat of a phrase (the fermata
+chord) is a root-position major or minor triad at 92% of phrase ends; 99% of those before the last stand on a degree
+of the piece's key (major: I ii iii IV V vi; minor: i ii III iv v/V VI VII); and at 60% of phrase ends the closing
+triad arrived by a bass leap of a fourth or fifth (88% of final ones); the rest close by step (deceptive and Phrygian
+cadences, a bass that walks into the tonic). A model told where its phrases end still closes them far less often
+(BUILD_NOTES.md, "Cadences as a condition"). With `cadences` on, the sampler conditions on it like on any constraint:
+at the last beat before each phrase end, a particle whose chord is not such a triad, or, where the plan asks for a
+leap, whose chord did not arrive by one, takes the log-weight of an unmet requirement, so the particles that
+resampling keeps are those whose phrases close. The output approximates the model *given* that its phrases close,
+not a patched draw. Which phrase ends ask for a leap is drawn per piece at Bach's rates (`LEAP_SHARE`,
+`FINAL_LEAP_SHARE`), so that the closes vary as his do.
 
-Targets are `int32[T]`: `NONE` (no condition at that step), `ANY` (a root-position major or minor triad), or a
-pitch class 0..11 (the same, on that root).
+Where a chord *arrived*: the sampler follows, per particle, the sonority of the last beat and the bass of the one
+before the current chord began (`arrival`); a chord held over several beats arrived at its first.
+
+Targets are `int32[T]`: `NONE` (no condition at that step), or the set of roots the closing triad may stand on as
+bits 0..11 (`ANY`: every root; `roots`), with `LEAP` where it must have arrived by a bass leap of a fourth or fifth,
+`APPROACH` at the beat before such a leap and `PREPARE` at the one before that (`twist`).
 """
 
 from __future__ import annotations
+
+from typing import Iterable, Sequence
 
 import jax.numpy as jnp
 import numpy as np
 
 from biaxial_jax.music.harmony import beat_onsets
-from biaxial_jax.music.piece import PLAY
+from biaxial_jax.music.piece import PLAY, Key
 
 NONE = -1
-ANY = 12
+ANY = (1 << 12) - 1
+LEAP = 1 << 12  # the closing triad arrived by a bass leap of a fourth or fifth
+# At the beat before a leap: the bass a fourth or fifth from one of the roots, or the closing chord already there,
+# reached by a leap. Whatever meets the leap meets this one beat earlier, so it changes nothing the particles
+# target, and lets resampling act a beat sooner.
+APPROACH = 1 << 13
+PREPARE = 1 << 14  # two beats before a leap: no condition, only a potential (`twist`) for a bass poised to leap
+NO_BASS = -1  # the arrival bass before anything has sounded
+TWIST = 3.0  # log-potentials that steer particles toward a leap (`twist`)
+# Shares of Bach's phrase ends whose closing chord is a root-position triad reached by a bass fourth or fifth (the
+# train split, `harmony.phrase_closes`): of all phrases but the last, of the last.
+LEAP_SHARE = 0.60
+FINAL_LEAP_SHARE = 0.88
+DEGREES = {True: (0, 2, 4, 5, 7, 9), False: (0, 2, 3, 5, 7, 8, 10)}  # scale degrees of major and (natural) minor
 _MAJOR = np.isin(np.arange(12), (0, 4, 7))
 _MINOR = np.isin(np.arange(12), (0, 3, 7))
+_FOURTH_OR_FIFTH = (5, 7)
+
+
+def roots(pitch_classes: Iterable[int]) -> int:
+  """The target bits of a set of roots."""
+  return sum(1 << (pc % 12) for pc in set(pitch_classes))
 
 
 def _fits(pitch_classes: set[int], root: int) -> bool:
   return all((pc - root) % 12 in (0, 3, 4, 7) for pc in pitch_classes)
 
 
+def draw_leaps(num_phrases: int, rng: np.random.Generator) -> list[bool]:
+  """Which phrase ends ask for a bass leap into their closing chord, at Bach's rates."""
+  return [bool(rng.random() < (FINAL_LEAP_SHARE if i == num_phrases - 1 else LEAP_SHARE)) for i in range(num_phrases)]
+
+
 def targets(phrase_ends, bar_position: np.ndarray, time_signatures, steps_per_quarter: int, mask: np.ndarray,
-            values: np.ndarray, lowest: int, tonic: int | None) -> np.ndarray:
-  """`int32[T]`: the chord each phrase must end on, at the last beat before its end. A step whose cells are all
-  given (a primer) is left alone; the last phrase ends on the tonic where `tonic` is known and the given notes of
-  that step fit its triad."""
+            values: np.ndarray, lowest: int, key: Key | None, leaps: Sequence[bool] = ()) -> np.ndarray:
+  """`int32[T]`: the chords each phrase may end on, at the last beat before its end (`leaps`: per phrase end,
+  whether it must arrive by a bass leap; default none). Where `key` is known, a triad on a degree of it, the last on
+  its tonic; roots that the given notes of the step (a melody) do not fit are left out, and where none is left, any
+  root will do. A step whose cells are all given (a primer) is left alone."""
   out = np.full(len(bar_position), NONE, np.int32)
   beats = beat_onsets(bar_position, time_signatures, steps_per_quarter)
-  for end in phrase_ends:
+  leaps = list(leaps) or [False] * len(phrase_ends)
+  for end, leap in zip(phrase_ends, leaps):
     before = beats[beats < end]
     if not before.size or mask[before[-1]].all():
       continue
     step = int(before[-1])
     given = {(lowest + n) % 12 for n in np.flatnonzero(mask[step, :, PLAY] & values[step, :, PLAY])}
-    final = end == phrase_ends[-1] and tonic is not None and _fits(given, tonic)
-    out[step] = tonic if final else ANY
+    if key is None:
+      allowed = []
+    elif end == phrase_ends[-1]:
+      allowed = [key.tonic]
+    else:
+      allowed = [key.tonic + degree for degree in DEGREES[key.major]]
+    allowed = roots(r for r in allowed if _fits(given, r % 12)) or ANY
+    out[step] = allowed | (LEAP if leap else 0)
+    for back, bit in ((2, APPROACH), (3, PREPARE)):
+      if leap and before.size >= back and out[before[-back]] == NONE and not mask[before[-back]].all():
+        out[before[-back]] = allowed | bit
   return out
 
 
-def met(play_BxN, target_B, lowest: int):
-  """`bool[B]`: whether each row's notes meet its target (`NONE` always does). jnp; numpy arrays work too."""
+def bass_of(play_BxN, lowest: int):
+  """`int32[B]`: the pitch class of each row's lowest sounding note, `NO_BASS` where nothing sounds."""
+  play = jnp.asarray(play_BxN) > 0
+  return jnp.where(play.any(axis=-1), (lowest + jnp.argmax(play, axis=-1)) % 12, NO_BASS)
+
+
+def arrival(beat_play_BxN, arrival_B, play_BxN, is_beat, lowest: int):
+  """`(beat_play_BxN, arrival_B)` after a step: at a beat whose sonority differs from the last beat's, the chord
+  arrives here and the bass it came from is the last beat's; a held chord keeps its arrival."""
+  play, last = jnp.asarray(play_BxN) > 0, jnp.asarray(beat_play_BxN) > 0
+  changed = is_beat & jnp.any(play != last, axis=-1)
+  return jnp.where(is_beat, play, last), jnp.where(changed, bass_of(last, lowest), arrival_B)
+
+
+def _closes_and_poised(play_BxN, target_B, lowest: int, arrival_B):
+  """`(closes_B, poised_B)`: the row's chord is the closing triad the target asks for (reached by a leap where it
+  asks for one, or for `APPROACH`), and its bass is a fourth or fifth below one of the target's roots."""
   play = jnp.asarray(play_BxN) > 0
   n = play.shape[-1]
   present_Bx12 = (play[..., None] & (((lowest + jnp.arange(n)) % 12)[:, None] == jnp.arange(12))).any(axis=-2)
-  bass_B = (lowest + jnp.argmax(play, axis=-1)) % 12
+  bass_B = bass_of(play, lowest)
   relative_Bx12 = jnp.take_along_axis(present_Bx12, (bass_B[:, None] + jnp.arange(12)) % 12, axis=-1)
   triad_B = (relative_Bx12 == _MAJOR).all(axis=-1) | (relative_Bx12 == _MINOR).all(axis=-1)
   target_B = jnp.asarray(target_B)
-  return (target_B == NONE) | (play.any(axis=-1) & triad_B & ((target_B == ANY) | (bass_B == target_B)))
+
+  def allows(root_B):
+    return (target_B >> (root_B % 12)) & 1 > 0
+
+  arrival_B = jnp.full(bass_B.shape, NO_BASS) if arrival_B is None else jnp.asarray(arrival_B)
+  leapt_B = (arrival_B != NO_BASS) & jnp.isin((bass_B - arrival_B) % 12, jnp.array(_FOURTH_OR_FIFTH))
+  needs_leap_B = (target_B & (LEAP | APPROACH)) > 0
+  closes_B = play.any(axis=-1) & triad_B & allows(bass_B) & (~needs_leap_B | leapt_B)
+  poised_B = (bass_B != NO_BASS) & (allows(bass_B + 5) | allows(bass_B + 7))  # a fourth up or a fifth up
+  return closes_B, poised_B
 
 
-def unmet(roll: np.ndarray, targets_T: np.ndarray, lowest: int) -> list[int]:
-  """Steps of a sampled roll whose chord misses its target."""
-  steps = np.flatnonzero(targets_T != NONE)
-  ok = np.asarray(met(roll[steps, :, PLAY], targets_T[steps], lowest)) if steps.size else np.zeros(0, bool)
-  return [int(t) for t, good in zip(steps, ok) if not good]
+def met(play_BxN, target_B, lowest: int, arrival_B=None):
+  """`bool[B]`: whether each row's notes meet its target (`NONE` always does); `arrival_B` (`arrival`) is the bass
+  the row's chord came from, needed where a target asks for a leap. jnp; numpy arrays work too."""
+  closes_B, poised_B = _closes_and_poised(play_BxN, target_B, lowest, arrival_B)
+  target_B = jnp.asarray(target_B)
+  return (target_B == NONE) | ((target_B & PREPARE) > 0) | closes_B | (((target_B & APPROACH) > 0) & poised_B)
+
+
+def twist(play_BxN, target_B, lowest: int, arrival_B, twist_B):
+  """`[B]`, the log-potential that steers particles toward a leap into a closing chord. The model tends to hold
+  the chord of a phrase's second-last beat into its last, so the leap is most often met where the closing chord
+  arrives a beat early: two beats before (`PREPARE`) a bass poised to leap gets `TWIST`; a beat before (`APPROACH`),
+  the closing chord already there by a leap gets `TWIST`, a bass still poised gets 0; at the leap it is dropped.
+  The sampler adds its change to the log-weights: it telescopes, so it steers without changing what the particles
+  target."""
+  closes_B, poised_B = _closes_and_poised(play_BxN, target_B, lowest, arrival_B)
+  target_B = jnp.asarray(target_B)
+
+  def at(bit):
+    return (target_B != NONE) & ((target_B & bit) > 0)
+
+  return jnp.where(at(PREPARE), jnp.where(poised_B, TWIST, 0.0),
+                   jnp.where(at(APPROACH), jnp.where(closes_B, TWIST, 0.0), jnp.where(at(LEAP), 0.0, twist_B)))
+
+
+def unmet(roll: np.ndarray, targets_T: np.ndarray, lowest: int, beat_T: np.ndarray) -> list[int]:
+  """Steps of a sampled roll whose chord misses its target (`beat_T`: whether each step starts a beat; targets fall
+  on beats)."""
+  play_TxN = roll[..., PLAY] > 0
+  beat_play, arrived = np.zeros((1, play_TxN.shape[1]), bool), np.full(1, NO_BASS)
+  missed = []
+  for t in np.flatnonzero(beat_T):
+    beat_play, arrived = (np.asarray(x) for x in arrival(beat_play, arrived, play_TxN[t:t + 1], True, lowest))
+    if targets_T[t] != NONE and not bool(met(play_TxN[t:t + 1], targets_T[t:t + 1], lowest, arrived)[0]):
+      missed.append(int(t))
+  return missed

@@ -27,6 +27,7 @@ from biaxial_jax.generation import styles as styles_lib
 from biaxial_jax.generation.constraints import Constraints, GenerationError, Request
 from biaxial_jax.music.melodies import top_voice
 from biaxial_jax.music import inputs, scores, structure
+from biaxial_jax.music.harmony import beat_onsets
 from biaxial_jax.music.piece import PLAY, BiaxialError, Grid, Key, Piece
 
 DEFAULT_PARTICLES = 32  # per sample, wherever constraints weigh the particles (or best-of / beam search asks)
@@ -261,8 +262,9 @@ class Composer:
       max_notes: at most this many notes sound at once, given ones included (4: a four-voice texture); sampled as a
         condition on the model (`sampler.Controls`), with particles (default 32) to weigh it.
       cadences: each phrase ends on a root-position major or minor triad, the last on the tonic of the key the
-        model is told (`generation.cadences`), sampled as a condition with particles (default 32). Default: on
-        for a model with phrase and key inputs (it is told where its phrases end), off otherwise.
+        model is told, most of them reached by a bass fourth or fifth (drawn per phrase at Bach's rates;
+        `generation.cadences`), sampled as a condition with particles (default 32). Default: on for a model with
+        phrase and key inputs (it is told where its phrases end), off otherwise.
       style: for a model with styles, 'chorale', a mixture 'chorale:0.7,classical:0.3' or a mapping of weights
         (`generation.styles`); default: the model's first style. A model with dynamics gives the pieces
         velocities where the style has weight on a style whose data had them (`model.dynamics_styles`); the
@@ -309,12 +311,17 @@ class Composer:
       rng = np.random.default_rng([int(seed), 0x6b6579])  # 'key': its own stream of the seed
       keys = [Key(int(t), bool(m)) for t, m in zip(rng.integers(12, size=num_samples), rng.random(num_samples) < .5)]
     contexts = np.stack([structure.context(c.num_steps, k, c.phrase_ends) for k in keys])
+    leap_rng = np.random.default_rng([int(seed), 0x636164])  # 'cad': which phrases close by a leap of the bass
     closes = np.stack([cadences_lib.targets(c.phrase_ends, c.bar_position, c.time_signatures, c.steps_per_quarter,
-                                            c.mask, c.values, self.lowest, k.tonic) if cadences else
+                                            c.mask, c.values, self.lowest, k,
+                                            cadences_lib.draw_leaps(len(c.phrase_ends), leap_rng)) if cadences else
                        np.full(c.num_steps, cadences_lib.NONE, np.int32) for k in keys])
+    beat_T = np.zeros(c.num_steps, bool)
+    beat_T[beat_onsets(c.bar_position, c.time_signatures, c.steps_per_quarter)] = True
     plan = sampler.Plan(jnp.asarray(c.bar_position), batched(c.mask), batched(c.values),
                         batched(c.force_articulate), batched(c.require), jnp.asarray(closes), jnp.asarray(contexts),
-                        batched(styles_lib.weights_of(style, known)), jnp.asarray(lookahead), jnp.asarray(drop))
+                        batched(styles_lib.weights_of(style, known)), jnp.asarray(lookahead), jnp.asarray(drop),
+                        jnp.asarray(beat_T))
     controls = sampler.Controls(jnp.float32(temperature), jnp.float32(conservativity), jnp.float32(adaptive),
                                 jnp.int32(sampler.NO_LIMIT if max_notes is None else max_notes))
 
@@ -348,7 +355,7 @@ class Composer:
                                                           np.asarray(result.velocities)))]
     return Generation(pieces, np.asarray(result.log_likelihood), np.asarray(result.log_weight),
                       np.asarray(result.log_evidence), np.asarray(result.ess_SxT), int(particles),
-                      [sorted(c.unmet(piece.roll) + cadences_lib.unmet(piece.roll, close, self.lowest))
+                      [sorted(c.unmet(piece.roll) + cadences_lib.unmet(piece.roll, close, self.lowest, beat_T))
                        for piece, close in zip(pieces, closes)], keys, c.mask[..., PLAY] & c.values[..., PLAY],
                       c.changes, style)
 

@@ -42,6 +42,7 @@ import typing
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from biaxial_jax import features, model
 from biaxial_jax.config import ModelConfig
@@ -101,7 +102,9 @@ class Plan(typing.NamedTuple):
   mask_SxTxNx2, values_SxTxNx2: cells whose (play, articulate) are given; values are False where not given.
   force_SxTxN: a note played there must be struck anew (keeps a fixed note's length exact).
   require_SxTxN: where a step marks notes, at least one of them must sound (a final chord's third).
-  cadence_SxT: the chord a step must sound (`cadences`: a root-position triad, or one on a given root; -1 none).
+  cadence_SxT: the chord a step must sound (`cadences`: a root-position triad, or one on a given root, perhaps
+    reached by a bass leap; -1 none).
+  beat_T: whether each step starts a beat (where a chord arrives, for the cadences' bass leaps).
   context_SxTxC: each step's key and phrase position (`music.structure`), for a model with phrase and key inputs.
   style_SxY: each sample's weight per style of the model (`model.styles`; Y = 0 for a model without styles).
   lookahead_T: after step t, score the span starting at this step by look-ahead (-1: no look-ahead then).
@@ -117,6 +120,22 @@ class Plan(typing.NamedTuple):
   style_SxY: jnp.ndarray
   lookahead_T: jnp.ndarray
   drop_T: jnp.ndarray
+  beat_T: jnp.ndarray
+
+
+def free_plan(num_samples: int, num_steps: int, num_notes: int, *, mask_SxTxNx2=None, values_SxTxNx2=None,
+              style_SxY=None, context_channels: int = 3) -> Plan:
+  """A plan of 4/4 bars of 16 steps (beats of 4) whose only constraints are the cells `mask_SxTxNx2` fixes to
+  `values_SxTxNx2` (default none): no re-strikes, requirements, cadences, look-ahead, key or phrases, and no style
+  unless `style_SxY` is given. What the benchmark and tests sample with; `Composer` builds the full plans."""
+  s, t, n = num_samples, num_steps, num_notes
+  cells = np.zeros((s, t, n, 2), bool)
+  return Plan(jnp.arange(t) % 16, cells if mask_SxTxNx2 is None else mask_SxTxNx2,
+              cells if values_SxTxNx2 is None else values_SxTxNx2, np.zeros((s, t, n), bool),
+              np.zeros((s, t, n), bool), np.full((s, t), cadences.NONE, np.int32),
+              np.full((s, t, context_channels), -1, np.int32),
+              np.zeros((s, 0), np.float32) if style_SxY is None else style_SxY, np.full(t, -1, np.int32),
+              np.zeros(t, bool), jnp.arange(t) % 4 == 0)
 
 
 class Result(typing.NamedTuple):
@@ -208,10 +227,11 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
                                   config=config, lowest=lowest, learned_articulation=learned_articulation)
 
   def time_step(carry, per_step):
-    time_states, prev_BxNx2, velocity_BxN, level_B, conservativity_B, log_w_B, log_lik_B, log_psi_B = carry
+    (time_states, prev_BxNx2, velocity_BxN, level_B, beat_play_BxN, arrival_B, twist_B, conservativity_B, log_w_B,
+     log_lik_B, log_psi_B) = carry
     dynamics = (velocity_BxN, level_B) if config.dynamics else None
     (step_key, bar_position, mask, values, force, require, reserved, cadence, step_context, lookahead_start, drop,
-     bar_ends) = per_step
+     bar_ends, is_beat) = per_step
     mask_BxNx2, values_BxNx2, force_BxN, require_BxN, reserved_BxN = (
         particles(x) for x in (mask, values, force, require, reserved))
     x_BxNxF = features.note_features(prev_BxNx2, jnp.full((b,), bar_position), lowest=lowest,
@@ -234,8 +254,10 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
     velocity_BxN = jnp.swapaxes(velocity_NxB, 0, 1)
     level_B = features.step_level(velocity_BxN, level_B)
     met_B = ~require_BxN.any(axis=-1) | (require_BxN & (notes_BxNx2[..., 0] > 0)).any(axis=-1)
-    met_B &= cadences.met(notes_BxNx2[..., 0], particles(cadence), lowest)
-    log_w_B = log_w_B + log_w_NxB.sum(axis=0) + jnp.where(met_B, 0.0, UNMET_LOG_WEIGHT)
+    beat_play_BxN, arrival_B = cadences.arrival(beat_play_BxN, arrival_B, notes_BxNx2[..., 0], is_beat, lowest)
+    met_B &= cadences.met(notes_BxNx2[..., 0], particles(cadence), lowest, arrival_B)
+    new_twist_B = cadences.twist(notes_BxNx2[..., 0], particles(cadence), lowest, arrival_B, twist_B)
+    log_w_B = (log_w_B + log_w_NxB.sum(axis=0) + jnp.where(met_B, 0.0, UNMET_LOG_WEIGHT) + new_twist_B - twist_B)
     log_lik_B = log_lik_B + log_lik_NxB.sum(axis=0)
     conservativity_B = _adapt(conservativity_B, notes_BxNx2, controls)
 
@@ -261,7 +283,8 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
       mean_S = jax.nn.logsumexp(log_w_SxK, axis=-1) - jnp.log(k)
       log_w_B = jnp.where(resample_S[:, None], mean_S[:, None], log_w_SxK).reshape(b)
     rows_B = smc.to_rows(ancestors_SxK)
-    state = (time_states, notes_BxNx2, velocity_BxN, level_B, conservativity_B, log_w_B, log_lik_B, new_psi_B)
+    state = (time_states, notes_BxNx2, velocity_BxN, level_B, beat_play_BxN, arrival_B, new_twist_B, conservativity_B,
+             log_w_B, log_lik_B, new_psi_B)
     state = jax.lax.cond(jnp.any(ancestors_SxK != identity_SxK),
                          lambda: smc.gather_rows(state, rows_B, b), lambda: state)
     return state, ((notes_BxNx2.astype(jnp.uint8), velocity_BxN.astype(jnp.uint8)), rows_B, ess_S)
@@ -274,8 +297,10 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
   reserved_SxTxN = jnp.cumsum(given_play_SxTxN[..., ::-1], axis=-1)[..., ::-1] - given_play_SxTxN  # given above
   per_step = (jax.random.split(key, t), plan.bar_position_T, time_major(plan.mask_SxTxNx2),
               time_major(plan.values_SxTxNx2), time_major(plan.force_SxTxN), time_major(plan.require_SxTxN),
-              time_major(reserved_SxTxN), time_major(plan.cadence_SxT), time_major(plan.context_SxTxC), plan.lookahead_T, plan.drop_T, bar_ends_T)
-  init = (time_states, jnp.zeros((b, n, 2)), jnp.zeros((b, n), jnp.int32), jnp.zeros(b),
+              time_major(reserved_SxTxN), time_major(plan.cadence_SxT), time_major(plan.context_SxTxC),
+              plan.lookahead_T, plan.drop_T, bar_ends_T, plan.beat_T)
+  init = (time_states, jnp.zeros((b, n, 2)), jnp.zeros((b, n), jnp.int32), jnp.zeros(b), jnp.zeros((b, n), bool),
+          jnp.full((b,), cadences.NO_BASS, jnp.int32), jnp.zeros(b),
           jnp.full((b,), controls.conservativity, jnp.float32), jnp.zeros(b), jnp.zeros(b), jnp.zeros(b))
   final, (drawn_TxBx_, rows_TxB, ess_TxS) = jax.lax.scan(time_step, init, per_step)
   *_, log_w_B, log_lik_B, _ = final

@@ -132,20 +132,51 @@ def analyzed_key(piece: Piece) -> Key | None:
   return _analyzed_key(_stream(piece))
 
 
-def key_windows(piece: Piece) -> tuple[int, int]:
-  """(4-bar windows, how many are in the piece's key), windows starting on each downbeat. The piece's key is its own
-  (`piece.key`: notated in a score, asked of the sampler), else music21's Krumhansl-Schmuckler analysis of the
-  whole piece; each window's key is that analysis of the window; tonic and mode must both agree."""
+def key_windows(piece: Piece) -> tuple[int, int, int]:
+  """(4-bar windows, how many are in the piece's key, how many in a key of its key signature: the key or its
+  relative major or minor), windows starting on each downbeat. The piece's key is its own (`piece.key`: notated in a
+  score, asked of the sampler), else music21's Krumhansl-Schmuckler analysis of the whole piece; each window's key is
+  that analysis of the window; for the first count tonic and mode must both agree. The second forgives the analysis
+  its commonest confusion (a passage in A minor or C major uses the same notes) and a move to the relative key."""
   piece_key = piece.key or analyzed_key(piece)
   downbeats = np.flatnonzero(piece.bar_position == 0)
-  windows = in_key = 0
+  windows = in_key = in_signature = 0
   for i in range(len(downbeats) - WINDOW_BARS + 1):
     end = downbeats[i + WINDOW_BARS] if i + WINDOW_BARS < len(downbeats) else piece.num_steps
     window_key = _analyzed_key(_stream(piece, downbeats[i], end))
     if window_key is not None:
       windows += 1
       in_key += window_key == piece_key
-  return windows, in_key
+      in_signature += _signature(window_key) == _signature(piece_key)
+  return windows, in_key, in_signature
+
+
+def _signature(key: Key) -> int:
+  """The tonic pitch class of the major key with the same signature."""
+  return key.tonic if key.major else (key.tonic + 3) % 12
+
+
+def phrase_closes(piece: Piece) -> tuple[int, int, int]:
+  """(phrase ends, how many close on a root-position major/minor triad, how many of those the bass reached by a
+  fourth or fifth) over `piece.phrase_ends` (fermatas; a generated piece's plan). The closing chord is the one on
+  the last beat before the end; held over earlier beats, it arrived at the first of them."""
+  ends = triads = leaps = 0
+  beats = beats_of(piece)
+  for end in piece.phrase_ends or ():
+    before = [sonority(piece, int(t)) for t in beats[beats < end]]
+    if not before:
+      continue
+    ends += 1
+    closing = before[-1]
+    category, inversion = classify(closing)
+    if category != 'triad' or inversion != 0:
+      continue
+    triads += 1
+    first = len(before) - 1
+    while first > 0 and before[first - 1] == closing:
+      first -= 1
+    leaps += first > 0 and bool(before[first - 1]) and (closing[0] - before[first - 1][0]) % 12 in (5, 7)
+  return ends, triads, leaps
 
 
 def piece_statistics(piece: Piece) -> dict:
@@ -170,12 +201,15 @@ def piece_statistics(piece: Piece) -> dict:
       cadences += inversion == 0 and held and bass_move in (5, 7)
   sounding = np.flatnonzero(piece.roll[..., PLAY].any(axis=1))
   final_category, final_inversion = classify(sonority(piece, int(sounding[-1]))) if sounding.size else ('rest', -1)
-  windows, in_key = key_windows(piece)
+  windows, in_key, in_signature = key_windows(piece)
+  phrase_ends, closing_triads, closing_leaps = phrase_closes(piece)
   bars = max(int((piece.bar_position == 0).sum()), 1)
   return {'beats': len(beats), **{f'beats_{c}': n for c, n in counts.items()}, 'clashes': clashes,
           'crowded': crowded, 'downbeats': downbeats, 'consonant_downbeats': consonant_downbeats,
           'transitions': transitions, 'parallel_fifths': fifths, 'parallel_octaves': octaves, 'cadences': cadences,
-          'bars': bars, 'windows': windows, 'windows_in_key': in_key, 'pieces': 1,
+          'bars': bars, 'windows': windows, 'windows_in_key': in_key,
+          'windows_in_signature': in_signature, 'pieces': 1, 'phrase_ends': phrase_ends,
+          'phrase_ends_on_triads': closing_triads, 'phrase_ends_by_leaps': closing_leaps,
           'final_root_position_triad': int(final_inversion == 0),
           f'final_{final_category}': 1}
 
@@ -200,6 +234,9 @@ def summary(total: dict) -> dict:
       parallel_octaves_per_100=100 * total.get('parallel_octaves', 0) / max(total.get('transitions', 0), 1),
       cadences_per_4_bars=WINDOW_BARS * total.get('cadences', 0) / max(total.get('bars', 0), 1),
       key_window_share=total.get('windows_in_key', 0) / max(total.get('windows', 0), 1),
+      key_signature_window_share=total.get('windows_in_signature', 0) / max(total.get('windows', 0), 1),
+      phrase_end_triad_share=total.get('phrase_ends_on_triads', 0) / max(total.get('phrase_ends', 0), 1),
+      phrase_end_leap_share=total.get('phrase_ends_by_leaps', 0) / max(total.get('phrase_ends', 0), 1),
       final_root_position_triad_share=total.get('final_root_position_triad', 0) / max(total.get('pieces', 0), 1),
       pieces=total.get('pieces', 0), beats=total.get('beats', 0))
   return out
