@@ -19,7 +19,8 @@ from biaxial_jax import checkpoint
 from biaxial_jax.config import Config
 from biaxial_jax.music.files import atomic_path
 
-SHIPPED = {name: os.path.join(os.path.dirname(__file__), 'pretrained', name) for name in ('bach', 'styles')}
+SHIPPED = {name: os.path.join(os.path.dirname(__file__), 'pretrained', name)
+           for name in ('bach', 'styles', 'styles_dynamics')}
 MODEL_FILE, PARAMS_FILE = 'model.json', 'params.npz'
 COVERED = ('config', 'step', 'params_sha256')  # what `record_sha256` vouches for: all that generation reads
 NPY_HEADER_BYTES = 4096  # room for a .npy member's header beyond its data

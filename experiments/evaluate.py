@@ -24,8 +24,10 @@ import os
 from absl import app, flags
 
 from biaxial_jax import cli
+from biaxial_jax.pretrained import SHIPPED
 
-_CHECKPOINT = flags.DEFINE_string('checkpoint', None, "A training workdir, an exported model, or 'bach' or 'styles'.")
+_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'A training workdir, an exported model, or a shipped model '
+                                  f"({', '.join(SHIPPED)}).")
 _BEST = flags.DEFINE_boolean('best', False, 'From a training workdir, use the checkpoint with the lowest valid NLL '
                              'instead of the newest.')
 _MODE = flags.DEFINE_enum('mode', 'likelihood', ['likelihood', 'music', 'harmonize', 'continue', 'joins', 'styles'],
@@ -136,7 +138,7 @@ def _styles_table(result: dict) -> str:
 def main(argv):
   if len(argv) > 1:
     cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
-  shipped = _CHECKPOINT.value in ('bach', 'styles')
+  shipped = _CHECKPOINT.value in SHIPPED
   if not _CHECKPOINT.value or not (os.path.isdir(_CHECKPOINT.value) or shipped):
     cli.fail(f'--checkpoint: {_CHECKPOINT.value}: no such folder' if _CHECKPOINT.value else
              '--checkpoint is required: a training workdir')

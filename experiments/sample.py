@@ -14,10 +14,10 @@ import os
 from absl import app, flags
 
 from biaxial_jax import cli
+from biaxial_jax.pretrained import SHIPPED
 
-SHIPPED_MODELS = ('bach', 'styles')  # biaxial_jax.pretrained.SHIPPED, named here so that a typo costs no jax start-up
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'A training workdir (its newest readable checkpoint), an '
-                                  "exported model folder, or a shipped model's name ('bach', 'styles').")
+                                  f"exported model folder, or a shipped model's name ({', '.join(SHIPPED)}).")
 _BEST = flags.DEFINE_boolean('best', False, 'From a training workdir, use the checkpoint with the lowest valid NLL '
                              'instead of the newest.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'out/samples', 'Where the files go (created if missing).')
@@ -130,8 +130,8 @@ def main(argv):
     if not all(p.isdigit() and int(p) >= 1 for p in _PHRASES.value):
       cli.fail(f'--phrases: expected phrase lengths in whole bars such as 2,2,2,2, got {",".join(_PHRASES.value)}')
     phrases = [int(p) for p in _PHRASES.value]
-  if not os.path.isdir(_CHECKPOINT.value) and _CHECKPOINT.value not in SHIPPED_MODELS:
-    cli.fail(f'--checkpoint: {_CHECKPOINT.value}: no such folder (nor a shipped model: {", ".join(SHIPPED_MODELS)})')
+  if not os.path.isdir(_CHECKPOINT.value) and _CHECKPOINT.value not in SHIPPED:
+    cli.fail(f'--checkpoint: {_CHECKPOINT.value}: no such folder (nor a shipped model: {", ".join(SHIPPED)})')
   if _NUM_STEPS.value and _NUM_BARS.value:
     cli.fail('--num_steps and --num_bars: give one of them')
   if _TIME_SIGNATURE.value is not None:

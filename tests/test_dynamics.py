@@ -283,3 +283,12 @@ def test_styles_without_dynamics_in_their_data_are_played_flat(loud_or_soft_fold
                              model=dataclasses.replace(config.model, styles=('plain',)))
   with pytest.raises(train.TrainingError, match='model.dynamics: no style of the data set has velocities'):
     train.train_and_evaluate(none, str(tmp_path / 'none'))
+
+
+def test_the_shipped_dynamics_model_plays_the_quartets_dynamics_and_the_chorales_flat():
+  composer = load_checkpoint('styles_dynamics')
+  assert composer.config.model.dynamics_styles == ('classical',)
+  (quartet,) = composer.sample(64, seed=0, style='classical')
+  assert len(set(quartet.velocity[quartet.velocity > 0].tolist())) > 1
+  (chorale,) = composer.sample(16, seed=0, style='chorale')
+  assert chorale.velocity is None
