@@ -33,30 +33,44 @@ def test_the_chord_test_by_hand(pitches, target, expected):
   assert bool(cadences.met(chord(*pitches)[None], np.array([target]), LOWEST)[0]) is expected
 
 
-@pytest.mark.parametrize('before, closing, target, expected', [
-    ((43, 59, 62, 67), (48, 52, 55, 60), cadences.ANY | cadences.LEAP, True),  # V-I: the bass up a fourth
-    ((41, 57, 60, 65), (48, 52, 55, 60), cadences.roots([0]) | cadences.LEAP, True),  # IV-I: down a fourth (F to C)
-    ((48, 52, 55, 60), (43, 59, 62, 67), cadences.ANY | cadences.LEAP, True),  # I-V: a half cadence
-    ((50, 53, 57, 62), (48, 52, 55, 60), cadences.ANY | cadences.LEAP, False),  # ii-I: a step
-    ((50, 53, 57, 62), (48, 52, 55, 60), cadences.ANY, True),  # ... which a close without a leap allows
-    ((43, 59, 62, 67), (48, 52, 55, 60), cadences.roots([7]) | cadences.LEAP, False),  # a leap, but onto C, not G
-    ((), (48, 52, 55, 60), cadences.ANY | cadences.LEAP, False),  # from silence
-    # the beat before a leap onto G: the bass on D or C, or G already there by a leap
-    ((), (50, 54, 57, 62), cadences.roots([7]) | cadences.APPROACH, True),
-    ((), (48, 52, 55, 60), cadences.roots([7]) | cadences.APPROACH, True),
-    ((), (45, 52, 57, 60), cadences.roots([7]) | cadences.APPROACH, False),
-    ((50, 54, 57, 62), (43, 59, 62, 67), cadences.roots([7]) | cadences.APPROACH, True),
-    ((45, 52, 57, 60), (43, 59, 62, 67), cadences.roots([7]) | cadences.APPROACH, False),
+@pytest.mark.parametrize('before, closing, target, weight', [
+    ((43, 59, 62, 67), (48, 52, 55, 60), cadences.ANY | cadences.LEAP, 0),  # V-I: the bass up a fourth
+    ((41, 57, 60, 65), (48, 52, 55, 60), cadences.roots([0]) | cadences.LEAP, 0),  # IV-I: down a fourth (F to C)
+    ((48, 52, 55, 60), (43, 59, 62, 67), cadences.ANY | cadences.LEAP, 0),  # I-V: a half cadence
+    ((50, 53, 57, 62), (48, 52, 55, 60), cadences.ANY | cadences.LEAP, -1e3),  # ii-I: a step (a tenth: right chord)
+    ((50, 53, 57, 62), (48, 52, 55, 60), cadences.ANY, 0),  # ... which a close without a leap allows
+    ((43, 59, 62, 67), (48, 52, 55, 60), cadences.roots([7]) | cadences.LEAP, -1e4),  # a leap, but onto C, not G
+    ((), (48, 52, 55, 60), cadences.ANY | cadences.LEAP, -1e3),  # from silence
 ])
-def test_a_leap_is_the_bass_motion_into_the_closing_chord(before, closing, target, expected):
+def test_a_leap_is_the_bass_motion_into_the_closing_chord(before, closing, target, weight):
   beat, arrived = cadences.arrival(np.zeros((1, 40), bool), np.full(1, cadences.NO_BASS), chord(*before)[None], True,
                                    LOWEST)
   beat, arrived = cadences.arrival(beat, arrived, chord(*closing)[None], True, LOWEST)
-  assert bool(cadences.met(chord(*closing)[None], np.array([target]), LOWEST, arrived)[0]) is expected
+  assert bool(cadences.met(chord(*closing)[None], np.array([target]), LOWEST, arrived)[0]) is (weight == 0)
+  # a missed leap weighs a tenth of a missed chord: particles that close on the right chord outrank the rest
+  assert float(cadences.log_weight(chord(*closing)[None], np.array([target]), LOWEST, arrived, -1e4)[0]) == weight
   # held for another beat, the chord keeps the bass it arrived from; a step between beats changes nothing
   beat, still = cadences.arrival(beat, arrived, chord(*closing)[None], True, LOWEST)
   _, between = cadences.arrival(beat, still, chord(50)[None], False, LOWEST)
   assert int(still[0]) == int(between[0]) == int(arrived[0])
+
+
+@pytest.mark.parametrize('before, chord_there, met, twist', [
+    ((), (50, 54, 57, 62), True, 0.0),  # the bass on D, a fifth below G: poised
+    ((), (48, 52, 55, 60), True, 0.0),  # on C, a fourth below
+    ((), (45, 52, 57, 60), False, 0.0),  # on A: no leap onto G can follow
+    ((50, 54, 57, 62), (43, 59, 62, 67), True, cadences.TWIST),  # G already there, by a leap
+])
+def test_the_beat_before_a_leap_onto_g(before, chord_there, met, twist):
+  target = np.array([cadences.roots([7]) | cadences.APPROACH])
+  beat, arrived = cadences.arrival(np.zeros((1, 40), bool), np.full(1, cadences.NO_BASS), chord(*before)[None], True,
+                                   LOWEST)
+  beat, arrived = cadences.arrival(beat, arrived, chord(*chord_there)[None], True, LOWEST)
+  assert bool(cadences.met(chord(*chord_there)[None], target, LOWEST, arrived)[0]) is met
+  assert float(cadences.log_weight(chord(*chord_there)[None], target, LOWEST, arrived, -1e4)[0]) == (0 if met else -1e3)
+  assert float(cadences.twist(chord(*chord_there)[None], target, LOWEST, arrived, np.zeros(1))[0]) == twist
+  close = np.array([cadences.roots([7]) | cadences.LEAP])  # dropped at the close
+  assert float(cadences.twist(chord(*chord_there)[None], close, LOWEST, arrived, np.full(1, twist))[0]) == 0.0
 
 
 def test_unmet_follows_the_chords_of_a_roll():

@@ -35,11 +35,8 @@ from biaxial_jax.music.piece import PLAY, Key
 NONE = -1
 ANY = (1 << 12) - 1
 LEAP = 1 << 12  # the closing triad arrived by a bass leap of a fourth or fifth
-# At the beat before a leap: the bass a fourth or fifth from one of the roots, or the closing chord already there,
-# reached by a leap. Whatever meets the leap meets this one beat earlier, so it changes nothing the particles
-# target, and lets resampling act a beat sooner.
-APPROACH = 1 << 13
-PREPARE = 1 << 14  # two beats before a leap: no condition, only a potential (`twist`) for a bass poised to leap
+APPROACH = 1 << 13  # the beat before a leap: a necessary condition of it (`log_weight`) and a potential (`twist`)
+PREPARE = 1 << 14  # the beat before that: a potential only
 NO_BASS = -1  # the arrival bass before anything has sounded
 TWIST = 3.0  # log-potentials that steer particles toward a leap (`twist`)
 # Shares of Bach's phrase ends whose closing chord is a root-position triad reached by a bass fourth or fifth (the
@@ -109,9 +106,9 @@ def arrival(beat_play_BxN, arrival_B, play_BxN, is_beat, lowest: int):
   return jnp.where(is_beat, play, last), jnp.where(changed, bass_of(last, lowest), arrival_B)
 
 
-def _closes_and_poised(play_BxN, target_B, lowest: int, arrival_B):
-  """`(closes_B, poised_B)`: the row's chord is the closing triad the target asks for (reached by a leap where it
-  asks for one, or for `APPROACH`), and its bass is a fourth or fifth below one of the target's roots."""
+def _parts(play_BxN, target_B, lowest: int, arrival_B):
+  """`(chord_B, leapt_B, poised_B)`: the row's chord is a root-position major or minor triad on one of the target's
+  roots; its bass arrived by a fourth or fifth; its bass is a fourth or fifth below one of the roots."""
   play = jnp.asarray(play_BxN) > 0
   n = play.shape[-1]
   present_Bx12 = (play[..., None] & (((lowest + jnp.arange(n)) % 12)[:, None] == jnp.arange(12))).any(axis=-2)
@@ -125,35 +122,49 @@ def _closes_and_poised(play_BxN, target_B, lowest: int, arrival_B):
 
   arrival_B = jnp.full(bass_B.shape, NO_BASS) if arrival_B is None else jnp.asarray(arrival_B)
   leapt_B = (arrival_B != NO_BASS) & jnp.isin((bass_B - arrival_B) % 12, jnp.array(_FOURTH_OR_FIFTH))
-  needs_leap_B = (target_B & (LEAP | APPROACH)) > 0
-  closes_B = play.any(axis=-1) & triad_B & allows(bass_B) & (~needs_leap_B | leapt_B)
+  chord_B = play.any(axis=-1) & triad_B & allows(bass_B)
   poised_B = (bass_B != NO_BASS) & (allows(bass_B + 5) | allows(bass_B + 7))  # a fourth up or a fifth up
-  return closes_B, poised_B
+  return chord_B, leapt_B, poised_B
+
+
+def _at(target_B, bit):
+  return (target_B != NONE) & ((target_B & bit) > 0)
+
+
+def log_weight(play_BxN, target_B, lowest: int, arrival_B, unmet_log_weight: float):
+  """`[B]`: 0 where a row meets its target; at a phrase's close, `unmet_log_weight` for a chord that is not the
+  closing triad asked for, and a tenth of it for one that is but did not arrive by the leap asked for, so that
+  where no particle meets both, those that close on the right chord still outrank the rest. A beat before a leap
+  (`APPROACH`), a tenth too where the bass is not a fourth or fifth below a root and the closing chord is not there
+  already by a leap: whatever meets the leap met this a beat earlier, so it asks nothing more of the particles and
+  lets resampling act a beat sooner."""
+  chord_B, leapt_B, poised_B = _parts(play_BxN, target_B, lowest, arrival_B)
+  target_B = jnp.asarray(target_B)
+  closing_B = (target_B != NONE) & ~_at(target_B, APPROACH | PREPARE)
+  missed_leap_B = (closing_B & ((target_B & LEAP) > 0) & ~leapt_B) | (
+      _at(target_B, APPROACH) & ~poised_B & ~(chord_B & leapt_B))
+  return jnp.where(closing_B & ~chord_B, unmet_log_weight, 0.0) + jnp.where(missed_leap_B, unmet_log_weight / 10, 0.0)
 
 
 def met(play_BxN, target_B, lowest: int, arrival_B=None):
-  """`bool[B]`: whether each row's notes meet its target (`NONE` always does); `arrival_B` (`arrival`) is the bass
-  the row's chord came from, needed where a target asks for a leap. jnp; numpy arrays work too."""
-  closes_B, poised_B = _closes_and_poised(play_BxN, target_B, lowest, arrival_B)
-  target_B = jnp.asarray(target_B)
-  return (target_B == NONE) | ((target_B & PREPARE) > 0) | closes_B | (((target_B & APPROACH) > 0) & poised_B)
+  """`bool[B]`: whether each row's notes meet its target (`NONE` and `PREPARE` always do: it only steers);
+  `arrival_B` (`arrival`) is the bass the row's chord came from, needed where a target asks for a leap. jnp; numpy
+  arrays work too."""
+  return log_weight(play_BxN, target_B, lowest, arrival_B, -1.0) == 0
 
 
 def twist(play_BxN, target_B, lowest: int, arrival_B, twist_B):
   """`[B]`, the log-potential that steers particles toward a leap into a closing chord. The model tends to hold
   the chord of a phrase's second-last beat into its last, so the leap is most often met where the closing chord
   arrives a beat early: two beats before (`PREPARE`) a bass poised to leap gets `TWIST`; a beat before (`APPROACH`),
-  the closing chord already there by a leap gets `TWIST`, a bass still poised gets 0; at the leap it is dropped.
-  The sampler adds its change to the log-weights: it telescopes, so it steers without changing what the particles
+  the closing chord already there by a leap gets `TWIST`, a bass still poised 0; at the close it is dropped. The
+  sampler adds its change to the log-weights: it telescopes, so it steers without changing what the particles
   target."""
-  closes_B, poised_B = _closes_and_poised(play_BxN, target_B, lowest, arrival_B)
+  chord_B, leapt_B, poised_B = _parts(play_BxN, target_B, lowest, arrival_B)
   target_B = jnp.asarray(target_B)
-
-  def at(bit):
-    return (target_B != NONE) & ((target_B & bit) > 0)
-
-  return jnp.where(at(PREPARE), jnp.where(poised_B, TWIST, 0.0),
-                   jnp.where(at(APPROACH), jnp.where(closes_B, TWIST, 0.0), jnp.where(at(LEAP), 0.0, twist_B)))
+  approach = jnp.where(chord_B & leapt_B, TWIST, 0.0)
+  return jnp.where(_at(target_B, PREPARE), jnp.where(poised_B, TWIST, 0.0),
+                   jnp.where(_at(target_B, APPROACH), approach, jnp.where(_at(target_B, LEAP), 0.0, twist_B)))
 
 
 def unmet(roll: np.ndarray, targets_T: np.ndarray, lowest: int, beat_T: np.ndarray) -> list[int]:

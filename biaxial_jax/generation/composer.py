@@ -261,10 +261,10 @@ class Composer:
       form_harmony: a repeat repeats every voice, not only the melody.
       max_notes: at most this many notes sound at once, given ones included (4: a four-voice texture); sampled as a
         condition on the model (`sampler.Controls`), with particles (default 32) to weigh it.
-      cadences: each phrase ends on a root-position major or minor triad, the last on the tonic of the key the
-        model is told, most of them reached by a bass fourth or fifth (drawn per phrase at Bach's rates;
-        `generation.cadences`), sampled as a condition with particles (default 32). Default: on for a model with
-        phrase and key inputs (it is told where its phrases end), off otherwise.
+      cadences: each phrase ends on a root-position major or minor triad on a degree of the key the model is told,
+        the last on its tonic, most of them reached by a bass fourth or fifth (drawn per phrase at Bach's rates;
+        not under a melody; `generation.cadences`), sampled as a condition with particles (default 32). Default:
+        on for a model with phrase and key inputs (it is told where its phrases end), off otherwise.
       style: for a model with styles, 'chorale', a mixture 'chorale:0.7,classical:0.3' or a mapping of weights
         (`generation.styles`); default: the model's first style. A model with dynamics gives the pieces
         velocities where the style has weight on a style whose data had them (`model.dynamics_styles`); the
@@ -311,9 +311,12 @@ class Composer:
       rng = np.random.default_rng([int(seed), 0x6b6579])  # 'key': its own stream of the seed
       keys = [Key(int(t), bool(m)) for t, m in zip(rng.integers(12, size=num_samples), rng.random(num_samples) < .5)]
     contexts = np.stack([structure.context(c.num_steps, k, c.phrase_ends) for k in keys])
-    leap_rng = np.random.default_rng([int(seed), 0x636164])  # 'cad': which phrases close by a leap of the bass
+    # Which phrases close by a leap of the bass, at Bach's rates; not under a melody, which already fixes the top of
+    # every close: asking the bass too leaves the particles too little room (BUILD_NOTES.md, "Cadences that cadence").
+    leap_rng = np.random.default_rng([int(seed), 0x636164])  # 'cad'
     closes = np.stack([cadences_lib.targets(c.phrase_ends, c.bar_position, c.time_signatures, c.steps_per_quarter,
                                             c.mask, c.values, self.lowest, k,
+                                            () if melody is not None else
                                             cadences_lib.draw_leaps(len(c.phrase_ends), leap_rng)) if cadences else
                        np.full(c.num_steps, cadences_lib.NONE, np.int32) for k in keys])
     beat_T = np.zeros(c.num_steps, bool)
