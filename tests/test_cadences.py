@@ -48,7 +48,7 @@ def test_a_leap_is_the_bass_motion_into_the_closing_chord(before, closing, targe
   beat, arrived = cadences.arrival(beat, arrived, chord(*closing)[None], True, LOWEST)
   assert bool(cadences.met(chord(*closing)[None], np.array([target]), LOWEST, arrived)[0]) is (weight == 0)
   # a missed leap weighs a tenth of a missed chord: particles that close on the right chord outrank the rest
-  assert float(cadences.log_weight(chord(*closing)[None], np.array([target]), LOWEST, arrived, -1e4)[0]) == weight
+  assert float(cadences.weigh(chord(*closing)[None], np.array([target]), LOWEST, arrived, 0.0, -1e4)[0][0]) == weight
   # held for another beat, the chord keeps the bass it arrived from; a step between beats changes nothing
   beat, still = cadences.arrival(beat, arrived, chord(*closing)[None], True, LOWEST)
   _, between = cadences.arrival(beat, still, chord(50)[None], False, LOWEST)
@@ -67,10 +67,13 @@ def test_the_beat_before_a_leap_onto_g(before, chord_there, met, twist):
                                    LOWEST)
   beat, arrived = cadences.arrival(beat, arrived, chord(*chord_there)[None], True, LOWEST)
   assert bool(cadences.met(chord(*chord_there)[None], target, LOWEST, arrived)[0]) is met
-  assert float(cadences.log_weight(chord(*chord_there)[None], target, LOWEST, arrived, -1e4)[0]) == (0 if met else -1e3)
-  assert float(cadences.twist(chord(*chord_there)[None], target, LOWEST, arrived, np.zeros(1))[0]) == twist
+  log_weight, potential = cadences.weigh(chord(*chord_there)[None], target, LOWEST, arrived, np.zeros(1), -1e4)
+  assert (float(log_weight[0]), float(potential[0])) == (0 if met else -1e3, twist)
   close = np.array([cadences.roots([7]) | cadences.LEAP])  # dropped at the close
-  assert float(cadences.twist(chord(*chord_there)[None], close, LOWEST, arrived, np.full(1, twist))[0]) == 0.0
+  assert float(cadences.weigh(chord(*chord_there)[None], close, LOWEST, arrived, np.full(1, twist), -1e4)[1][0]) == 0
+  # kept where nothing is asked
+  free = np.array([cadences.NONE])
+  assert float(cadences.weigh(chord(*chord_there)[None], free, LOWEST, arrived, np.full(1, twist), -1e4)[1][0]) == twist
 
 
 def test_unmet_follows_the_chords_of_a_roll():

@@ -19,7 +19,7 @@ before the current chord began (`arrival`); a chord held over several beats arri
 
 Targets are `int32[T]`: `NONE` (no condition at that step), or the set of roots the closing triad may stand on as
 bits 0..11 (`ANY`: every root; `roots`), with `LEAP` where it must have arrived by a bass leap of a fourth or fifth,
-`APPROACH` at the beat before such a leap and `PREPARE` at the one before that (`twist`).
+`APPROACH` at the beat before such a leap and `PREPARE` at the one before that (`weigh`).
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from biaxial_jax.music.piece import PLAY, Key
 NONE = -1
 ANY = (1 << 12) - 1
 LEAP = 1 << 12  # the closing triad arrived by a bass leap of a fourth or fifth
-APPROACH = 1 << 13  # the beat before a leap: a necessary condition of it (`log_weight`) and a potential (`twist`)
+APPROACH = 1 << 13  # the beat before a leap: a necessary condition of it and a potential (`weigh`)
 PREPARE = 1 << 14  # the beat before that: a potential only
 NO_BASS = -1  # the arrival bass before anything has sounded
-TWIST = 3.0  # log-potentials that steer particles toward a leap (`twist`)
+TWIST = 3.0  # log-potentials that steer particles toward a leap (`weigh`)
 # Shares of Bach's phrase ends whose closing chord is a root-position triad reached by a bass fourth or fifth (the
 # train split, `harmony.phrase_closes`): of all phrases but the last, of the last.
 LEAP_SHARE = 0.60
@@ -131,40 +131,41 @@ def _at(target_B, bit):
   return (target_B != NONE) & ((target_B & bit) > 0)
 
 
-def log_weight(play_BxN, target_B, lowest: int, arrival_B, unmet_log_weight: float):
-  """`[B]`: 0 where a row meets its target; at a phrase's close, `unmet_log_weight` for a chord that is not the
-  closing triad asked for, and a tenth of it for one that is but did not arrive by the leap asked for, so that
-  where no particle meets both, those that close on the right chord still outrank the rest. A beat before a leap
-  (`APPROACH`), a tenth too where the bass is not a fourth or fifth below a root and the closing chord is not there
-  already by a leap: whatever meets the leap met this a beat earlier, so it asks nothing more of the particles and
-  lets resampling act a beat sooner."""
+def weigh(play_BxN, target_B, lowest: int, arrival_B, twist_B, unmet_log_weight: float):
+  """`(log_weight_B, twist_B)` of each row's chord at a step, against its target.
+
+  The log-weight is 0 where the row meets its target; at a phrase's close, `unmet_log_weight` for a chord that is
+  not the closing triad asked for, and a tenth of it for one that is but did not arrive by the leap asked for, so
+  that where no particle meets both, those that close on the right chord still outrank the rest. A beat before a
+  leap (`APPROACH`), a tenth too where the bass is not a fourth or fifth below a root and the closing chord is not
+  there already by a leap: whatever meets the leap met this a beat earlier, so it asks nothing more of the particles
+  and lets resampling act a beat sooner.
+
+  The twist is a log-potential that steers the particles toward a leap (the sampler adds its change to the
+  log-weights: it telescopes, so it steers without changing what the particles target). The model tends to hold
+  the chord of a phrase's second-last beat into its last, so the leap is most often met where the closing chord
+  arrives a beat early: two beats before (`PREPARE`) a bass poised to leap gets `TWIST`; a beat before, the closing
+  chord already there by a leap gets `TWIST`, a bass still poised 0; at the close it is dropped; elsewhere it is
+  kept (`twist_B`, the row's previous one).
+  """
   chord_B, leapt_B, poised_B = _parts(play_BxN, target_B, lowest, arrival_B)
   target_B = jnp.asarray(target_B)
-  closing_B = (target_B != NONE) & ~_at(target_B, APPROACH | PREPARE)
-  missed_leap_B = (closing_B & ((target_B & LEAP) > 0) & ~leapt_B) | (
-      _at(target_B, APPROACH) & ~poised_B & ~(chord_B & leapt_B))
-  return jnp.where(closing_B & ~chord_B, unmet_log_weight, 0.0) + jnp.where(missed_leap_B, unmet_log_weight / 10, 0.0)
+  approach_B, prepare_B = _at(target_B, APPROACH), _at(target_B, PREPARE)
+  closing_B = (target_B != NONE) & ~approach_B & ~prepare_B
+  missed_leap_B = (closing_B & ((target_B & LEAP) > 0) & ~leapt_B) | (approach_B & ~poised_B & ~(chord_B & leapt_B))
+  log_weight_B = (jnp.where(closing_B & ~chord_B, unmet_log_weight, 0.0)
+                  + jnp.where(missed_leap_B, unmet_log_weight / 10, 0.0))
+  twist_B = jnp.where(prepare_B, jnp.where(poised_B, TWIST, 0.0),
+                      jnp.where(approach_B, jnp.where(chord_B & leapt_B, TWIST, 0.0),
+                                jnp.where(closing_B, 0.0, twist_B)))
+  return log_weight_B, twist_B
 
 
 def met(play_BxN, target_B, lowest: int, arrival_B=None):
-  """`bool[B]`: whether each row's notes meet its target (`NONE` and `PREPARE` always do: it only steers);
+  """`bool[B]`: whether each row's notes meet its target (`NONE` and `PREPARE` always do: that only steers);
   `arrival_B` (`arrival`) is the bass the row's chord came from, needed where a target asks for a leap. jnp; numpy
   arrays work too."""
-  return log_weight(play_BxN, target_B, lowest, arrival_B, -1.0) == 0
-
-
-def twist(play_BxN, target_B, lowest: int, arrival_B, twist_B):
-  """`[B]`, the log-potential that steers particles toward a leap into a closing chord. The model tends to hold
-  the chord of a phrase's second-last beat into its last, so the leap is most often met where the closing chord
-  arrives a beat early: two beats before (`PREPARE`) a bass poised to leap gets `TWIST`; a beat before (`APPROACH`),
-  the closing chord already there by a leap gets `TWIST`, a bass still poised 0; at the close it is dropped. The
-  sampler adds its change to the log-weights: it telescopes, so it steers without changing what the particles
-  target."""
-  chord_B, leapt_B, poised_B = _parts(play_BxN, target_B, lowest, arrival_B)
-  target_B = jnp.asarray(target_B)
-  approach = jnp.where(chord_B & leapt_B, TWIST, 0.0)
-  return jnp.where(_at(target_B, PREPARE), jnp.where(poised_B, TWIST, 0.0),
-                   jnp.where(_at(target_B, APPROACH), approach, jnp.where(_at(target_B, LEAP), 0.0, twist_B)))
+  return weigh(play_BxN, target_B, lowest, arrival_B, 0.0, -1.0)[0] == 0
 
 
 def unmet(roll: np.ndarray, targets_T: np.ndarray, lowest: int, beat_T: np.ndarray) -> list[int]:

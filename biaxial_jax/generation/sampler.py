@@ -19,7 +19,7 @@ after the particle's history (`smc.lookahead_log_prob`). The weight takes the ra
 point and drops `psi` again (`Plan.drop_T`) once the span's own cells have been weighted. The ratios telescope:
 whatever `psi` is, the final weights are those of `pi`, so look-ahead changes only how well particles are steered
 toward what comes, never what the output approximates; with a span that is fully fixed and begins at the next step,
-`psi` is exact. A phrase's close is steered the same way (`cadences.twist`: a potential added a beat or two before a
+`psi` is exact. A phrase's close is steered the same way (`cadences.weigh`'s twist: a potential added a beat or two before a
 close that asks for a bass leap, and removed at it).
 
 Outputs. Per sample, one particle drawn by its final weight (`mode='sample'`, an approximate draw from `pi`), or
@@ -256,10 +256,10 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
     level_B = features.step_level(velocity_BxN, level_B)
     met_B = ~require_BxN.any(axis=-1) | (require_BxN & (notes_BxNx2[..., 0] > 0)).any(axis=-1)
     beat_play_BxN, arrival_B = cadences.arrival(beat_play_BxN, arrival_B, notes_BxNx2[..., 0], is_beat, lowest)
-    cadence_B = particles(cadence)
-    new_twist_B = cadences.twist(notes_BxNx2[..., 0], cadence_B, lowest, arrival_B, twist_B)
-    log_w_B = (log_w_B + log_w_NxB.sum(axis=0) + jnp.where(met_B, 0.0, UNMET_LOG_WEIGHT) + new_twist_B - twist_B
-               + cadences.log_weight(notes_BxNx2[..., 0], cadence_B, lowest, arrival_B, UNMET_LOG_WEIGHT))
+    cadence_log_w_B, new_twist_B = cadences.weigh(notes_BxNx2[..., 0], particles(cadence), lowest, arrival_B, twist_B,
+                                                  UNMET_LOG_WEIGHT)
+    log_w_B = (log_w_B + log_w_NxB.sum(axis=0) + jnp.where(met_B, 0.0, UNMET_LOG_WEIGHT) + cadence_log_w_B
+               + new_twist_B - twist_B)
     log_lik_B = log_lik_B + log_lik_NxB.sum(axis=0)
     conservativity_B = _adapt(conservativity_B, notes_BxNx2, controls)
 
