@@ -162,8 +162,9 @@ def phrase_closes(piece: Piece) -> tuple[int, int, int]:
   the last beat before the end; held over earlier beats, it arrived at the first of them."""
   ends = triads = leaps = 0
   beats = beats_of(piece)
+  sonorities = [sonority(piece, int(t)) for t in beats] if piece.phrase_ends else []
   for end in piece.phrase_ends or ():
-    before = [sonority(piece, int(t)) for t in beats[beats < end]]
+    before = sonorities[:int(np.searchsorted(beats, end))]  # the beats before the end
     if not before:
       continue
     ends += 1
