@@ -90,6 +90,31 @@ def test_jit_hoisting_unrolling_and_eager_agree(params):
   np.testing.assert_allclose(eager, unrolled, atol=1e-5)
 
 
+def test_the_cell_gradient_is_the_lstm_equations_gradient():
+  """`lstm_cell` has a hand-written gradient; it must equal autodiff's of the textbook equations."""
+  def textbook(layer, state, gates_in):
+    c, h = state
+    i, f, g, o = jnp.split(gates_in + h @ layer['w_rec'], 4, axis=-1)
+    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    return c, jax.nn.sigmoid(o) * jnp.tanh(c)
+
+  keys = jax.random.split(jax.random.key(9), 5)
+  layer = {'w_rec': jax.random.normal(keys[0], (6, 24)) * 0.5}
+  state = (jax.random.normal(keys[1], (3, 6)), jax.random.normal(keys[2], (3, 6)))
+  gates = jax.random.normal(keys[3], (3, 24)) * 2
+  weights = jax.random.normal(keys[4], (2, 3, 6))
+
+  def scalar(cell):
+    def f(layer, state, gates):
+      c, h = cell(layer, state, gates)
+      return jnp.sum(weights[0] * c) + jnp.sum(weights[1] * jnp.sin(h))
+    return jax.grad(f, argnums=(0, 1, 2))(layer, state, gates)
+
+  ours = scalar(lambda l, s, g: model.lstm_cell(l, s, g)[0])
+  for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(scalar(textbook))):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_bfloat16_matmuls_compute_the_same_function_and_float32_gradients(params):
   notes = random_notes(jax.random.key(6))
   bar = jnp.tile(jnp.arange(12) % 16, (2, 1))
