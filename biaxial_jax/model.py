@@ -17,6 +17,7 @@ Parameters: `{'time': [layer...], 'note': [layer...], 'out': {'w', 'b'}}`, each 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -76,6 +77,12 @@ class LowPrecision:
   @property
   def shape(self) -> tuple[int, ...]:
     return self.value.shape
+
+
+def _bf16_matmul(a: jnp.ndarray, b: jnp.ndarray, contracting: tuple[tuple[int], tuple[int]]) -> jnp.ndarray:
+  """A 2-D matmul contracting `a`'s and `b`'s given axes: bfloat16 operands, float32 accumulation and result."""
+  return jax.lax.dot_general(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16), (contracting, ((), ())),
+                             preferred_element_type=jnp.float32)
 
 
 @jax.custom_vjp
@@ -220,10 +227,66 @@ def velocity_logits(params: Params, h_BxH: jnp.ndarray, dynamics_BxD: jnp.ndarra
   return dot(jnp.concatenate([h_BxH, dynamics_BxD], axis=-1), params['velocity']['w']) + params['velocity']['b']
 
 
+def _bf16_layer_forward(w_in_DxG, w_rec_HxG, b_G, x_SxBxD, unroll: int):
+  def step(state, x_BxD):
+    c, h = state
+    gates = _bf16_matmul(x_BxD, w_in_DxG, ((1,), (0,))) + _bf16_matmul(h, w_rec_HxG, ((1,), (0,))) + b_G
+    (c, h), activations = _gates_forward(gates, c)
+    return (c, h), (h, activations)
+  zeros = jnp.zeros((x_SxBxD.shape[1], w_rec_HxG.shape[0]), jnp.float32)
+  _, (h_SxBxH, activations) = jax.lax.scan(step, (zeros, zeros), x_SxBxD, unroll=unroll)
+  return h_SxBxH, activations
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _bf16_layer(w_in_DxG, w_rec_HxG, b_G, x_SxBxD, unroll: int) -> jnp.ndarray:
+  """One LSTM layer over the leading axis under the bfloat16 policy (float32 weights, states and gradients): the
+  outputs `[S, B, H]`. Its gradient is written out so that the weight gradients run in bfloat16 too (below)."""
+  return _bf16_layer_forward(w_in_DxG, w_rec_HxG, b_G, x_SxBxD, unroll)[0]
+
+
+def _bf16_layer_fwd(w_in_DxG, w_rec_HxG, b_G, x_SxBxD, unroll):
+  h_SxBxH, activations = _bf16_layer_forward(w_in_DxG, w_rec_HxG, b_G, x_SxBxD, unroll)
+  return h_SxBxH, (w_in_DxG, w_rec_HxG, x_SxBxD, h_SxBxH, activations)
+
+
+def _bf16_layer_bwd(unroll, residuals, dh_SxBxH):
+  w_in_DxG, w_rec_HxG, x_SxBxD, h_SxBxH, activations = residuals
+  # The weight gradients contract the batch. XLA's CPU bfloat16 dot runs that fast only with the batch as the last
+  # axis of the first operand (else it converts both to float32), and folds a transpose made beside the dot back
+  # into it; so inputs and outputs are transposed as whole stacks here, outside the loop, and sliced inside it.
+  x_SxDxB = jnp.transpose(x_SxBxD.astype(jnp.bfloat16), (0, 2, 1))
+  h_SxHxB = jnp.transpose(h_SxBxH.astype(jnp.bfloat16), (0, 2, 1))
+
+  def step(carry, inputs):
+    dc, dh_later, dgates_later, dw_in, dw_rec, db = carry
+    dh_out, activations_t, x_DxB, h_HxB = inputs
+    dgates, dc = _gates_backward(activations_t, (dc, dh_out + dh_later))
+    dgates_bf16 = dgates.astype(jnp.bfloat16)
+    dw_in = dw_in + _bf16_matmul(x_DxB, dgates_bf16, ((1,), (0,)))
+    dw_rec = dw_rec + _bf16_matmul(h_HxB, dgates_later, ((1,), (0,)))  # h_t meets w_rec at step t + 1
+    carry = (dc, _bf16_matmul(dgates_bf16, w_rec_HxG, ((1,), (1,))), dgates_bf16, dw_in, dw_rec, db + dgates.sum(0))
+    return carry, _bf16_matmul(dgates_bf16, w_in_DxG, ((1,), (1,)))
+
+  batch, hidden = h_SxBxH.shape[1:]
+  zeros = jnp.zeros((batch, hidden), jnp.float32)
+  init = (zeros, zeros, jnp.zeros((batch, 4 * hidden), jnp.bfloat16), jnp.zeros_like(w_in_DxG),
+          jnp.zeros_like(w_rec_HxG), jnp.zeros((4 * hidden,), jnp.float32))
+  (_, _, _, dw_in, dw_rec, db), dx_SxBxD = jax.lax.scan(step, init, (dh_SxBxH, activations, x_SxDxB, h_SxHxB),
+                                                         reverse=True, unroll=unroll)
+  return dw_in, dw_rec, db, dx_SxBxD
+
+
+_bf16_layer.defvjp(_bf16_layer_fwd, _bf16_layer_bwd)
+
+
 def _layer_scan(layer: dict, x_SxBxD: jnp.ndarray, mask_BxH, hoist: bool, unroll: int = 1) -> jnp.ndarray:
   """One LSTM layer over the leading (scan) axis, `unroll` steps per loop iteration."""
   batch = x_SxBxD.shape[1]
   init = zero_state([layer], batch, x_SxBxD.dtype)[0]
+  if isinstance(layer['w_in'], LowPrecision) and not hoist:
+    h_SxBxH = _bf16_layer(layer['w_in'].value, layer['w_rec'].value, layer['b'], x_SxBxD, unroll)
+    return h_SxBxH if mask_BxH is None else h_SxBxH * mask_BxH
   if hoist:
     def step(state, gates_in):
       return lstm_cell(layer, state, gates_in)
