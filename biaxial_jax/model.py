@@ -230,7 +230,7 @@ def velocity_logits(params: Params, h_BxH: jnp.ndarray, dynamics_BxD: jnp.ndarra
 def _bf16_layer_forward(w_in_DxG, w_rec_HxG, b_G, x_SxBxD, unroll: int):
   def step(state, x_BxD):
     c, h = state
-    gates = _bf16_matmul(x_BxD, w_in_DxG, ((1,), (0,))) + _bf16_matmul(h, w_rec_HxG, ((1,), (0,))) + b_G
+    gates = (_bf16_matmul(x_BxD, w_in_DxG, ((1,), (0,))) + b_G) + _bf16_matmul(h, w_rec_HxG, ((1,), (0,)))  # as lstm_cell
     (c, h), activations = _gates_forward(gates, c)
     return (c, h), (h, activations)
   zeros = jnp.zeros((x_SxBxD.shape[1], w_rec_HxG.shape[0]), jnp.float32)
