@@ -148,7 +148,7 @@ def _apply_gates(gates_Bx4H: jnp.ndarray, c_BxH: jnp.ndarray) -> LstmState:
 
   Its gradient is written out (the activations kept, one fusion back to the gates' gradient): XLA's own derivative
   of the split, the nonlinearities and their products ran as some twenty small kernels per step, a quarter of the
-  default train step on a 2-core CPU (BUILD_NOTES.md, "The LSTM cell's gradient")."""
+  default train step on a 2-core CPU (BUILD_NOTES.md, "Session 8: ... the LSTM's gradient written out")."""
   return _gates_forward(gates_Bx4H, c_BxH)[0]
 
 
@@ -230,7 +230,8 @@ def velocity_logits(params: Params, h_BxH: jnp.ndarray, dynamics_BxD: jnp.ndarra
 def _bf16_layer_forward(w_in_DxG, w_rec_HxG, b_G, x_SxBxD, unroll: int):
   def step(state, x_BxD):
     c, h = state
-    gates = (_bf16_matmul(x_BxD, w_in_DxG, ((1,), (0,))) + b_G) + _bf16_matmul(h, w_rec_HxG, ((1,), (0,)))  # as lstm_cell
+    gates_in = _bf16_matmul(x_BxD, w_in_DxG, ((1,), (0,))) + b_G  # summed in lstm_cell's order: the same bytes
+    gates = gates_in + _bf16_matmul(h, w_rec_HxG, ((1,), (0,)))
     (c, h), activations = _gates_forward(gates, c)
     return (c, h), (h, activations)
   zeros = jnp.zeros((x_SxBxD.shape[1], w_rec_HxG.shape[0]), jnp.float32)
@@ -282,11 +283,11 @@ _bf16_layer.defvjp(_bf16_layer_fwd, _bf16_layer_bwd)
 
 def _layer_scan(layer: dict, x_SxBxD: jnp.ndarray, mask_BxH, hoist: bool, unroll: int = 1) -> jnp.ndarray:
   """One LSTM layer over the leading (scan) axis, `unroll` steps per loop iteration."""
-  batch = x_SxBxD.shape[1]
-  init = zero_state([layer], batch, x_SxBxD.dtype)[0]
   if isinstance(layer['w_in'], LowPrecision) and not hoist:
     h_SxBxH = _bf16_layer(layer['w_in'].value, layer['w_rec'].value, layer['b'], x_SxBxD, unroll)
     return h_SxBxH if mask_BxH is None else h_SxBxH * mask_BxH
+  batch = x_SxBxD.shape[1]
+  init = zero_state([layer], batch, x_SxBxD.dtype)[0]
   if hoist:
     def step(state, gates_in):
       return lstm_cell(layer, state, gates_in)
