@@ -80,7 +80,7 @@ class LowPrecision:
 
 
 def _bf16_matmul(a: jnp.ndarray, b: jnp.ndarray, contracting: tuple[tuple[int], tuple[int]]) -> jnp.ndarray:
-  """A 2-D matmul contracting `a`'s and `b`'s given axes: bfloat16 operands, float32 accumulation and result."""
+  """A matmul contracting `a`'s and `b`'s given axes: bfloat16 operands, float32 accumulation and result."""
   return jax.lax.dot_general(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16), (contracting, ((), ())),
                              preferred_element_type=jnp.float32)
 
@@ -96,8 +96,7 @@ def _bf16_dot_forward(x, w):
 
 def _bf16_dot_backward(residuals, g):
   x, w = residuals
-  dx = jax.lax.dot_general(g.astype(jnp.bfloat16), w.astype(jnp.bfloat16), (((g.ndim - 1,), (1,)), ((), ())),
-                           preferred_element_type=jnp.float32)
+  dx = _bf16_matmul(g, w, ((g.ndim - 1,), (1,)))
   # The weight gradient contracts the batch, the leading dimension of both operands: XLA's CPU bfloat16 matmul is
   # slower than float32 in that layout (and converting the residuals costs more than it saves), so it stays float32.
   dw = jax.lax.dot_general(x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1]), (((0,), (0,)), ((), ())))
