@@ -226,16 +226,30 @@ def velocity_logits(params: Params, h_BxH: jnp.ndarray, dynamics_BxD: jnp.ndarra
   return dot(jnp.concatenate([h_BxH, dynamics_BxD], axis=-1), params['velocity']['w']) + params['velocity']['b']
 
 
+def _transposed_bf16_bits(x_BxD: jnp.ndarray) -> jnp.ndarray:
+  """`x` transposed, in bfloat16, as 16-bit integers (`_from_bits` reads them back): XLA's CPU scan stacking
+  bfloat16 outputs converts the whole stack to float32 and back at every step; stacking integers writes in place."""
+  return jax.lax.bitcast_convert_type(x_BxD.T.astype(jnp.bfloat16), jnp.uint16)
+
+
+def _from_bits(x: jnp.ndarray) -> jnp.ndarray:
+  return jax.lax.bitcast_convert_type(x, jnp.bfloat16)
+
+
 def _bf16_layer_forward(w_in_DxG, w_rec_HxG, b_G, x_SxBxD, unroll: int):
   def step(state, x_BxD):
     c, h = state
     gates_in = _bf16_matmul(x_BxD, w_in_DxG, ((1,), (0,))) + b_G  # summed in lstm_cell's order: the same bytes
     gates = gates_in + _bf16_matmul(h, w_rec_HxG, ((1,), (0,)))
-    (c, h), activations = _gates_forward(gates, c)
-    return (c, h), (h, activations)
+    (c, h_new), activations = _gates_forward(gates, c)
+    # The weight gradients contract the batch. XLA's CPU bfloat16 dot runs that fast only with the batch as the
+    # last axis of the first operand (else it converts both to float32) and folds a transpose made beside the dot
+    # back into it; whole stacks transposed outside the loop became float32 copies, a tenth of the step. So each
+    # step keeps its input and its previous state transposed here, where no dot is beside them.
+    return (c, h_new), (h_new, activations, _transposed_bf16_bits(x_BxD), _transposed_bf16_bits(h))
   zeros = jnp.zeros((x_SxBxD.shape[1], w_rec_HxG.shape[0]), jnp.float32)
-  _, (h_SxBxH, activations) = jax.lax.scan(step, (zeros, zeros), x_SxBxD, unroll=unroll)
-  return h_SxBxH, activations
+  _, (h_SxBxH, activations, x_SxDxB, h_SxHxB) = jax.lax.scan(step, (zeros, zeros), x_SxBxD, unroll=unroll)
+  return h_SxBxH, (activations, x_SxDxB, h_SxHxB)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
@@ -246,34 +260,28 @@ def _bf16_layer(w_in_DxG, w_rec_HxG, b_G, x_SxBxD, unroll: int) -> jnp.ndarray:
 
 
 def _bf16_layer_fwd(w_in_DxG, w_rec_HxG, b_G, x_SxBxD, unroll):
-  h_SxBxH, activations = _bf16_layer_forward(w_in_DxG, w_rec_HxG, b_G, x_SxBxD, unroll)
-  return h_SxBxH, (w_in_DxG, w_rec_HxG, x_SxBxD, h_SxBxH, activations)
+  h_SxBxH, saved = _bf16_layer_forward(w_in_DxG, w_rec_HxG, b_G, x_SxBxD, unroll)
+  return h_SxBxH, (w_in_DxG, w_rec_HxG, saved)
 
 
 def _bf16_layer_bwd(unroll, residuals, dh_SxBxH):
-  w_in_DxG, w_rec_HxG, x_SxBxD, h_SxBxH, activations = residuals
-  # The weight gradients contract the batch. XLA's CPU bfloat16 dot runs that fast only with the batch as the last
-  # axis of the first operand (else it converts both to float32), and folds a transpose made beside the dot back
-  # into it; so inputs and outputs are transposed as whole stacks here, outside the loop, and sliced inside it.
-  x_SxDxB = jnp.transpose(x_SxBxD.astype(jnp.bfloat16), (0, 2, 1))
-  h_SxHxB = jnp.transpose(h_SxBxH.astype(jnp.bfloat16), (0, 2, 1))
+  w_in_DxG, w_rec_HxG, (activations, x_SxDxB, h_SxHxB) = residuals
 
   def step(carry, inputs):
-    dc, dh_later, dgates_later, dw_in, dw_rec, db = carry
-    dh_out, activations_t, x_DxB, h_HxB = inputs
+    dc, dh_later, dw_in, dw_rec, db = carry
+    dh_out, activations_t, x_DxB, h_prev_HxB = inputs
     dgates, dc = _gates_backward(activations_t, (dc, dh_out + dh_later))
     dgates_bf16 = dgates.astype(jnp.bfloat16)
-    dw_in = dw_in + _bf16_matmul(x_DxB, dgates_bf16, ((1,), (0,)))
-    dw_rec = dw_rec + _bf16_matmul(h_HxB, dgates_later, ((1,), (0,)))  # h_t meets w_rec at step t + 1
-    carry = (dc, _bf16_matmul(dgates_bf16, w_rec_HxG, ((1,), (1,))), dgates_bf16, dw_in, dw_rec, db + dgates.sum(0))
+    dw_in = dw_in + _bf16_matmul(_from_bits(x_DxB), dgates_bf16, ((1,), (0,)))
+    dw_rec = dw_rec + _bf16_matmul(_from_bits(h_prev_HxB), dgates_bf16, ((1,), (0,)))
+    carry = (dc, _bf16_matmul(dgates_bf16, w_rec_HxG, ((1,), (1,))), dw_in, dw_rec, db + dgates.sum(0))
     return carry, _bf16_matmul(dgates_bf16, w_in_DxG, ((1,), (1,)))
 
-  batch, hidden = h_SxBxH.shape[1:]
+  batch, hidden = dh_SxBxH.shape[1:]
   zeros = jnp.zeros((batch, hidden), jnp.float32)
-  init = (zeros, zeros, jnp.zeros((batch, 4 * hidden), jnp.bfloat16), jnp.zeros_like(w_in_DxG),
-          jnp.zeros_like(w_rec_HxG), jnp.zeros((4 * hidden,), jnp.float32))
-  (_, _, _, dw_in, dw_rec, db), dx_SxBxD = jax.lax.scan(step, init, (dh_SxBxH, activations, x_SxDxB, h_SxHxB),
-                                                         reverse=True, unroll=unroll)
+  init = (zeros, zeros, jnp.zeros_like(w_in_DxG), jnp.zeros_like(w_rec_HxG), jnp.zeros((4 * hidden,), jnp.float32))
+  (_, _, dw_in, dw_rec, db), dx_SxBxD = jax.lax.scan(step, init, (dh_SxBxH, activations, x_SxDxB, h_SxHxB),
+                                                      reverse=True, unroll=unroll)
   return dw_in, dw_rec, db, dx_SxBxD
 
 
