@@ -1,5 +1,9 @@
 """biaxial-jax: the biaxial LSTM polyphonic music model (Johnson 2015) in JAX."""
 
+from biaxial_jax import host_memory
+
+host_memory.keep_freed_memory()  # before anything starts XLA's threads; see host_memory
+
 from biaxial_jax.generation import Composer, Generation, GenerationError, load_checkpoint
 from biaxial_jax.music.batches import Batch, piece_batches, training_batch
 from biaxial_jax.music.datasets import Dataset, DatasetError, load_dataset

@@ -1,0 +1,45 @@
+"""Keep freed host memory for reuse: on a CPU, XLA's temporaries of a train step are mapped fresh at every step.
+
+The default train step needs 2.8 GB of temporaries. XLA's CPU runtime allocates them with `malloc` from a worker
+thread at every execution; glibc serves a request that large from a fresh `mmap` and unmaps it on `free`, so every
+step touches 690,000 new pages, each a page fault the kernel fills with zeros: 1.4 s of system time, about 0.5 s of
+a 2-core step (BUILD_NOTES.md, "Session 9"). Told to keep one arena, never `mmap` and never trim, glibc keeps the
+freed block and the next step reuses it without a fault. Nothing computed changes.
+
+The settings must be made before XLA's threads first allocate, so `biaxial_jax` applies them on import
+(`keep_freed_memory`); `BIAXIAL_JAX_KEEP_HOST_MEMORY=0` in the environment leaves the allocator as it was. Elsewhere
+than glibc (macOS, musl) it does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+ENV = 'BIAXIAL_JAX_KEEP_HOST_MEMORY'
+
+# mallopt parameters, from glibc's malloc.h.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_M_ARENA_MAX = -8
+
+
+def keep_freed_memory() -> bool:
+  """Set glibc's allocator to keep freed memory (one arena, no `mmap`, no trimming); True where it was set.
+
+  Applied once, before XLA's threads first allocate: threads already holding an arena keep it. The process's
+  resident memory then stays at its peak rather than shrinking between steps."""
+  if os.environ.get(ENV, '1') == '0' or not sys.platform.startswith('linux'):
+    return False
+  try:
+    mallopt = ctypes.CDLL(ctypes.util.find_library('c') or None).mallopt
+  except (OSError, AttributeError):  # not glibc
+    return False
+  mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+  # One arena: a worker thread's own arena serves large blocks by mmap whatever the other settings say.
+  # A trim threshold of -1 is glibc's "never" (an int taken as size_t); the largest positive int, 2 GiB, is smaller
+  # than the step's temporaries.
+  return all(mallopt(param, value) == 1 for param, value in
+             ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, -1)))

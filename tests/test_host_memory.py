@@ -1,0 +1,56 @@
+"""Importing biaxial_jax keeps freed host memory for reuse (glibc only): a large block freed by a thread is reused by
+its next allocation without the kernel mapping fresh pages, as XLA's per-step temporaries are."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from biaxial_jax import host_memory
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Allocates, touches and frees 64 MiB twice with malloc on a new thread (as XLA's worker threads do; numpy would ask
+# for huge pages); prints the page faults of the second round.
+PROBE = """
+import ctypes, resource, threading
+import biaxial_jax
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, (ctypes.c_size_t,)
+libc.memset.argtypes = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
+libc.free.argtypes = ctypes.c_void_p,
+faults = []
+def work():
+  for _ in range(2):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    block = libc.malloc(64 << 20)
+    libc.memset(block, 1, 64 << 20)
+    libc.free(block)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+thread = threading.Thread(target=work)
+thread.start()
+thread.join()
+print(faults[1])
+"""
+
+PAGES = (64 << 20) // os.sysconf('SC_PAGE_SIZE')
+
+
+def second_round_faults(keep: str) -> int:
+  env = dict(os.environ, **{host_memory.ENV: keep})
+  result = subprocess.run([sys.executable, '-c', PROBE], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=120, check=True)
+  return int(result.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not (sys.platform.startswith('linux') and os.confstr('CS_GNU_LIBC_VERSION')),
+                    reason='glibc only')
+def test_a_freed_block_is_reused_without_new_pages():
+  assert second_round_faults('0') > PAGES // 2  # the system allocator maps fresh pages every time
+  assert second_round_faults('1') < PAGES // 20
+
+
+def test_the_environment_variable_turns_it_off(monkeypatch):
+  monkeypatch.setenv(host_memory.ENV, '0')
+  assert host_memory.keep_freed_memory() is False
