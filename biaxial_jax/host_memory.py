@@ -8,14 +8,18 @@ freed block and the next step reuses it without a fault. Nothing computed change
 
 The settings must be made before XLA's threads first allocate, so `biaxial_jax` applies them on import
 (`keep_freed_memory`); `BIAXIAL_JAX_KEEP_HOST_MEMORY=0` in the environment leaves the allocator as it was. Elsewhere
-than glibc (macOS, musl) it does nothing.
+than glibc (macOS, musl), and where a GPU or TPU plugin of jax is installed (the step's temporaries then live on the
+device, and one arena for many host threads was never measured there), it does nothing.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import importlib.metadata
+import importlib.util
 import os
+import pkgutil
 import sys
 
 ENV = 'BIAXIAL_JAX_KEEP_HOST_MEMORY'
@@ -26,12 +30,22 @@ _M_MMAP_MAX = -4
 _M_ARENA_MAX = -8
 
 
+def accelerator_plugin_installed() -> bool:
+  """Whether jax will find a GPU or TPU backend to run on: a plugin (entry point or `jax_plugins` module), or libtpu."""
+  if os.environ.get('JAX_PLATFORMS', '').strip().lower() == 'cpu':
+    return False
+  if importlib.metadata.entry_points(group='jax_plugins') or importlib.util.find_spec('libtpu'):
+    return True
+  namespace = importlib.util.find_spec('jax_plugins')
+  return bool(namespace and any(pkgutil.iter_modules(namespace.submodule_search_locations)))
+
+
 def keep_freed_memory() -> bool:
   """Set glibc's allocator to keep freed memory (one arena, no `mmap`, no trimming); True where it was set.
 
   Applied once, before XLA's threads first allocate: threads already holding an arena keep it. The process's
   resident memory then stays at its peak rather than shrinking between steps."""
-  if os.environ.get(ENV, '1') == '0' or not sys.platform.startswith('linux'):
+  if os.environ.get(ENV, '1') == '0' or not sys.platform.startswith('linux') or accelerator_plugin_installed():
     return False
   try:
     mallopt = ctypes.CDLL(ctypes.util.find_library('c') or None).mallopt

@@ -54,3 +54,13 @@ def test_a_freed_block_is_reused_without_new_pages():
 def test_the_environment_variable_turns_it_off(monkeypatch):
   monkeypatch.setenv(host_memory.ENV, '0')
   assert host_memory.keep_freed_memory() is False
+
+
+def test_it_leaves_the_allocator_alone_where_jax_has_an_accelerator_plugin(monkeypatch):
+  monkeypatch.delenv(host_memory.ENV, raising=False)
+  monkeypatch.delenv('JAX_PLATFORMS', raising=False)
+  monkeypatch.setattr(host_memory.importlib.metadata, 'entry_points', lambda group: ['xla_cuda13'])
+  assert host_memory.accelerator_plugin_installed()
+  assert host_memory.keep_freed_memory() is False
+  monkeypatch.setenv('JAX_PLATFORMS', 'cpu')  # the plugin is there but jax is told to run on the CPU
+  assert not host_memory.accelerator_plugin_installed()
