@@ -7,9 +7,10 @@ a 2-core step (BUILD_NOTES.md, "Session 9"). Told to keep one arena, never `mmap
 freed block and the next step reuses it without a fault. Nothing computed changes.
 
 The settings must be made before XLA's threads first allocate, so `biaxial_jax` applies them on import
-(`keep_freed_memory`); `BIAXIAL_JAX_KEEP_HOST_MEMORY=0` in the environment leaves the allocator as it was. Elsewhere
-than glibc (macOS, musl), and where a GPU or TPU plugin of jax is installed (the step's temporaries then live on the
-device, and one arena for many host threads was never measured there), it does nothing.
+(`keep_freed_memory`); `BIAXIAL_JAX_KEEP_HOST_MEMORY=0` (or false, no, off) in the environment leaves the
+allocator as it was. Elsewhere than glibc (macOS, musl), and where a GPU or TPU plugin of jax is installed (the
+step's temporaries then live on the device, and one arena for many host threads was never measured there), it does
+nothing.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def keep_freed_memory() -> bool:
 
   Applied once, before XLA's threads first allocate: threads already holding an arena keep it. The process's
   resident memory then stays at its peak rather than shrinking between steps."""
-  if os.environ.get(ENV, '1') == '0' or not sys.platform.startswith('linux') or accelerator_plugin_installed():
+  off = os.environ.get(ENV, '1').strip().lower() in ('0', 'false', 'no', 'off')
+  if off or not sys.platform.startswith('linux') or accelerator_plugin_installed():
     return False
   try:
     mallopt = ctypes.CDLL(ctypes.util.find_library('c') or None).mallopt

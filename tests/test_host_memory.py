@@ -51,8 +51,9 @@ def test_a_freed_block_is_reused_without_new_pages():
   assert second_round_faults('1') < PAGES // 20
 
 
-def test_the_environment_variable_turns_it_off(monkeypatch):
-  monkeypatch.setenv(host_memory.ENV, '0')
+@pytest.mark.parametrize('value', ['0', 'false', 'Off', 'no'])
+def test_the_environment_variable_turns_it_off(monkeypatch, value):
+  monkeypatch.setenv(host_memory.ENV, value)
   assert host_memory.keep_freed_memory() is False
 
 
