@@ -237,19 +237,23 @@ def _from_bits(x: jnp.ndarray) -> jnp.ndarray:
 
 
 def _bf16_layer_forward(w_in_DxG, w_rec_HxG, b_G, x_SxBxD, unroll: int):
+  # One matmul per step for the input's and the state's share of the gates ([x, h] @ [w_in; w_rec]), and one for
+  # both weight gradients in the backward: the larger contraction runs nearer this CPU's bfloat16 peak than two
+  # (BUILD_NOTES.md, "Session 10").
+  w_DHxG = jnp.concatenate([w_in_DxG, w_rec_HxG])
+
   def step(state, x_BxD):
     c, h = state
-    gates_in = _bf16_matmul(x_BxD, w_in_DxG, ((1,), (0,))) + b_G  # summed in lstm_cell's order: the same bytes
-    gates = gates_in + _bf16_matmul(h, w_rec_HxG, ((1,), (0,)))
-    (c, h_new), activations = _gates_forward(gates, c)
+    xh_BxDH = jnp.concatenate([x_BxD, h], axis=-1)
+    (c, h_new), activations = _gates_forward(_bf16_matmul(xh_BxDH, w_DHxG, ((1,), (0,))) + b_G, c)
     # The weight gradients contract the batch. XLA's CPU bfloat16 dot runs that fast only with the batch as the
     # last axis of the first operand (else it converts both to float32) and folds a transpose made beside the dot
     # back into it; whole stacks transposed outside the loop became float32 copies, a tenth of the step. So each
-    # step keeps its input and its previous state transposed here, where no dot is beside them.
-    return (c, h_new), (h_new, activations, _transposed_bf16_bits(x_BxD), _transposed_bf16_bits(h))
+    # step keeps its input and previous state transposed here, where no dot is beside them.
+    return (c, h_new), (h_new, activations, _transposed_bf16_bits(xh_BxDH))
   zeros = jnp.zeros((x_SxBxD.shape[1], w_rec_HxG.shape[0]), jnp.float32)
-  _, (h_SxBxH, activations, x_SxDxB, h_SxHxB) = jax.lax.scan(step, (zeros, zeros), x_SxBxD, unroll=unroll)
-  return h_SxBxH, (activations, x_SxDxB, h_SxHxB)
+  _, (h_SxBxH, activations, xh_SxDHxB) = jax.lax.scan(step, (zeros, zeros), x_SxBxD, unroll=unroll)
+  return h_SxBxH, (activations, xh_SxDHxB)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
@@ -265,24 +269,24 @@ def _bf16_layer_fwd(w_in_DxG, w_rec_HxG, b_G, x_SxBxD, unroll):
 
 
 def _bf16_layer_bwd(unroll, residuals, dh_SxBxH):
-  w_in_DxG, w_rec_HxG, (activations, x_SxDxB, h_SxHxB) = residuals
+  w_in_DxG, w_rec_HxG, (activations, xh_SxDHxB) = residuals
 
   def step(carry, inputs):
-    dc, dh_later, dw_in, dw_rec, db = carry
-    dh_out, activations_t, x_DxB, h_prev_HxB = inputs
+    dc, dh_later, dw_DHxG, db = carry
+    dh_out, activations_t, xh_DHxB = inputs
     dgates, dc = _gates_backward(activations_t, (dc, dh_out + dh_later))
     dgates_bf16 = dgates.astype(jnp.bfloat16)
-    dw_in = dw_in + _bf16_matmul(_from_bits(x_DxB), dgates_bf16, ((1,), (0,)))
-    dw_rec = dw_rec + _bf16_matmul(_from_bits(h_prev_HxB), dgates_bf16, ((1,), (0,)))
-    carry = (dc, _bf16_matmul(dgates_bf16, w_rec_HxG, ((1,), (1,))), dw_in, dw_rec, db + dgates.sum(0))
+    dw_DHxG = dw_DHxG + _bf16_matmul(_from_bits(xh_DHxB), dgates_bf16, ((1,), (0,)))
+    carry = (dc, _bf16_matmul(dgates_bf16, w_rec_HxG, ((1,), (1,))), dw_DHxG, db + dgates.sum(0))
     return carry, _bf16_matmul(dgates_bf16, w_in_DxG, ((1,), (1,)))
 
   batch, hidden = dh_SxBxH.shape[1:]
   zeros = jnp.zeros((batch, hidden), jnp.float32)
-  init = (zeros, zeros, jnp.zeros_like(w_in_DxG), jnp.zeros_like(w_rec_HxG), jnp.zeros((4 * hidden,), jnp.float32))
-  (_, _, dw_in, dw_rec, db), dx_SxBxD = jax.lax.scan(step, init, (dh_SxBxH, activations, x_SxDxB, h_SxHxB),
-                                                      reverse=True, unroll=unroll)
-  return dw_in, dw_rec, db, dx_SxBxD
+  init = (zeros, zeros, jnp.zeros((w_in_DxG.shape[0] + hidden, 4 * hidden), jnp.float32),
+          jnp.zeros((4 * hidden,), jnp.float32))
+  (_, _, dw_DHxG, db), dx_SxBxD = jax.lax.scan(step, init, (dh_SxBxH, activations, xh_SxDHxB), reverse=True,
+                                                unroll=unroll)
+  return dw_DHxG[:w_in_DxG.shape[0]], dw_DHxG[w_in_DxG.shape[0]:], db, dx_SxBxD
 
 
 _bf16_layer.defvjp(_bf16_layer_fwd, _bf16_layer_bwd)
