@@ -61,6 +61,9 @@ class ModelConfig:
   structure: bool = False  # phrase and key inputs (features.py): 100 features per note instead of 80
   chord_inputs: bool = False  # the note axis also reads the chord drawn below each note (features.below_features)
   scan_unroll: int = 1  # LSTM steps per loop iteration of each training scan (lax.scan's unroll; same function)
+  # On a GPU, the time axis's layers through cuDNN's LSTM (jax.experimental.rnn; float32 weights, TF32 matmuls where
+  # jax allows them); on other backends the scans, the same function. Training refuses it without a GPU.
+  time_axis_cudnn: bool = False
   styles: tuple[str, ...] = ()  # styles the model is conditioned on (both axes read a weight per style); () none
   dynamics: bool = False  # a velocity per struck note: an output (8 bins) and the previous velocities as inputs
   # With styles and dynamics: the styles whose training pieces carry velocities (most of them), which generation
@@ -76,6 +79,8 @@ class ModelConfig:
     _check(1 <= self.scan_unroll <= 64, 'model.scan_unroll', f'must be in [1, 64], got {self.scan_unroll}')
     _check(self.matmul_dtype in ('float32', 'bfloat16'), 'model.matmul_dtype',
            f"must be 'float32' or 'bfloat16', got {self.matmul_dtype!r}")
+    _check(not self.time_axis_cudnn or self.matmul_dtype == 'float32', 'model.time_axis_cudnn',
+           "needs model.matmul_dtype='float32' (jax's cuDNN LSTM has no bfloat16 path)")
     _check(all(isinstance(s, str) and STYLE_NAME.fullmatch(s) for s in self.styles), 'model.styles',
            f"must be names of letters, digits, '_' and '-', got {self.styles}")
     _check(len(set(self.styles)) == len(self.styles), 'model.styles', f'names a style twice: {self.styles}')

@@ -22,7 +22,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from biaxial_jax import features
+from biaxial_jax import cudnn_lstm, features
 from biaxial_jax.config import ModelConfig
 
 Params = dict
@@ -323,6 +323,12 @@ def time_axis(params: Params, x_BxTxNxF: jnp.ndarray, style_BxY: jnp.ndarray, co
   """Time-axis outputs `[B, T, N, H]`; step t depends on features of steps <= t (and the style) only."""
   x_BxTxNxF = with_style(x_BxTxNxF, style_BxY)
   b, t, n, f = x_BxTxNxF.shape
+  if config.time_axis_cudnn and cudnn_lstm.available():
+    h = jnp.transpose(x_BxTxNxF, (0, 2, 1, 3)).reshape(b * n, t, f)
+    for layer, mask in zip(params['time'], masks):
+      h = cudnn_lstm.layer_outputs(layer, h)
+      h = h if mask is None else h * mask[:, None]
+    return jnp.transpose(h.reshape(b, n, t, -1), (0, 2, 1, 3))
   h = jnp.transpose(x_BxTxNxF, (1, 0, 2, 3)).reshape(t, b * n, f)
   for layer, mask in zip(params['time'], masks):
     h = _layer_scan(layer, h, mask, config.hoist_input_projection, config.scan_unroll)

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from biaxial_jax import checkpoint, loss, model
+from biaxial_jax import checkpoint, cudnn_lstm, loss, model
 from biaxial_jax.evaluation import eval_step, evaluate
 from biaxial_jax.mesh import make_mesh, to_global
 from biaxial_jax.generation import Composer
@@ -130,6 +130,8 @@ def with_dynamics_styles(data: Dataset, config: Config) -> Config:
 
 def check_runnable(config: Config, workdir: str):
   """Errors a user can fix, found before any data is loaded or anything is compiled."""
+  if config.model.time_axis_cudnn and not cudnn_lstm.available():
+    raise ConfigError(f'model.time_axis_cudnn: needs a GPU (cuDNN); jax runs on {jax.default_backend()} here')
   devices = jax.device_count()
   if config.train.batch_size % devices:
     raise ConfigError(f'train.batch_size: {config.train.batch_size} is not divisible by the {devices} devices')

@@ -13,7 +13,7 @@ from unittest import mock
 
 from absl import app, flags
 
-from biaxial_jax import cli
+from biaxial_jax import cli, cudnn_lstm, host_memory
 from biaxial_jax import config as config_lib
 
 _CONFIGS = flags.DEFINE_list('configs', ['tiny', 'small', 'default'], 'Config names or files to measure.')
@@ -23,6 +23,8 @@ _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed train steps per config (the
 _HOIST = flags.DEFINE_enum('hoist', 'config', ['config', 'true', 'false'], 'Override hoist_input_projection.')
 _MATMUL_DTYPE = flags.DEFINE_enum('matmul_dtype', 'config', ['config', 'float32', 'bfloat16'],
                                   'Override model.matmul_dtype (the precision of the matmul operands).')
+_CUDNN = flags.DEFINE_enum('time_axis_cudnn', 'config', ['config', 'true', 'false'],
+                           'Override model.time_axis_cudnn (the time axis through cuDNN: a GPU, float32 matmuls).')
 _UNROLL = flags.DEFINE_integer('scan_unroll', None, 'Override model.scan_unroll (LSTM steps per scan iteration).',
                                 lower_bound=1, upper_bound=64)
 _GENERATE = flags.DEFINE_list('generate_batches', ['1', '16'], 'Sampler batch sizes to time (empty: skip).')
@@ -210,6 +212,8 @@ def main(argv):
     overrides['model.matmul_dtype'] = _MATMUL_DTYPE.value
   if _UNROLL.value is not None:
     overrides['model.scan_unroll'] = str(_UNROLL.value)
+  if _CUDNN.value != 'config':
+    overrides['model.time_axis_cudnn'] = _CUDNN.value
   if _REPEATS.value < 1:
     cli.fail(f'--repeats must be >= 1, got {_REPEATS.value}')
   for flag in (_GENERATE, _PARTICLES):
@@ -221,6 +225,10 @@ def main(argv):
     configs = {name: config_lib.override(config_lib.load_config_file(name), overrides) for name in _CONFIGS.value}
   except config_lib.ConfigError as e:
     cli.fail(str(e))
+  if any(c.model.time_axis_cudnn for c in configs.values()):
+    # Checked before jax looks for its devices where it can be (no plugin: no GPU), so the error stays one line.
+    if not host_memory.accelerator_plugin_installed() or not cudnn_lstm.available():
+      cli.fail('--time_axis_cudnn: needs a GPU (cuDNN); jax has none here')
   import jax  # pylint: disable=import-outside-toplevel
   generate_batches = [int(b) for b in _GENERATE.value]  # checked above, before anything is compiled
   # A shared machine's speed drifts (this 2-core VM's matmul rate varies 80-200 GFLOP/s from minute to minute), so

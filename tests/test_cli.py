@@ -6,7 +6,10 @@ import re
 import subprocess
 import sys
 
+import jax
 import pytest
+
+_ON_GPU = jax.default_backend() == 'gpu'
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -68,6 +71,8 @@ def script(name, *args, cwd=None):
     ('benchmark', ['--generate_batches=x'], '--generate_batches'),
     ('benchmark', ['--repeats=0'], '--repeats'),
     ('benchmark', ['--particles=0'], '--particles'),
+    pytest.param('benchmark', ['--configs=tiny', '--time_axis_cudnn=true'], '--time_axis_cudnn',
+                 marks=pytest.mark.skipif(_ON_GPU, reason='cuDNN is there')),
 ])
 def test_bad_flags_give_one_line_naming_the_flag(tmp_path, name, args, flag):
   result = script(name, *args, cwd=tmp_path)

@@ -8,8 +8,8 @@ import numpy as np
 import optax
 import pytest
 
-from biaxial_jax import features, model
-from biaxial_jax.config import Config, DataConfig, ModelConfig
+from biaxial_jax import cudnn_lstm, features, model, train
+from biaxial_jax.config import Config, ConfigError, DataConfig, ModelConfig
 from biaxial_jax.loss import loss_fn
 
 SMALL = ModelConfig(time_sizes=(16, 12), note_sizes=(10, 6), dropout=0.0)
@@ -147,6 +147,56 @@ def test_bfloat16_matmuls_compute_the_same_function_and_float32_gradients(params
   for e, m in zip(jax.tree.leaves(exact), jax.tree.leaves(mixed)):
     assert m.dtype == jnp.float32  # the master weights see float32 gradients
     np.testing.assert_allclose(e, m, atol=0.03 * float(jnp.abs(e).max()) + 1e-6)
+
+
+def reference_layer_outputs(layer, x_BxSxD):
+  """`cudnn_lstm.layer_outputs` through jax's reference of cuDNN's LSTM (what jax's GPU tests hold cuDNN to), on
+  the weights as packed for cuDNN and unpacked by jax's own reader."""
+  from jax.experimental import rnn  # pylint: disable=import-outside-toplevel
+  batch, steps, in_size = x_BxSxD.shape
+  hidden = layer['w_rec'].shape[0]
+  w_ih, w_hh, b_ih, b_hh = rnn.unpack_lstm_weights(cudnn_lstm.packed_weights(layer), in_size, hidden, 1, False)
+  zeros = jnp.zeros((1, batch, hidden))
+  return rnn.lstm_ref(x_BxSxD, zeros, zeros, w_ih, w_hh, b_ih, b_hh, jnp.full((batch,), steps, jnp.int32),
+                      in_size, hidden, 1, 0.0, False)[0]
+
+
+def test_cudnn_weights_are_the_layers_own(params):
+  layer = params['time'][1]
+  x_BxSxD = jax.random.normal(jax.random.key(2), (5, 9, layer['w_in'].shape[0]))
+  scanned = model._layer_scan(layer, jnp.swapaxes(x_BxSxD, 0, 1), None, hoist=False)  # pylint: disable=protected-access
+  np.testing.assert_allclose(reference_layer_outputs(layer, x_BxSxD), jnp.swapaxes(scanned, 0, 1), atol=1e-5)
+
+
+def test_cudnn_needs_float32_matmuls_and_a_gpu(tmp_path):
+  with pytest.raises(ConfigError, match='model.time_axis_cudnn'):
+    dataclasses.replace(SMALL, time_axis_cudnn=True, matmul_dtype='bfloat16').validate()
+  if not cudnn_lstm.available():
+    config = dataclasses.replace(CONFIG, model=dataclasses.replace(SMALL, time_axis_cudnn=True))
+    with pytest.raises(ConfigError, match='model.time_axis_cudnn: needs a GPU'):
+      train.check_runnable(config, str(tmp_path))
+
+
+def test_the_cudnn_time_axis_is_the_same_function(params, monkeypatch):
+  """Logits and gradients, dropout on. Without a GPU, jax's reference stands in for the cuDNN call, so that the
+  layouts around it (batch first, the dropout masks) are still checked."""
+  if not cudnn_lstm.available():
+    monkeypatch.setattr(cudnn_lstm, 'available', lambda: True)
+    monkeypatch.setattr(cudnn_lstm, 'layer_outputs', reference_layer_outputs)
+  notes = random_notes(jax.random.key(8))
+  bar = jnp.tile(jnp.arange(12) % 16, (2, 1))
+  cudnn = dataclasses.replace(SMALL, time_axis_cudnn=True, dropout=0.5)
+
+  def value_and_grads(model_config):
+    def objective(p):
+      logits = model.teacher_forced_logits(p, notes, bar, model_config, lowest=48, dropout_key=jax.random.key(4))
+      return loss_fn(logits, notes, jnp.ones((2, 12)))[0]
+    return jax.jit(jax.value_and_grad(objective))(params)
+  (ours, ours_grads), (scan, scan_grads) = value_and_grads(cudnn), value_and_grads(dataclasses.replace(
+      cudnn, time_axis_cudnn=False))
+  np.testing.assert_allclose(ours, scan, rtol=2e-3)  # cuDNN may use TF32 matmuls
+  for a, b in zip(jax.tree.leaves(ours_grads), jax.tree.leaves(scan_grads)):
+    np.testing.assert_allclose(a, b, atol=0.01 * float(jnp.abs(b).max()) + 1e-6)
 
 
 def test_dropout_only_with_a_key(params):
