@@ -281,12 +281,12 @@ def _bf16_layer_bwd(unroll, residuals, dh_SxBxH):
     return carry, _bf16_matmul(dgates_bf16, w_in_DxG, ((1,), (1,)))
 
   batch, hidden = dh_SxBxH.shape[1:]
+  in_size = w_in_DxG.shape[0]
   zeros = jnp.zeros((batch, hidden), jnp.float32)
-  init = (zeros, zeros, jnp.zeros((w_in_DxG.shape[0] + hidden, 4 * hidden), jnp.float32),
-          jnp.zeros((4 * hidden,), jnp.float32))
+  init = (zeros, zeros, jnp.zeros((in_size + hidden, 4 * hidden), jnp.float32), jnp.zeros((4 * hidden,), jnp.float32))
   (_, _, dw_DHxG, db), dx_SxBxD = jax.lax.scan(step, init, (dh_SxBxH, activations, xh_SxDHxB), reverse=True,
                                                 unroll=unroll)
-  return dw_DHxG[:w_in_DxG.shape[0]], dw_DHxG[w_in_DxG.shape[0]:], db, dx_SxBxD
+  return dw_DHxG[:in_size], dw_DHxG[in_size:], db, dx_SxBxD
 
 
 _bf16_layer.defvjp(_bf16_layer_fwd, _bf16_layer_bwd)
