@@ -66,6 +66,9 @@ class ModelConfig:
   time_axis_cudnn: bool = False
   styles: tuple[str, ...] = ()  # styles the model is conditioned on (both axes read a weight per style); () none
   dynamics: bool = False  # a velocity per struck note: an output (8 bins) and the previous velocities as inputs
+  # Four voices (soprano, alto, tenor, bass): which voices sing each played note, an output (15 voice sets), with
+  # each voice's previous position and the voices placed below as inputs (`voicing`); data without voices is masked.
+  voices: bool = False
   # With styles and dynamics: the styles whose training pieces carry velocities (most of them), which generation
   # plays with the model's dynamics and the others flat. Training fills it in from the data; one set by hand must
   # match what the data has.

@@ -31,8 +31,9 @@ def eval_step(params, batch: Batch, *, config: Config) -> dict:
   """NLL sums of a batch of whole pieces, no dropout."""
   logits = model.teacher_forced_logits(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config.model,
                                        lowest=config.data.lowest, context_BxTxC=batch.context_BxTxC,
-                                       style_BxY=batch.style_BxY, velocity_BxTxN=batch.velocity_BxTxN)
-  return loss.nll_sums(logits, batch.notes_BxTxNx2, batch.mask_BxT, batch.velocity_BxTxN)
+                                       style_BxY=batch.style_BxY, velocity_BxTxN=batch.velocity_BxTxN,
+                                       voices_BxTxN=batch.voices_BxTxN)
+  return loss.nll_sums(logits, batch.notes_BxTxNx2, batch.mask_BxT, *loss.targets_of(batch, config.model))
 
 
 def evaluate(params, pieces, eval_fn, config: Config, sharding: NamedSharding) -> dict:
@@ -99,17 +100,19 @@ def dataset_for(composer: Composer, name_or_path: str) -> Dataset:
 
 
 @functools.partial(jax.jit, static_argnames=('config', 'lowest'))
-def _step_nll(params, notes_BxTxNx2, bar_position_BxT, context_BxTxC, style_BxY, velocity_BxTxN, *, config, lowest):
+def _step_nll(params, notes_BxTxNx2, bar_position_BxT, context_BxTxC, style_BxY, velocity_BxTxN, voices_BxTxN, *,
+              config, lowest):
   logits = model.teacher_forced_logits(params, notes_BxTxNx2, bar_position_BxT, config, lowest=lowest,
                                        context_BxTxC=context_BxTxC, style_BxY=style_BxY,
-                                       velocity_BxTxN=velocity_BxTxN)
+                                       velocity_BxTxN=velocity_BxTxN, voices_BxTxN=voices_BxTxN)
   play, articulate = loss.nll_terms(logits, notes_BxTxNx2)
   return (play + articulate).sum(axis=-1)
 
 
 def step_nll(composer: Composer, pieces, length_multiple: int = 64) -> list[np.ndarray]:
   """The model's NLL of each step of each piece, `float[T]` in nats (play and articulate terms summed over notes,
-  as training scores them, a model with styles told each piece's own style where it is one of them); pieces are
+  as training scores them, a model with styles told each piece's own style where it is one of them, a model with
+  voices each piece's voices where it has them); pieces are
   padded to a multiple of `length_multiple` steps to share compilations."""
   styles = composer.config.model.styles
   out = []
@@ -127,7 +130,10 @@ def step_nll(composer: Composer, pieces, length_multiple: int = 64) -> list[np.n
     velocity = np.zeros(notes.shape[:3], np.uint8)
     if piece.velocity is not None:
       velocity[0, :piece.num_steps] = piece.velocity
-    nll = _step_nll(composer.params, notes, bar, context, style, velocity, config=composer.config.model,
+    voices = np.zeros(notes.shape[:3], np.uint8)
+    if piece.voices is not None:
+      voices[0, :piece.num_steps] = piece.voices
+    nll = _step_nll(composer.params, notes, bar, context, style, velocity, voices, config=composer.config.model,
                     lowest=composer.lowest)
     out.append(np.asarray(nll[0, :piece.num_steps]))
   return out

@@ -21,6 +21,9 @@ With `model.structure` (phrase and key inputs, from `music.structure.context_of`
 An unknown key or phrase (MIDI without a key signature, benchmark files) leaves its slots at zero, so one model
 trains and samples with and without them; transposition moves the tonic with the notes (`transpose_context`).
 
+With `model.voices` (four voices, `voicing`), 72 more: where each voice sang at the previous step relative to the
+note (`voicing.previous_features`), before the dynamics inputs.
+
 With `model.dynamics` (a velocity per struck note), 2 more, last:
 
 | slice   | size | content                                                                                      |
@@ -57,6 +60,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from biaxial_jax import voicing
+
 VICINITY_RADIUS = 12
 BEAT_BITS = 5
 POSITION = slice(0, 1)
@@ -79,9 +84,16 @@ NUM_DYNAMICS_FEATURES = 2
 VELOCITY_BINS = 8  # velocities 1-16, 17-32, ..., 113-127: what the dynamics output chooses among
 
 
-def num_features(structure: bool, dynamics: bool = False) -> int:
-  """Input features per note: 80, or 100 with the phrase and key inputs; 2 more with dynamics."""
-  return (NUM_STRUCTURE_FEATURES if structure else NUM_FEATURES) + (NUM_DYNAMICS_FEATURES if dynamics else 0)
+def num_features(structure: bool, dynamics: bool = False, voices: bool = False) -> int:
+  """Input features per note: 80, or 100 with the phrase and key inputs; 72 more with voices, 2 with dynamics."""
+  return ((NUM_STRUCTURE_FEATURES if structure else NUM_FEATURES) + (NUM_DYNAMICS_FEATURES if dynamics else 0)
+          + (voicing.NUM_PREVIOUS_FEATURES if voices else 0))
+
+
+def voice_slice(structure: bool) -> slice:
+  """Where a model with voices finds the previous voices among its input features."""
+  start = NUM_STRUCTURE_FEATURES if structure else NUM_FEATURES
+  return slice(start, start + voicing.NUM_PREVIOUS_FEATURES)
 
 
 def velocity_bin(velocity: jnp.ndarray) -> jnp.ndarray:
@@ -118,9 +130,10 @@ def dynamics_inputs(velocity_BxTxN: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarr
   return prev, levels
 
 
-def num_below_features(chord_inputs: bool) -> int:
-  """Note-axis inputs per note besides the time axis: the lower note's pair, and the chord below (31 in all)."""
-  return 2 + (NUM_CHORD_FEATURES if chord_inputs else 0)
+def num_below_features(chord_inputs: bool, voices: bool = False) -> int:
+  """Note-axis inputs per note besides the time axis: the lower note's pair, the chord below (31 in all), and with
+  voices the voices below (12 more)."""
+  return 2 + (NUM_CHORD_FEATURES if chord_inputs else 0) + (voicing.NUM_BELOW_FEATURES if voices else 0)
 
 
 def _structure_features(context_XxC: jnp.ndarray, pitch_class_N: np.ndarray) -> jnp.ndarray:
@@ -142,8 +155,10 @@ def _structure_features(context_XxC: jnp.ndarray, pitch_class_N: np.ndarray) -> 
 
 def note_features(prev_notes_XxNx2: jnp.ndarray, bar_position_X: jnp.ndarray, *, lowest: int,
                   context_XxC: jnp.ndarray | None = None,
-                  dynamics_XxN_X: tuple[jnp.ndarray, jnp.ndarray] | None = None) -> jnp.ndarray:
-  """Features `float32[..., N, F]` for every note of a step (F = 80, or 100 with a context; 2 more with dynamics).
+                  dynamics_XxN_X: tuple[jnp.ndarray, jnp.ndarray] | None = None,
+                  prev_voices_Xx4: jnp.ndarray | None = None) -> jnp.ndarray:
+  """Features `float32[..., N, F]` for every note of a step (F = 80, or 100 with a context; 72 more with voices, 2
+  with dynamics).
 
   Args:
     prev_notes_XxNx2: `(play, articulate)` of each note at the previous step (zeros before the first), any leading
@@ -153,6 +168,7 @@ def note_features(prev_notes_XxNx2: jnp.ndarray, bar_position_X: jnp.ndarray, *,
     context_XxC: the predicted step's structure context (`music.structure`), for a model with phrase and key inputs.
     dynamics_XxN_X: for a model with dynamics, the previous step's velocities (0 where not struck) and the level
       before this step (`step_level`).
+    prev_voices_Xx4: for a model with voices, the note index each voice sang at the previous step (-1: silent).
   """
   prev = jnp.asarray(prev_notes_XxNx2, jnp.float32)
   *lead, num_notes, _ = prev.shape
@@ -176,6 +192,8 @@ def note_features(prev_notes_XxNx2: jnp.ndarray, bar_position_X: jnp.ndarray, *,
   parts = [per_note(position_N[:, None]), per_note(one_hot_Nx12), vicinity, context, beat]
   if context_XxC is not None:
     parts.append(_structure_features(context_XxC, pitch_class_N))
+  if prev_voices_Xx4 is not None:
+    parts.append(voicing.previous_features(prev_voices_Xx4, num_notes))
   if dynamics_XxN_X is not None:
     prev_velocity_XxN, level_X = dynamics_XxN_X
     parts += [jnp.asarray(prev_velocity_XxN, jnp.float32)[..., None] / 127.0,
@@ -189,12 +207,14 @@ def shift_in_time(notes_BxTxNx2: jnp.ndarray) -> jnp.ndarray:
 
 
 def sequence_features(notes_BxTxNx2: jnp.ndarray, bar_position_BxT: jnp.ndarray, *, lowest: int,
-                      context_BxTxC: jnp.ndarray | None = None,
-                      velocity_BxTxN: jnp.ndarray | None = None) -> jnp.ndarray:
-  """Teacher-forced features `float32[B, T, N, F]`: step t sees the notes (and velocities) of step t-1 and its own
-  bar position (and structure context)."""
+                      context_BxTxC: jnp.ndarray | None = None, velocity_BxTxN: jnp.ndarray | None = None,
+                      voices_BxTxN: jnp.ndarray | None = None) -> jnp.ndarray:
+  """Teacher-forced features `float32[B, T, N, F]`: step t sees the notes (and velocities, voices) of step t-1 and
+  its own bar position (and structure context)."""
+  prev_voices = None if voices_BxTxN is None else voicing.previous_pitches(voices_BxTxN)
   return note_features(shift_in_time(notes_BxTxNx2), bar_position_BxT, lowest=lowest, context_XxC=context_BxTxC,
-                       dynamics_XxN_X=None if velocity_BxTxN is None else dynamics_inputs(velocity_BxTxN))
+                       dynamics_XxN_X=None if velocity_BxTxN is None else dynamics_inputs(velocity_BxTxN),
+                       prev_voices_Xx4=prev_voices)
 
 
 def _interval_classes_NxNx12(num_notes: int) -> np.ndarray:

@@ -7,6 +7,8 @@ batch); note n sees the time-axis output for n and the `(play, articulate)` of n
 A dense layer gives 2 logits per note and step: play, and articulate given play.
 A model with dynamics (`model.dynamics`) has a second dense layer, `'velocity': {'w', 'b'}`, giving 8 more logits
 per note and step: the velocity bin of a struck note (`features.VELOCITY_BINS`), after the 2 of the first.
+A model with voices (`model.voices`) has a third, `'voice': {'w', 'b'}`, giving 15 more logits last: the voice set
+of a played note (`voicing`), from the note-axis output and the note's voice inputs.
 A model with styles (`model.styles`, Y of them) reads a weight per style, `style_BxY`, beside the inputs of both
 axes' first layers (so each axis learns its own embedding of the styles, and a mixture of styles is a weighted sum).
 
@@ -22,7 +24,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from biaxial_jax import cudnn_lstm, features
+from biaxial_jax import cudnn_lstm, features, voicing
 from biaxial_jax.config import ModelConfig
 
 Params = dict
@@ -41,11 +43,12 @@ def init_params(key: jax.Array, config: ModelConfig) -> Params:
   """Fresh parameters: Glorot inputs, orthogonal recurrences, forget-gate bias 1 (1,369,902 at default sizes)."""
   num_styles = len(config.styles)
   keys = iter(jax.random.split(key, len(config.time_sizes) + len(config.note_sizes) + 1))
-  time, size = [], features.num_features(config.structure, config.dynamics) + num_styles
+  time, size = [], features.num_features(config.structure, config.dynamics, config.voices) + num_styles
   for hidden in config.time_sizes:
     time.append(_init_lstm(next(keys), size, hidden))
     size = hidden
-  note, size = [], config.time_sizes[-1] + num_styles + features.num_below_features(config.chord_inputs)
+  note, size = [], config.time_sizes[-1] + num_styles + features.num_below_features(config.chord_inputs,
+                                                                                     config.voices)
   for hidden in config.note_sizes:
     note.append(_init_lstm(next(keys), size, hidden))
     size = hidden
@@ -55,6 +58,10 @@ def init_params(key: jax.Array, config: ModelConfig) -> Params:
     w = jax.nn.initializers.glorot_uniform()(jax.random.fold_in(key, 1),
                                              (size + features.NUM_DYNAMICS_FEATURES, features.VELOCITY_BINS))
     params['velocity'] = {'w': w, 'b': jnp.zeros(features.VELOCITY_BINS)}
+  if config.voices:
+    w = jax.nn.initializers.glorot_uniform()(jax.random.fold_in(key, 2),
+                                             (size + voicing.NUM_HEAD_FEATURES, voicing.NUM_CLASSES))
+    params['voice'] = {'w': w, 'b': jnp.zeros(voicing.NUM_CLASSES)}
   return params
 
 
@@ -226,6 +233,12 @@ def velocity_logits(params: Params, h_BxH: jnp.ndarray, dynamics_BxD: jnp.ndarra
   return dot(jnp.concatenate([h_BxH, dynamics_BxD], axis=-1), params['velocity']['w']) + params['velocity']['b']
 
 
+def voice_logits(params: Params, h_BxH: jnp.ndarray, head_BxD: jnp.ndarray) -> jnp.ndarray:
+  """A model with voices: note-axis output and the note's voice inputs (its articulation, the previous voices and
+  the voices below: `voicing.NUM_HEAD_FEATURES`) -> logits of the voice set of a played note."""
+  return dot(jnp.concatenate([h_BxH, head_BxD], axis=-1), params['voice']['w']) + params['voice']['b']
+
+
 def _transposed_bf16_bits(x_BxD: jnp.ndarray) -> jnp.ndarray:
   """`x` transposed, in bfloat16, as 16-bit integers (`_from_bits` reads them back): XLA's CPU scan stacking
   bfloat16 outputs converts the whole stack to float32 and back at every step; stacking integers writes in place."""
@@ -336,11 +349,16 @@ def time_axis(params: Params, x_BxTxNxF: jnp.ndarray, style_BxY: jnp.ndarray, co
 
 
 def note_axis(params: Params, h_BxTxNxH: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, style_BxY: jnp.ndarray,
-              config: ModelConfig, masks, dynamics_BxTxNxD: jnp.ndarray | None = None) -> jnp.ndarray:
+              config: ModelConfig, masks, dynamics_BxTxNxD: jnp.ndarray | None = None,
+              voices_BxTxNxD: jnp.ndarray | None = None) -> jnp.ndarray:
   """Logits `[B, T, N, 2]` given time-axis outputs, the notes (teacher forcing: note n sees the notes below) and
-  the style; with `dynamics_BxTxNxD` (a model with dynamics), 8 velocity logits more."""
+  the style; with `dynamics_BxTxNxD` (a model with dynamics), 8 velocity logits more; with `voices_BxTxNxD` (a
+  model with voices: each note's voice inputs, `voicing.NUM_HEAD_FEATURES`, whose last 12 are the voices below),
+  15 voice logits more."""
   b, t, n, _ = h_BxTxNxH.shape
   below = features.below_features(notes_BxTxNx2, config.chord_inputs)
+  if voices_BxTxNxD is not None:
+    below = jnp.concatenate([below, voices_BxTxNxD[..., -voicing.NUM_BELOW_FEATURES:]], axis=-1)
   x = jnp.concatenate([with_style(h_BxTxNxH, style_BxY), below.astype(h_BxTxNxH.dtype)], axis=-1)
   x = jnp.transpose(x, (2, 0, 1, 3)).reshape(n, b * t, -1)
   for layer, mask in zip(params['note'], masks):
@@ -349,13 +367,17 @@ def note_axis(params: Params, h_BxTxNxH: jnp.ndarray, notes_BxTxNx2: jnp.ndarray
   if dynamics_BxTxNxD is not None:
     dynamics = jnp.transpose(dynamics_BxTxNxD, (2, 0, 1, 3)).reshape(n, b * t, -1)
     logits = jnp.concatenate([logits, velocity_logits(params, x, dynamics)], axis=-1)
+  if voices_BxTxNxD is not None:
+    head = jnp.transpose(voices_BxTxNxD, (2, 0, 1, 3)).reshape(n, b * t, -1)
+    logits = jnp.concatenate([logits, voice_logits(params, x, head)], axis=-1)
   return jnp.transpose(logits.reshape(n, b, t, -1), (1, 2, 0, 3))
 
 
 def apply(params: Params, x_BxTxNxF: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, config: ModelConfig, *,
-          style_BxY: jnp.ndarray | None = None, dropout_key: jax.Array | None = None) -> jnp.ndarray:
-  """Logits `[B, T, N, 2]` (play; articulate given play; with dynamics, 8 more: the velocity bin given a strike)
-  for every step and note.
+          style_BxY: jnp.ndarray | None = None, dropout_key: jax.Array | None = None,
+          voices_BxTxN: jnp.ndarray | None = None) -> jnp.ndarray:
+  """Logits `[B, T, N, 2]` (play; articulate given play; with dynamics, 8 more: the velocity bin given a strike;
+  with voices, 15 more: the voice set given play) for every step and note.
 
   Args:
     x_BxTxNxF: input features of each step (from the previous step's notes; see `features.sequence_features`).
@@ -364,6 +386,8 @@ def apply(params: Params, x_BxTxNxF: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, co
     style_BxY: a weight per style of `config.styles` for each sequence (one-hot: one style; a mixture sums to 1);
       None: all zero.
     dropout_key: a key turns dropout on (training); None turns it off.
+    voices_BxTxN: for a model with voices, the voices of each step (`Piece.voices`; zeros: unknown): note n's
+      prediction sees only those of the notes below n, and of the steps before.
   """
   b, t, n, _ = x_BxTxNxF.shape
   params = with_matmul_dtype(params, config)
@@ -373,25 +397,38 @@ def apply(params: Params, x_BxTxNxF: jnp.ndarray, notes_BxTxNx2: jnp.ndarray, co
     time_key, note_key = jax.random.split(dropout_key)
   h = time_axis(params, x_BxTxNxF, style_BxY, config,
                 dropout_masks(time_key, config.time_sizes, b * n, config.dropout))
+  voice_inputs = None
+  if config.voices:
+    if voices_BxTxN is None:
+      voices_BxTxN = jnp.zeros(notes_BxTxNx2.shape[:3], jnp.uint8)
+    voice_inputs = jnp.concatenate([notes_BxTxNx2[..., 1:2].astype(jnp.float32),
+                                    x_BxTxNxF[..., features.voice_slice(config.structure)],
+                                    voicing.teacher_forced_below(voices_BxTxN)], axis=-1)
   return note_axis(params, h, notes_BxTxNx2, style_BxY, config,
                    dropout_masks(note_key, config.note_sizes, b * t, config.dropout),
-                   x_BxTxNxF[..., -features.NUM_DYNAMICS_FEATURES:] if config.dynamics else None)
+                   x_BxTxNxF[..., -features.NUM_DYNAMICS_FEATURES:] if config.dynamics else None, voice_inputs)
 
 
 def teacher_forced_logits(params: Params, notes_BxTxNx2: jnp.ndarray, bar_position_BxT: jnp.ndarray,
                           config: ModelConfig, *, lowest: int, context_BxTxC: jnp.ndarray | None = None,
                           style_BxY: jnp.ndarray | None = None, velocity_BxTxN: jnp.ndarray | None = None,
+                          voices_BxTxN: jnp.ndarray | None = None,
                           dropout_key: jax.Array | None = None) -> jnp.ndarray:
   """Logits `[B, T, N, 2]` of every step and note of whole sequences, each step predicted from the steps before it
   (the first from silence) and its notes from the notes below: training, evaluation and scoring samples. A model
   with phrase and key inputs (`config.structure`) reads `context_BxTxC` (unknown everywhere when it is None); one
   with styles reads `style_BxY` (see `apply`); one with dynamics reads `velocity_BxTxN` (each struck note's
-  velocity, 0 elsewhere and throughout a piece without dynamics; all 0 when it is None)."""
+  velocity, 0 elsewhere and throughout a piece without dynamics; all 0 when it is None); one with voices reads
+  `voices_BxTxN` (`Piece.voices`; all 0, unknown, when it is None)."""
   if config.structure and context_BxTxC is None:
     context_BxTxC = jnp.full((*bar_position_BxT.shape, 3), -1, jnp.int32)
   if config.dynamics and velocity_BxTxN is None:
     velocity_BxTxN = jnp.zeros(notes_BxTxNx2.shape[:3], jnp.int32)
+  if config.voices and voices_BxTxN is None:
+    voices_BxTxN = jnp.zeros(notes_BxTxNx2.shape[:3], jnp.uint8)
   x = features.sequence_features(notes_BxTxNx2, bar_position_BxT, lowest=lowest,
                                  context_BxTxC=context_BxTxC if config.structure else None,
-                                 velocity_BxTxN=velocity_BxTxN if config.dynamics else None)
-  return apply(params, x, notes_BxTxNx2, config, style_BxY=style_BxY, dropout_key=dropout_key)
+                                 velocity_BxTxN=velocity_BxTxN if config.dynamics else None,
+                                 voices_BxTxN=voices_BxTxN if config.voices else None)
+  return apply(params, x, notes_BxTxNx2, config, style_BxY=style_BxY, dropout_key=dropout_key,
+               voices_BxTxN=voices_BxTxN if config.voices else None)

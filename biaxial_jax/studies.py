@@ -35,13 +35,15 @@ def melody_kept(output: Piece, melody: Piece) -> bool:
 def harmonization_study(composer: Composer, melodies: Sequence[Piece], seeds: Sequence[int],
                         references: Sequence[Piece] = (), **sample_args) -> dict:
   """Harmonizes each melody once per seed; the statistics of the outputs (and of `references`)."""
-  outputs, kept, start = [], 0, time.perf_counter()
+  outputs, givens, kept, start = [], [], 0, time.perf_counter()
   for melody in melodies:
     for seed in seeds:
-      piece = composer.sample(melody=melody, seed=seed, **sample_args)[0]
+      generation = composer.generate(melody=melody, seed=seed, **sample_args)
+      piece = generation.pieces[0]
       kept += melody_kept(piece, top_voice(melody))
       outputs.append(piece)
-  result = {'generated': harmony.statistics(outputs), 'outputs': len(outputs), 'melody_exact': kept,
+      givens.append(generation.given)
+  result = {'generated': harmony.statistics(outputs, givens), 'outputs': len(outputs), 'melody_exact': kept,
             'seconds': time.perf_counter() - start}
   if references:
     result['reference'] = harmony.statistics(references)
@@ -60,7 +62,8 @@ def continuation_study(composer: Composer, pieces: Sequence[Piece], seeds: Seque
     bar = primer.num_steps // primer_bars
     for seed in seeds:
       out = composer.sample(total_bars * bar, primer=primer, seed=seed, **sample_args)[0]
-      outputs.append(dataclasses.replace(out, roll=canonical_roll(out.roll[primer.num_steps:]), phrase_ends=None))
+      outputs.append(dataclasses.replace(out, roll=canonical_roll(out.roll[primer.num_steps:]), phrase_ends=None,
+                                         voices=None if out.voices is None else out.voices[primer.num_steps:]))
   return {'generated': harmony.statistics(outputs), 'outputs': len(outputs), 'seconds': time.perf_counter() - start}
 
 

@@ -79,8 +79,9 @@ def train_step(state: dict, batch: Batch, dropout_root: jax.Array, *, config: Co
     logits = model.teacher_forced_logits(params, batch.notes_BxTxNx2, batch.bar_position_BxT, config.model,
                                          lowest=config.data.lowest, context_BxTxC=batch.context_BxTxC,
                                          style_BxY=batch.style_BxY, velocity_BxTxN=batch.velocity_BxTxN,
-                                         dropout_key=dropout_key)
-    return loss.loss_fn(logits, batch.notes_BxTxNx2, batch.mask_BxT, config.train.play_only, batch.velocity_BxTxN)
+                                         voices_BxTxN=batch.voices_BxTxN, dropout_key=dropout_key)
+    return loss.loss_fn(logits, batch.notes_BxTxNx2, batch.mask_BxT, config.train.play_only,
+                        *loss.targets_of(batch, config.model))
 
   (value, sums), grads = jax.value_and_grad(objective, has_aux=True)(state['params'])
   updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])

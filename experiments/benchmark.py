@@ -172,7 +172,7 @@ def measure(config: config_lib.Config, repeats: int) -> dict:
   batch = Batch(np.stack([play, play], -1), np.tile(np.arange(t) % 16, (b, 1)).astype(np.int32),
                 np.ones((b, t), np.float32), np.zeros(b, np.int32), np.zeros(b, np.int32),
                 np.tile(np.array([0, 1, 8], np.int32), (b, t, 1)), np.zeros((b, len(config.model.styles)), np.float32),
-                np.zeros((b, t, n), np.uint8))
+                np.zeros((b, t, n), np.uint8), np.zeros((b, t, n), np.uint8))
   mesh = mesh_lib.make_mesh()
   optimizer = train.make_optimizer(config.train)
   state = train.init_state(config, optimizer, NamedSharding(mesh, P()))

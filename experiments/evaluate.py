@@ -62,14 +62,22 @@ HARMONY_ROWS = (('complete major/minor triads, share of beats', 'share_triad'),
                 ('incomplete chords', 'share_incomplete'), ('other (non-tertian) sonorities', 'share_other'),
                 ('a minor second directly under the top voice', 'clash_share'), ('5 or more notes', 'crowded_share'),
                 ('downbeats on a major/minor triad (not six-four)', 'consonant_downbeat_share'),
-                ('parallel fifths per 100 voice-pair transitions', 'parallel_fifths_per_100'),
-                ('parallel octaves per 100 voice-pair transitions', 'parallel_octaves_per_100'),
                 ('cadences per 4 bars', 'cadences_per_4_bars'),
                 ('4-bar windows in the piece\'s key', 'key_window_share'),
                 ('4-bar windows in its key or the relative one', 'key_signature_window_share'),
                 ('phrase ends on a root-position major/minor triad, share of them', 'phrase_end_triad_share'),
                 ('phrase ends reached by a bass 4th/5th, share of them', 'phrase_end_leap_share'),
-                ('final chord a root-position major/minor triad', 'final_root_position_triad_share'))
+                ('final chord a root-position major/minor triad', 'final_root_position_triad_share'),
+                ('parallel fifths per 100 chord transitions', 'parallel_fifths_per_100'),
+                ('parallel octaves/unisons per 100 chord transitions', 'parallel_octaves_per_100'),
+                ('onsets where every voice sounds', 'every_voice_share'),
+                ('onsets with two voices crossed', 'crossed_share'),
+                ('onsets with upper voices over an octave apart', 'spread_share'),
+                ('chords inside one voice (steps)', 'chords_in_voice'),
+                ('scores of exactly four voices', 'four_voice_share'),
+                ('median lowest pitch per 4-bar window (MIDI)', 'register_low_median'),
+                ('median highest pitch per 4-bar window (MIDI)', 'register_high_median'))
+RANGE_ROWS = ('soprano_range', 'alto_range', 'tenor_range', 'bass_range')
 
 
 def _harmony_table(columns: dict) -> str:
@@ -77,6 +85,8 @@ def _harmony_table(columns: dict) -> str:
   lines = ['| per beat (unless said) | ' + ' | '.join(columns) + ' |', '|---' * (len(columns) + 1) + '|']
   lines += [f'| {label} | ' + ' | '.join(f'{c[key]:.3f}' for c in columns.values()) + ' |'
             for label, key in HARMONY_ROWS]
+  lines += [f'| {key.replace("_", " ")} (MIDI) | ' + ' | '.join(f'{c[key][0]}-{c[key][1]}' for c in columns.values())
+            + ' |' for key in RANGE_ROWS]
   lines.append('| pieces / beats | ' + ' | '.join(f'{c["pieces"]} / {c["beats"]}' for c in columns.values()) + ' |')
   return '\n'.join(lines)
 

@@ -61,6 +61,10 @@ _MAX_NOTES = flags.DEFINE_integer('max_notes', None, 'At most this many notes at
 _CADENCES = flags.DEFINE_boolean('cadences', None, 'Each phrase ends on a root-position major or minor triad, the last '
                                  'on the tonic, sampled as a condition with particles (default: on for a model with '
                                  'phrase and key inputs, such as the shipped one).')
+_VOICE_LEADING = flags.DEFINE_string('voice_leading', 'all', 'For a model with voices: the voice-leading conditions '
+                                     "the particles weigh, 'all', 'none', or some of fifths,octaves,crossing,spacing "
+                                     '(parallel fifths, parallel octaves, crossed voices, upper voices over an '
+                                     'octave apart).')
 _PARTICLES = flags.DEFINE_integer('particles', None, 'SMC particles per sample (default 32 under constraints '
                                   'beyond a primer, or with --search=best|beam; else 1, the plain sampler).',
                                   lower_bound=1)
@@ -89,8 +93,8 @@ _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace files of the same
 
 
 # What the page lists: the flags that shape the music (those given, and the controls and seed always).
-_SETTINGS = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _MAX_NOTES, _CADENCES, _PARTICLES, _SEARCH, _PRIMER, _HARMONIZE,
-             _FIXED, _MOTIF, _MOTIF_AT, _BRIDGE_TO, _BRIDGE_BARS, _ENDING, _KEY, _PHRASES, _FORM, _FORM_HARMONY,
+_SETTINGS = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _MAX_NOTES, _CADENCES, _VOICE_LEADING, _PARTICLES,
+             _SEARCH, _PRIMER, _HARMONIZE, _FIXED, _MOTIF, _MOTIF_AT, _BRIDGE_TO, _BRIDGE_BARS, _ENDING, _KEY, _PHRASES, _FORM, _FORM_HARMONY,
              _NUM_STEPS, _NUM_BARS, _TIME_SIGNATURE, _PICKUP, _TEMPO, _STYLE, _DYNAMICS, _ALLOW_ABOVE, _BEST)
 _ALWAYS_SHOWN = (_SEED, _TEMPERATURE, _CONSERVATIVITY, _ADAPTIVE, _SEARCH)
 
@@ -102,7 +106,7 @@ _FLAG_OF_ARGUMENT = {'num_steps': '--num_steps', 'num_samples': '--num_samples',
                      'bridge_to': '--bridge_to', 'bridge_bars': '--bridge_bars', 'ending': '--ending',
                      'particles': '--particles', 'search': '--search', 'key': '--key', 'phrases': '--phrases',
                      'num_bars': '--num_bars', 'pickup': '--pickup', 'form': '--form', 'max_notes': '--max_notes',
-                     'style': '--style'}
+                     'style': '--style', 'voice_leading': '--voice_leading'}
 
 
 def _motif_at() -> list[tuple[int, int]]:
@@ -182,7 +186,7 @@ def main(argv):
         ending=_ENDING.value, forbid_above_melody=not _ALLOW_ABOVE.value, time_signature=_TIME_SIGNATURE.value,
         pickup=pickup,
         tempo=_TEMPO.value, key=_KEY.value, phrases=phrases, form=_FORM.value, form_harmony=_FORM_HARMONY.value,
-        max_notes=_MAX_NOTES.value, cadences=_CADENCES.value, style=_STYLE.value)
+        max_notes=_MAX_NOTES.value, cadences=_CADENCES.value, style=_STYLE.value, voice_leading=_VOICE_LEADING.value)
   except CheckpointError as e:
     cli.fail(f'--checkpoint: {e}', code=1)
   except GenerationError as e:

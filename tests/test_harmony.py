@@ -58,13 +58,11 @@ def test_a_cadence_clashes_and_crowding_are_counted_per_beat():
   assert summary['cadences_per_4_bars'] == pytest.approx(4 * 1 / 2)
 
 
-def test_parallel_fifths_and_octaves_between_adjacent_voices():
-  # C-G moving to D-A in the outer voices of a two-voice texture: a parallel fifth; then octaves E-E to F-F
-  piece = chords((48, 55), (50, 57), (52, 64), (53, 65))
-  stats = harmony.piece_statistics(piece)
-  assert stats['transitions'] == 3 and stats['parallel_fifths'] == 1 and stats['parallel_octaves'] == 1
-  # contrary motion into a fifth is no parallel
-  assert harmony.piece_statistics(chords((48, 60), (43, 62)))['parallel_fifths'] == 0
+def test_register_is_read_per_4_bar_window():
+  low, high = chords(*[(48, 60)] * 16), chords(*[(55, 72)] * 16)  # four bars each
+  windows = harmony.register_windows(dataclasses.replace(low, roll=np.concatenate([low.roll, high.roll])))
+  assert windows == {'window_lows': [48, 48, 48, 48, 55], 'window_highs': [60, 72, 72, 72, 72]}
+  assert harmony.statistics([low, high])['register_low_median'] == pytest.approx(51.5)
 
 
 def test_key_windows_hold_in_a_diatonic_piece_and_not_in_a_modulating_one():

@@ -36,7 +36,38 @@ def test_a_chorale_becomes_four_voices_that_read_back_note_for_note(chorale, tmp
   assert means == sorted(means, reverse=True)
 
 
+def voiced_piece(lines) -> bj.Piece:
+  """A piece from four lines of (start step, end step, MIDI pitch), soprano first."""
+  roll = np.zeros((max(e for line in lines for _, e, _ in line), 78, 2), np.uint8)
+  voices = np.zeros(roll.shape[:2], np.uint8)
+  for v, line in enumerate(lines):
+    for start, end, pitch in line:
+      roll[start:end, pitch - 24, 0] = 1
+      roll[start, pitch - 24, 1] = 1
+      voices[start:end, pitch - 24] |= 1 << v
+  return bj.Piece(roll, key=bj.Key(0, True), voices=voices)
+
+
+def test_a_piece_with_voices_is_written_as_its_voices_sang_it(tmp_path):
+  # the alto climbs above the soprano on the third beat (pitch order would swap their parts there) and sings a
+  # unison with it on the fourth; the tenor holds a half note across the beat
+  piece = voiced_piece([[(0, 4, 72), (4, 8, 71), (8, 12, 67), (12, 16, 72)],
+                        [(0, 4, 67), (4, 8, 67), (8, 12, 69), (12, 16, 72)],
+                        [(0, 8, 64), (8, 16, 64)],
+                        [(0, 4, 48), (4, 8, 43), (8, 12, 41), (12, 16, 48)]])
+  path = bj.write_musicxml(piece, tmp_path / 'v.musicxml')
+  parts = parts_of(path)
+  assert [p.partName for p in parts] == ['Soprano', 'Alto', 'Tenor', 'Bass']
+  assert [type(p.getElementsByClass('Measure')[0].clef).__name__ for p in parts] == list(notation.VOICE_CLEFS)
+  assert [n.pitch.midi for n in parts[1].flatten().notes] == [67, 67, 69, 72]
+  assert [n.quarterLength for n in parts[2].flatten().notes] == [2, 2]
+  back = bj.read_piece(path)
+  np.testing.assert_array_equal(back.voices, piece.voices)  # the crossing and the unison kept, voice by voice
+  assert back == piece
+
+
 def test_given_notes_get_a_part_and_a_midi_track_of_their_own(chorale, tmp_path):
+  chorale = chorale.with_roll(chorale.roll)  # no voices: parts by pitch order, the given melody apart
   melody = bj.top_voice(chorale)
   given = melody.roll[..., 0].astype(bool)
   parts = parts_of(bj.write_musicxml(chorale, tmp_path / 'h.musicxml', given))

@@ -13,7 +13,7 @@ def get_config() -> Config:
   return Config(
       data=DataConfig(dataset='bach_chorales', seq_len=64, max_transpose=6),
       model=ModelConfig(time_sizes=(200, 200), note_sizes=(100, 50), dropout=0.5, matmul_dtype='bfloat16',
-                        structure=True, chord_inputs=True),
+                        structure=True, chord_inputs=True, voices=True),
       train=TrainConfig(batch_size=8, num_steps=6_000, decay_steps=6_000, learning_rate=2e-3, warmup_steps=100,
                         weight_decay=0.1,
                         log_every=100, eval_every=250, checkpoint_every=250),

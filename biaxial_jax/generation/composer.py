@@ -24,6 +24,7 @@ from biaxial_jax.generation import constraints as constraints_lib
 from biaxial_jax.generation import form as form_lib
 from biaxial_jax.generation import sampler
 from biaxial_jax.generation import styles as styles_lib
+from biaxial_jax.generation import voice_leading as voice_leading_lib
 from biaxial_jax.generation.constraints import Constraints, GenerationError, Request
 from biaxial_jax.music.melodies import top_voice
 from biaxial_jax.music import inputs, scores, structure
@@ -215,7 +216,8 @@ class Composer:
                bridge_bars: int = 4, ending=None, fixed=None, forbid_above_melody: bool = True, num_bars=None,
                time_signature=None, pickup=None, tempo: float | None = None, key=None,
                phrases=None, form: str | None = None, form_harmony: bool = False,
-               max_notes: int | None = None, cadences: bool | None = None, style=None) -> Generation:
+               max_notes: int | None = None, cadences: bool | None = None, style=None,
+               voice_leading=None) -> Generation:
     """Generates `num_samples` independent pieces, free or under constraints (which combine), with what the sampler
     knows of each (`Generation`); `sample` returns the pieces alone.
 
@@ -269,6 +271,10 @@ class Composer:
         (`generation.styles`); default: the model's first style. A model with dynamics gives the pieces
         velocities where the style has weight on a style whose data had them (`model.dynamics_styles`); the
         others are left without (`Piece.velocity` None: written flat).
+      voice_leading: for a model with voices, which voice-leading conditions the particles weigh
+        (`generation.voice_leading`): 'all' (the default), 'none', names among 'fifths', 'octaves', 'crossing',
+        'spacing' (a comma-separated string or a list), or a `VoiceLeading` of weights. A model with voices always
+        sings in four voices, each in its range, the melody as the soprano.
     """
     for name, value in (('temperature', temperature), ('conservativity', conservativity)):
       if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -285,6 +291,7 @@ class Composer:
       raise GenerationError('max_notes', f'must be in [1, {self.num_notes}], got {max_notes!r}')
     known = self.config.model.styles
     style = {} if style is None and not known else styles_lib.parse(known[0] if style is None else style, known)
+    leading = voice_leading_lib.parse(voice_leading)
     c = self.constraints(num_steps, primer=primer, melody=melody, motif=motif, motif_at=motif_at,
                          bridge_to=bridge_to, bridge_bars=bridge_bars, ending=ending, fixed=fixed,
                          forbid_above_melody=forbid_above_melody, num_bars=num_bars, time_signature=time_signature,
@@ -324,9 +331,9 @@ class Composer:
     plan = sampler.Plan(jnp.asarray(c.bar_position), batched(c.mask), batched(c.values),
                         batched(c.force_articulate), batched(c.require), jnp.asarray(closes), jnp.asarray(contexts),
                         batched(styles_lib.weights_of(style, known)), jnp.asarray(lookahead), jnp.asarray(drop),
-                        jnp.asarray(beat_T))
+                        jnp.asarray(beat_T), batched(c.voices), batched(c.closed))
     controls = sampler.Controls(jnp.float32(temperature), jnp.float32(conservativity), jnp.float32(adaptive),
-                                jnp.int32(sampler.NO_LIMIT if max_notes is None else max_notes))
+                                jnp.int32(sampler.NO_LIMIT if max_notes is None else max_notes), leading)
 
     def run(plan, round_index):
       key = jax.random.key(int(seed))
@@ -350,12 +357,14 @@ class Composer:
                            lookahead_T=jnp.asarray(lookahead), drop_T=jnp.asarray(drop))
       result = run(plan, round_index)
     dynamic = self.config.model.dynamics and styles_lib.plays_dynamics(style, self.config.model.dynamics_styles)
+    voiced = self.config.model.voices
     pieces = [Piece(roll, lowest=self.lowest, steps_per_quarter=self.steps_per_quarter,
                     time_signatures=c.time_signatures, tempos=c.tempos, name=f'sample_{i}', key=k,
                     phrase_ends=c.phrase_ends, style=next(iter(style)) if len(style) == 1 else None,
-                    velocity=velocity if dynamic else None)
-              for i, (roll, k, velocity) in enumerate(zip(np.asarray(result.rolls), keys,
-                                                          np.asarray(result.velocities)))]
+                    velocity=velocity if dynamic else None, voices=voices if voiced else None)
+              for i, (roll, k, velocity, voices) in enumerate(zip(np.asarray(result.rolls), keys,
+                                                                  np.asarray(result.velocities),
+                                                                  np.asarray(result.voices)))]
     return Generation(pieces, np.asarray(result.log_likelihood), np.asarray(result.log_weight),
                       np.asarray(result.log_evidence), np.asarray(result.ess_SxT), int(particles),
                       [sorted(c.unmet(piece.roll) + cadences_lib.unmet(piece.roll, close, self.lowest, beat_T))

@@ -28,6 +28,7 @@ class GenerationError(BiaxialError):
     self.message = message
 
 
+SOPRANO = 0  # the voice a melody is sung by (for a model with voices)
 ENDING_BASS_LOW = 40  # MIDI E2: an ending on a key puts the tonic in the bass in E2..D#3, as chorales end
 
 
@@ -61,6 +62,8 @@ class Constraints:
   key: the key the model is told (the asked one, else the primer's or melody's); None: one is drawn per sample.
   phrase_ends: where phrases end (the asked plan, the melody's fermatas, or 2-bar phrases), the last at the end.
   changes: what reading the given material changed, in words (for the user's log).
+  voices: `uint8[T, N]`: the voices given notes are sung by, for a model with voices (a melody: the soprano).
+  closed: `int32[T]`: the voices generated notes may not take at each step (a melody's soprano while it lasts).
   """
   mask: np.ndarray
   values: np.ndarray
@@ -73,6 +76,8 @@ class Constraints:
   key: Key | None
   phrase_ends: tuple[int, ...]
   changes: tuple[str, ...] = ()
+  voices: np.ndarray | None = None
+  closed: np.ndarray | None = None
 
   @property
   def num_steps(self) -> int:
@@ -122,6 +127,8 @@ class Builder:
     self.values = np.zeros((num_steps, num_notes, 2), bool)
     self.force = np.zeros((num_steps, num_notes), bool)
     self.require = np.zeros((num_steps, num_notes), bool)
+    self.voices = np.zeros((num_steps, num_notes), np.uint8)
+    self.closed = np.zeros(num_steps, np.int32)
     self.owner = np.full((num_steps, num_notes, 2), -1, np.int16)
     self.owners: list[str] = []
     self.spans: set[int] = set()
@@ -148,9 +155,11 @@ class Builder:
     if start > 0:
       self.spans.add(start)
 
-  def fix_notes(self, field: str, piece: Piece, start: int, what: str, forbid_above: bool, transpose: int = 0):
+  def fix_notes(self, field: str, piece: Piece, start: int, what: str, forbid_above: bool, transpose: int = 0,
+                voice: int | None = None):
     """The notes of `piece` exactly (pitch, onset, length, repeats), placed at `start` and moved by `transpose`
-    semitones; with `forbid_above`, nothing sounds above its highest note while one sounds (a melody, a motif)."""
+    semitones; with `forbid_above`, nothing sounds above its highest note while one sounds (a melody, a motif);
+    with `voice` (0 soprano .. 3 bass), sung by that voice, which generated notes leave to it while it lasts."""
     roll = piece.roll.astype(bool)
     if transpose:
       notes = np.flatnonzero(roll[..., PLAY].any(axis=0))
@@ -164,6 +173,9 @@ class Builder:
       for t in np.flatnonzero(play.any(axis=1)):
         mask[t, np.flatnonzero(play[t])[-1] + 1:] = True
     self.fix(field, mask, roll & mask, start, what)
+    if voice is not None:
+      self.voices[start:start + len(roll)][play] |= np.uint8(1 << voice)
+      self.closed[start:start + len(roll)] |= 1 << voice
     # where a fixed note ends, a generated note on that pitch must be struck anew: the fixed note keeps its length
     after = np.concatenate([roll[1:], np.zeros_like(roll[:1])])
     ended = play & ~(after[..., PLAY] & ~after[..., ARTICULATE])
@@ -175,7 +187,8 @@ class Builder:
   def build(self, time_signatures, tempos, steps_per_quarter: int, key: Key | None, phrase_ends: tuple[int, ...],
             changes: tuple[str, ...] = ()) -> Constraints:
     return Constraints(self.mask, self.values, self.force, self.require, tuple(sorted(self.spans)),
-                       tuple(time_signatures), tuple(tempos), steps_per_quarter, key, phrase_ends, changes)
+                       tuple(time_signatures), tuple(tempos), steps_per_quarter, key, phrase_ends, changes,
+                       self.voices, self.closed)
 
 
 def tonic_ending(num_notes: int, lowest: int, key: tuple[int, bool],
@@ -331,7 +344,7 @@ def assemble(request: Request, lowest: int, num_notes: int, steps_per_quarter: i
     if request.melody.num_steps > num_steps:
       raise GenerationError('melody', f'{request.melody.num_steps} steps long, longer than the {num_steps} steps '
                             'asked for (num_steps)')
-    builder.fix_notes('melody', request.melody, 0, 'the melody', request.forbid_above_melody)
+    builder.fix_notes('melody', request.melody, 0, 'the melody', request.forbid_above_melody, voice=SOPRANO)
   if request.motif is not None:
     bars = downbeats(num_steps, meters, steps_per_quarter)
     for bar, transpose in request.motif_at:

@@ -29,6 +29,14 @@ log-likelihood (plus look-ahead), each copied four times (a stochastic beam sear
 Also returned: the chosen particle's log-weight and model log-likelihood (scored as in training), the estimate of
 `log` q(constraints) (the mean of the weights, carried through resampling), and the effective sample size per step.
 
+Temperature. Each note's Bernoulli is drawn at the temperature, and each particle is weighed by the normalizer of
+every tempered bit, `sigma(l)^(1/T) + sigma(-l)^(1/T)`: the weighted particles then target the model's whole
+piece tempered, `q(x)^(1/T)`, rather than a chain of notes each tempered along the note axis, which makes uncertain
+low notes rarer at every step and pushes the register up (BUILD_NOTES.md, "Voices"). At T = 1 nothing changes.
+
+Voices. A model with voices gives every played note its voices as it goes (`voice_leading.draw`) and weighs each
+step's voice leading (`voice_leading.weigh`: four voices or none, parallels, crossings, spacing).
+
 Dynamics. A model with dynamics draws, for every struck note, a velocity bin from its velocity output at the
 temperature (Gumbel-max), plays it at the bin's middle, and reads the drawn velocities back as the next step's
 inputs; the constraints do not weigh velocities (they fix notes, not how loud they are), and the model
@@ -45,9 +53,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from biaxial_jax import features, model
+from biaxial_jax import features, model, voicing
 from biaxial_jax.config import ModelConfig
 from biaxial_jax.generation import cadences, smc
+from biaxial_jax.generation import voice_leading as voice_leading_lib
 
 MODES = ('sample', 'best', 'beam')
 BEAM_FRACTION = 4  # beam search keeps the best K / 4 particles at each bar line
@@ -69,11 +78,13 @@ class Controls(typing.NamedTuple):
     as many as it may (counting the given ones still to come above), the free cells above are conditioned to silence
     like fixed ones: each particle is weighted by the model's probability of that silence, so the output samples the
     model given the limit, not a truncated draw.
+  voice_leading: for a model with voices, the weights of its voice-leading conditions and the voices' ranges.
   """
   temperature: jnp.ndarray
   conservativity: jnp.ndarray
   adaptive: jnp.ndarray
   max_notes: jnp.ndarray | int = NO_LIMIT
+  voice_leading: voice_leading_lib.VoiceLeading = voice_leading_lib.VoiceLeading()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +121,8 @@ class Plan(typing.NamedTuple):
   style_SxY: each sample's weight per style of the model (`model.styles`; Y = 0 for a model without styles).
   lookahead_T: after step t, score the span starting at this step by look-ahead (-1: no look-ahead then).
   drop_T: after step t, drop the look-ahead weight (its span's cells have been weighted).
+  voices_SxTxN: for a model with voices, the voices given notes are sung by (a melody: the soprano), 0 elsewhere.
+  closed_SxT: for a model with voices, the voices generated notes may not take at each step (a melody's soprano).
   """
   bar_position_T: jnp.ndarray
   mask_SxTxNx2: jnp.ndarray
@@ -122,6 +135,8 @@ class Plan(typing.NamedTuple):
   lookahead_T: jnp.ndarray
   drop_T: jnp.ndarray
   beat_T: jnp.ndarray
+  voices_SxTxN: jnp.ndarray
+  closed_SxT: jnp.ndarray
 
 
 def free_plan(num_samples: int, num_steps: int, num_notes: int, *, mask_SxTxNx2=None, values_SxTxNx2=None,
@@ -136,35 +151,61 @@ def free_plan(num_samples: int, num_steps: int, num_notes: int, *, mask_SxTxNx2=
               np.zeros((s, t, n), bool), np.full((s, t), cadences.NONE, np.int32),
               np.full((s, t, context_channels), -1, np.int32),
               np.zeros((s, 0), np.float32) if style_SxY is None else style_SxY, np.full(t, -1, np.int32),
-              np.zeros(t, bool), jnp.arange(t) % 4 == 0)
+              np.zeros(t, bool), jnp.arange(t) % 4 == 0, np.zeros((s, t, n), np.uint8), np.zeros((s, t), np.int32))
 
 
 class Result(typing.NamedTuple):
   """Per sample: the roll `uint8[S, T, N, 2]`, the model's log-likelihood of it (nats, as training scores it), the
   chosen particle's log-weight, the estimate of log q(constraints), the effective sample size after each step, and
-  the velocity of each struck note `uint8[S, T, N]` (a model with dynamics; zeros otherwise)."""
+  the velocity of each struck note `uint8[S, T, N]` (a model with dynamics; zeros otherwise), and the voices of each
+  played note `uint8[S, T, N]` (a model with voices; zeros otherwise)."""
   rolls: jnp.ndarray
   log_likelihood: jnp.ndarray
   log_weight: jnp.ndarray
   log_evidence: jnp.ndarray
   ess_SxT: jnp.ndarray
   velocities: jnp.ndarray
+  voices: jnp.ndarray
+
+
+class StepVoices(typing.NamedTuple):
+  """What the note scan of a model with voices needs of its step: where each voice sang at the previous step
+  (`[B, 4]` note indices, -1 silent), the voices closed to generated notes (`[B]` bits), and the voices' ranges
+  (`[4, 2]` MIDI)."""
+  prev_Bx4: jnp.ndarray
+  closed_B: jnp.ndarray
+  ranges_Vx2: jnp.ndarray
+
+
+def tempered_log_normalizer(logit_B: jnp.ndarray, temperature) -> jnp.ndarray:
+  """`log(sigmoid(l)^(1/T) + sigmoid(-l)^(1/T))`: the weight that turns a bit drawn at temperature T into a share
+  of the whole piece tempered (see the module docstring); 0 at T = 1."""
+  return jnp.logaddexp(jax.nn.log_sigmoid(logit_B) / temperature, jax.nn.log_sigmoid(-logit_B) / temperature)
 
 
 def _sample_note(params, chord_inputs: bool, learned_articulation: bool, temperature, conservativity_B, max_notes,
-                 carry, per_note):
+                 lowest: int, step_voices: StepVoices | None, carry, per_note):
   """One note of one step for every particle; carry = (note-axis states, the lower note's pair, the chord drawn
   below: `features.ChordCarry`, whose `voices_B` also counts the notes sounding so far at this step for
-  `max_notes`); `reserved_B` in `per_note` counts the given notes still to come above this one."""
-  states, lower_Bx2, chord = carry
-  time_gates_Bx4H, uniform_Bx2, gumbel_BxV, dynamics_BxD, mask_Bx2, values_Bx2, force_B, prev_play_B, reserved_B = (
-      per_note)
-  gates = time_gates_Bx4H + model.note_gates_from_below(params, chord.features(lower_Bx2, chord_inputs))
+  `max_notes`; the voices placed so far: `voicing.VoiceCarry`); `reserved_B` in `per_note` counts the given notes
+  still to come above this one."""
+  states, lower_Bx2, chord, voice_carry = carry
+  (time_gates_Bx4H, uniform_Bx2, gumbel_BxV, dynamics_BxD, mask_Bx2, values_Bx2, force_B, prev_play_B, reserved_B,
+   note_B, previous_voices_BxD, given_voices_B, prev_bits_B, gumbel_BxC) = per_note
+  below = chord.features(lower_Bx2, chord_inputs)
+  if step_voices is not None:
+    voices_below = voicing.below_features(note_B, voice_carry.placed_Bx4, step_voices.prev_Bx4)
+    below = jnp.concatenate([below, voices_below], axis=-1)
+  gates = time_gates_Bx4H + model.note_gates_from_below(params, below)
   states, out_BxH = model.stack_step_from_gates(params['note'], states, gates)
   logits_Bx2 = model.output_logits(params, out_BxH)
   p_Bx2 = jax.nn.sigmoid(logits_Bx2 / temperature)
   p_play = p_Bx2[:, 0] ** conservativity_B
   full_B = (chord.voices_B + reserved_B >= max_notes) & ~mask_Bx2[:, 0]  # no room left: silence, weighed as given
+  if step_voices is not None:  # and no voice left that may sing it
+    open_B = voice_leading_lib.open_voices(voice_carry, step_voices.closed_B)
+    take_B = voice_leading_lib.takeable(lowest + note_B, open_B, prev_bits_B, step_voices.ranges_Vx2)
+    full_B |= (take_B == 0) & ~mask_Bx2[:, 0]
   play = jnp.where(mask_Bx2[:, 0], values_Bx2[:, 0], ~full_B & (uniform_Bx2[:, 0] < p_play))
   drawn = uniform_Bx2[:, 1] < p_Bx2[:, 1] if learned_articulation else jnp.zeros_like(play)
   art = jnp.where(mask_Bx2[:, 1], values_Bx2[:, 1], drawn)
@@ -173,6 +214,9 @@ def _sample_note(params, chord_inputs: bool, learned_articulation: bool, tempera
   constrained_Bx2 = mask_Bx2 | jnp.stack([full_B, force_B], axis=-1)
   log_w = smc.constrained_log_prob(logits_Bx2, pair_Bx2, prev_play_B, constrained_Bx2, temperature,
                                    conservativity_B, learned_articulation)
+  art_drawn = play & prev_play_B & learned_articulation
+  log_w += jnp.where(temperature == 1, 0.0, tempered_log_normalizer(logits_Bx2[:, 0], temperature)
+                     + jnp.where(art_drawn, tempered_log_normalizer(logits_Bx2[:, 1], temperature), 0.0))
   log_lik = smc.model_log_prob(logits_Bx2, pair_Bx2)
   velocity_B = jnp.zeros(play.shape, jnp.int32)
   if 'velocity' in params:  # a velocity bin for a struck note, drawn at the temperature (Gumbel-max)
@@ -180,7 +224,16 @@ def _sample_note(params, chord_inputs: bool, learned_articulation: bool, tempera
     bin_B = jnp.argmax(velocity_logits / temperature + gumbel_BxV, axis=-1)
     velocity_B = jnp.where(art, features.bin_velocity(bin_B), 0)
     log_lik += jnp.where(art, jnp.take_along_axis(jax.nn.log_softmax(velocity_logits), bin_B[:, None], -1)[:, 0], 0.0)
-  return (states, pair_Bx2, chord.step(play, chord_inputs)), (pair_Bx2, log_w, log_lik, velocity_B)
+  bits_B = jnp.zeros(play.shape, jnp.int32)
+  if step_voices is not None:
+    head = jnp.concatenate([art[:, None].astype(jnp.float32), previous_voices_BxD, voices_below], axis=-1)
+    bits_B, voice_log_w, voice_log_lik = voice_leading_lib.draw(
+        model.voice_logits(params, out_BxH, head), gumbel_BxC, play, play & ~art, mask_Bx2[:, 0], given_voices_B,
+        open_B, take_B, prev_bits_B)
+    log_w, log_lik = log_w + voice_log_w, log_lik + voice_log_lik
+    voice_carry = voice_carry.step(note_B, bits_B)
+  return ((states, pair_Bx2, chord.step(play, chord_inputs), voice_carry),
+          (pair_Bx2, log_w, log_lik, velocity_B, bits_B))
 
 
 def _adapt(conservativity_B: jnp.ndarray, notes_BxNx2: jnp.ndarray, controls: Controls) -> jnp.ndarray:
@@ -212,47 +265,57 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
   padded_values = jnp.pad(plan.values_SxTxNx2, ((0, 0), (0, length), (0, 0), (0, 0)))
   padded_bar = jnp.pad(plan.bar_position_T, (0, length))
   padded_context = jnp.pad(plan.context_SxTxC, ((0, 0), (0, length), (0, 0)), constant_values=-1)
+  padded_voices = jnp.pad(jnp.asarray(plan.voices_SxTxN, jnp.int32), ((0, 0), (0, length), (0, 0)))
 
   def context(x):  # what the features read: nothing for a model without phrase and key inputs
     return x if config.structure else None
 
   style_BxY = particles(jnp.asarray(plan.style_SxY, jnp.float32))
 
-  def lookahead(start, time_states, notes_BxNx2, dynamics, conservativity_B):
+  def lookahead(start, time_states, notes_BxNx2, dynamics, voices_BxN, conservativity_B):
     def span(x):
       return particles(jax.lax.dynamic_slice_in_dim(x, start, length, axis=1))
     return smc.lookahead_log_prob(params, time_states, notes_BxNx2, span(padded_mask), span(padded_values),
                                   jax.lax.dynamic_slice_in_dim(padded_bar, start, length),
                                   context(span(padded_context)), style_BxY, dynamics, controls.temperature,
-                                  conservativity_B,
+                                  conservativity_B, (voices_BxN, span(padded_voices)) if config.voices else None,
                                   config=config, lowest=lowest, learned_articulation=learned_articulation)
 
   def time_step(carry, per_step):
-    (time_states, prev_BxNx2, velocity_BxN, level_B, beat_play_BxN, arrival_B, twist_B, conservativity_B, log_w_B,
-     log_lik_B, log_psi_B) = carry
+    (time_states, prev_BxNx2, velocity_BxN, voices_BxN, level_B, beat_play_BxN, arrival_B, twist_B, conservativity_B,
+     log_w_B, log_lik_B, log_psi_B) = carry
     dynamics = (velocity_BxN, level_B) if config.dynamics else None
     (step_key, bar_position, mask, values, force, require, reserved, cadence, step_context, lookahead_start, drop,
-     bar_ends, is_beat) = per_step
-    mask_BxNx2, values_BxNx2, force_BxN, require_BxN, reserved_BxN = (
-        particles(x) for x in (mask, values, force, require, reserved))
+     bar_ends, is_beat, given_voices, closed) = per_step
+    mask_BxNx2, values_BxNx2, force_BxN, require_BxN, reserved_BxN, given_voices_BxN, closed_B = (
+        particles(x) for x in (mask, values, force, require, reserved, given_voices, closed))
+    prev_pitch_Bx4 = voicing.voice_pitches(voices_BxN)
     x_BxNxF = features.note_features(prev_BxNx2, jnp.full((b,), bar_position), lowest=lowest,
-                                     context_XxC=context(particles(step_context)), dynamics_XxN_X=dynamics)
-    # the velocity output reads the note's own dynamics inputs again, the features' last ones
+                                     context_XxC=context(particles(step_context)), dynamics_XxN_X=dynamics,
+                                     prev_voices_Xx4=prev_pitch_Bx4 if config.voices else None)
+    # the velocity and voice outputs read the note's own dynamics and previous voices again
     dynamics_BxNxD = x_BxNxF[..., x_BxNxF.shape[-1] - (features.NUM_DYNAMICS_FEATURES if config.dynamics else 0):]
+    previous_voices_BxNxD = x_BxNxF[..., features.voice_slice(config.structure) if config.voices else slice(0, 0)]
     x_BxNxF = model.with_style(x_BxNxF, style_BxY)
     time_states, h = model.stack_step(params['time'], time_states, x_BxNxF.reshape(b * n, -1))
     uniform_BxNx2 = jax.random.uniform(step_key, (b, n, 2))
     gumbel_BxNxV = jax.random.gumbel(jax.random.fold_in(step_key, 2),
                                      (b, n, features.VELOCITY_BINS if config.dynamics else 0))
+    gumbel_BxNxC = jax.random.gumbel(jax.random.fold_in(step_key, 3),
+                                     (b, n, voicing.NUM_CLASSES if config.voices else 0))
     per_note = (model.note_gates_from_time(params, h.reshape(b, n, -1), style_BxY), uniform_BxNx2, gumbel_BxNxV,
-                dynamics_BxNxD, mask_BxNx2, values_BxNx2, force_BxN, prev_BxNx2[..., 0] > 0, reserved_BxN)
+                dynamics_BxNxD, mask_BxNx2, values_BxNx2, force_BxN, prev_BxNx2[..., 0] > 0, reserved_BxN,
+                jnp.broadcast_to(jnp.arange(n), (b, n)), previous_voices_BxNxD, given_voices_BxN, voices_BxN,
+                gumbel_BxNxC)
     per_note = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), per_note)  # notes lead: the scan runs over them
+    step_voices = StepVoices(prev_pitch_Bx4, closed_B, jnp.asarray(controls.voice_leading.ranges, jnp.int32))
     note = functools.partial(_sample_note, params, config.chord_inputs, learned_articulation, controls.temperature,
-                             conservativity_B, controls.max_notes)
-    _, (pairs_NxBx2, log_w_NxB, log_lik_NxB, velocity_NxB) = jax.lax.scan(
-        note, (note_init, jnp.zeros((b, 2)), features.ChordCarry.empty(b)), per_note)
+                             conservativity_B, controls.max_notes, lowest, step_voices if config.voices else None)
+    _, (pairs_NxBx2, log_w_NxB, log_lik_NxB, velocity_NxB, voices_NxB) = jax.lax.scan(
+        note, (note_init, jnp.zeros((b, 2)), features.ChordCarry.empty(b), voicing.VoiceCarry.empty(b)), per_note)
     notes_BxNx2 = jnp.swapaxes(pairs_NxBx2, 0, 1)
     velocity_BxN = jnp.swapaxes(velocity_NxB, 0, 1)
+    voices_BxN = jnp.swapaxes(voices_NxB, 0, 1)
     level_B = features.step_level(velocity_BxN, level_B)
     met_B = ~require_BxN.any(axis=-1) | (require_BxN & (notes_BxNx2[..., 0] > 0)).any(axis=-1)
     beat_play_BxN, arrival_B = cadences.arrival(beat_play_BxN, arrival_B, notes_BxNx2[..., 0], is_beat, lowest)
@@ -260,12 +323,16 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
                                                   UNMET_LOG_WEIGHT)
     log_w_B = (log_w_B + log_w_NxB.sum(axis=0) + jnp.where(met_B, 0.0, UNMET_LOG_WEIGHT) + cadence_log_w_B
                + new_twist_B - twist_B)
+    if config.voices:
+      log_w_B += voice_leading_lib.weigh(prev_pitch_Bx4, voicing.voice_pitches(voices_BxN),
+                                         (notes_BxNx2[..., 1] > 0).any(axis=-1), closed_B, controls.voice_leading,
+                                         UNMET_LOG_WEIGHT)
     log_lik_B = log_lik_B + log_lik_NxB.sum(axis=0)
     conservativity_B = _adapt(conservativity_B, notes_BxNx2, controls)
 
     new_psi_B = jax.lax.cond(lookahead_start >= 0,
                              lambda: lookahead(lookahead_start, time_states, notes_BxNx2,
-                                               (velocity_BxN, level_B) if config.dynamics else None,
+                                               (velocity_BxN, level_B) if config.dynamics else None, voices_BxN,
                                                conservativity_B),
                              lambda: jnp.where(drop, 0.0, log_psi_B))
     log_w_B = log_w_B + new_psi_B - log_psi_B
@@ -285,11 +352,12 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
       mean_S = jax.nn.logsumexp(log_w_SxK, axis=-1) - jnp.log(k)
       log_w_B = jnp.where(resample_S[:, None], mean_S[:, None], log_w_SxK).reshape(b)
     rows_B = smc.to_rows(ancestors_SxK)
-    state = (time_states, notes_BxNx2, velocity_BxN, level_B, beat_play_BxN, arrival_B, new_twist_B, conservativity_B,
-             log_w_B, log_lik_B, new_psi_B)
+    state = (time_states, notes_BxNx2, velocity_BxN, voices_BxN, level_B, beat_play_BxN, arrival_B, new_twist_B,
+             conservativity_B, log_w_B, log_lik_B, new_psi_B)
     state = jax.lax.cond(jnp.any(ancestors_SxK != identity_SxK),
                          lambda: smc.gather_rows(state, rows_B, b), lambda: state)
-    return state, ((notes_BxNx2.astype(jnp.uint8), velocity_BxN.astype(jnp.uint8)), rows_B, ess_S)
+    drawn = (notes_BxNx2.astype(jnp.uint8), velocity_BxN.astype(jnp.uint8), voices_BxN.astype(jnp.uint8))
+    return state, (drawn, rows_B, ess_S)
 
   def time_major(x):
     return jnp.swapaxes(x, 0, 1)
@@ -300,8 +368,10 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
   per_step = (jax.random.split(key, t), plan.bar_position_T, time_major(plan.mask_SxTxNx2),
               time_major(plan.values_SxTxNx2), time_major(plan.force_SxTxN), time_major(plan.require_SxTxN),
               time_major(reserved_SxTxN), time_major(plan.cadence_SxT), time_major(plan.context_SxTxC),
-              plan.lookahead_T, plan.drop_T, bar_ends_T, plan.beat_T)
-  init = (time_states, jnp.zeros((b, n, 2)), jnp.zeros((b, n), jnp.int32), jnp.zeros(b), jnp.zeros((b, n), bool),
+              plan.lookahead_T, plan.drop_T, bar_ends_T, plan.beat_T,
+              time_major(jnp.asarray(plan.voices_SxTxN, jnp.int32)), time_major(jnp.asarray(plan.closed_SxT, jnp.int32)))
+  init = (time_states, jnp.zeros((b, n, 2)), jnp.zeros((b, n), jnp.int32), jnp.zeros((b, n), jnp.int32), jnp.zeros(b),
+          jnp.zeros((b, n), bool),
           jnp.full((b,), cadences.NO_BASS, jnp.int32), jnp.zeros(b),
           jnp.full((b,), controls.conservativity, jnp.float32), jnp.zeros(b), jnp.zeros(b), jnp.zeros(b))
   final, (drawn_TxBx_, rows_TxB, ess_TxS) = jax.lax.scan(time_step, init, per_step)
@@ -312,6 +382,6 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
   else:
     chosen_S = jnp.argmax(log_lik_SxK, axis=-1)
   rows_S = chosen_S + k * jnp.arange(s)
-  rolls, velocities = smc.backtrack(drawn_TxBx_, rows_TxB, rows_S)
+  rolls, velocities, voices = smc.backtrack(drawn_TxBx_, rows_TxB, rows_S)
   return Result(rolls, log_lik_B[rows_S], log_w_B[rows_S],
-                jax.nn.logsumexp(log_w_SxK, axis=-1) - jnp.log(k), time_major(ess_TxS), velocities)
+                jax.nn.logsumexp(log_w_SxK, axis=-1) - jnp.log(k), time_major(ess_TxS), velocities, voices)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from biaxial_jax import features, model
+from biaxial_jax import features, model, voicing
 from biaxial_jax.config import ModelConfig
 
 
@@ -117,8 +117,8 @@ def backtrack(notes_TxBx_, ancestors_TxB: jnp.ndarray, final_rows_S: jnp.ndarray
 def lookahead_log_prob(params, time_states, prev_BxNx2: jnp.ndarray, span_mask_BxLxNx2: jnp.ndarray,
                        span_values_BxLxNx2: jnp.ndarray, span_bar_position_L: jnp.ndarray,
                        span_context_BxLxC: jnp.ndarray | None, style_BxY: jnp.ndarray, dynamics_BxN_B,
-                       temperature, conservativity_B: jnp.ndarray, *, config: ModelConfig, lowest: int,
-                       learned_articulation: bool) -> jnp.ndarray:
+                       temperature, conservativity_B: jnp.ndarray, voices_BxN_BxLxN=None, *, config: ModelConfig,
+                       lowest: int, learned_articulation: bool) -> jnp.ndarray:
   """`[B]`: the sampling process's log-probability of a span's fixed cells, teacher forcing the model over the span
   as if it began right after each particle's history (its time-axis states and last notes).
 
@@ -131,19 +131,30 @@ def lookahead_log_prob(params, time_states, prev_BxNx2: jnp.ndarray, span_mask_B
   values = span_values_BxLxNx2.astype(jnp.float32)
   prev_LxBxNx2 = jnp.concatenate([prev_BxNx2[None], jnp.swapaxes(values, 0, 1)[:-1]])
 
+  voice_inputs = prev_pitches_LxBx4 = None
+  if voices_BxN_BxLxN is not None:
+    sequence_BxLxN = jnp.concatenate([voices_BxN_BxLxN[0][:, None], voices_BxN_BxLxN[1]], axis=1)
+    prev_pitches_BxLx4 = voicing.voice_pitches(sequence_BxLxN[:, :-1])
+    prev_pitches_LxBx4 = jnp.swapaxes(prev_pitches_BxLx4, 0, 1)
+    voice_inputs = jnp.concatenate([values[..., 1:2], voicing.previous_features(prev_pitches_BxLx4, n),
+                                    voicing.teacher_forced_below(sequence_BxLxN)[:, 1:]], axis=-1)
+
   def time_step(states, per_step):
-    prev, bar_position, context, velocity = per_step
+    prev, bar_position, context, velocity, prev_voices = per_step
     dynamics = None if dynamics_BxN_B is None else (velocity, dynamics_BxN_B[1])
     x = model.with_style(features.note_features(prev, jnp.full((b,), bar_position), lowest=lowest,
-                                                context_XxC=context, dynamics_XxN_X=dynamics), style_BxY)
+                                                context_XxC=context, dynamics_XxN_X=dynamics,
+                                                prev_voices_Xx4=prev_voices), style_BxY)
     return model.stack_step(params['time'], states, x.reshape(b * n, -1))
 
   contexts = None if span_context_BxLxC is None else jnp.swapaxes(span_context_BxLxC, 0, 1)
   velocities = None if dynamics_BxN_B is None else jnp.concatenate(
       [dynamics_BxN_B[0][None], jnp.zeros((length - 1, b, n))])
-  _, h_LxBNxH = jax.lax.scan(time_step, time_states, (prev_LxBxNx2, span_bar_position_L, contexts, velocities))
+  _, h_LxBNxH = jax.lax.scan(time_step, time_states,
+                             (prev_LxBxNx2, span_bar_position_L, contexts, velocities, prev_pitches_LxBx4))
   h_BxLxNxH = jnp.swapaxes(h_LxBNxH.reshape(length, b, n, -1), 0, 1)
-  logits = model.note_axis(params, h_BxLxNxH, values, style_BxY, config, [None] * len(config.note_sizes))
+  logits = model.note_axis(params, h_BxLxNxH, values, style_BxY, config, [None] * len(config.note_sizes),
+                           voices_BxTxNxD=voice_inputs)
   prev_play = jnp.swapaxes(prev_LxBxNx2[..., 0], 0, 1) > 0
   log_p = constrained_log_prob(logits, values, prev_play, span_mask_BxLxNx2, temperature,
                                conservativity_B[:, None, None], learned_articulation)

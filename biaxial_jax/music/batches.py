@@ -25,6 +25,8 @@ class Batch(NamedTuple):
     context_BxTxC: `int32` each step's key and phrase position (`music.structure`), -1 where unknown or padded.
     style_BxY: `float32` one-hot of each row's style among the `styles` asked for (Y = 0 when none are).
     velocity_BxTxN: `uint8` each struck note's velocity; 0 elsewhere, and throughout a piece without dynamics.
+    voices_BxTxN: `uint8` the voices sounding each cell, a bit each (`Piece.voices`); 0 elsewhere, and throughout a
+      piece whose voices are unknown.
   """
   notes_BxTxNx2: np.ndarray
   bar_position_BxT: np.ndarray
@@ -34,13 +36,15 @@ class Batch(NamedTuple):
   context_BxTxC: np.ndarray
   style_BxY: np.ndarray
   velocity_BxTxN: np.ndarray
+  voices_BxTxN: np.ndarray
 
 
 def _empty(batch_size: int, seq_len: int, num_notes: int, num_styles: int) -> Batch:
   return Batch(np.zeros((batch_size, seq_len, num_notes, 2), np.uint8), np.zeros((batch_size, seq_len), np.int32),
                np.zeros((batch_size, seq_len), np.float32), np.full(batch_size, -1, np.int32),
                np.zeros(batch_size, np.int32), np.full((batch_size, seq_len, CONTEXT_SIZE), UNKNOWN, np.int32),
-               np.zeros((batch_size, num_styles), np.float32), np.zeros((batch_size, seq_len, num_notes), np.uint8))
+               np.zeros((batch_size, num_styles), np.float32), np.zeros((batch_size, seq_len, num_notes), np.uint8),
+               np.zeros((batch_size, seq_len, num_notes), np.uint8))
 
 
 def style_index(piece: Piece, styles: Sequence[str]) -> int:
@@ -67,6 +71,8 @@ def _put(batch: Batch, row: int, index: int, piece: Piece, start: int, seq_len: 
   batch.context_BxTxC[row, :length] = transpose_context(context_of(piece)[start:start + seq_len], shift)
   if piece.velocity is not None:
     batch.velocity_BxTxN[row, :length] = np.roll(piece.velocity[start:start + seq_len], shift, axis=1)
+  if piece.voices is not None:
+    batch.voices_BxTxN[row, :length] = np.roll(piece.voices[start:start + seq_len], shift, axis=1)
   batch.piece_B[row], batch.start_B[row] = index, start
   if styles:
     batch.style_BxY[row, style_index(piece, styles)] = 1

@@ -32,14 +32,14 @@ import numpy as np
 
 from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.midi import read_midi_with_stats
-from biaxial_jax.music.piece import (ARTICULATE, STYLE_NAME, BiaxialError, Key, Piece, RangePolicy, Tempo,
+from biaxial_jax.music.piece import (ARTICULATE, PLAY, STYLE_NAME, BiaxialError, Key, Piece, RangePolicy, Tempo,
                                      TimeSignature, canonical_roll, fit_pitch)
 from biaxial_jax.music.scores import score_to_piece
 
 SPLITS = ('train', 'valid', 'test')
 EMBEDDED = ('bach_chorales', 'music21_styles')
-_CACHE_VERSION = 5  # 2: keys and phrase ends; 3: short bars keep the bar lines; 4: ties inside chords;
-# 5: styles and velocities
+_CACHE_VERSION = 6  # 2: keys and phrase ends; 3: short bars keep the bar lines; 4: ties inside chords;
+# 5: styles and velocities; 6: voices (chorales read as their four vocal parts)
 
 
 class DatasetError(BiaxialError):
@@ -333,10 +333,14 @@ def _save_pieces(path: str, pieces: list[tuple[str, Piece]]):
   # the velocities of the articulated cells, piece after piece, in the rolls' order
   velocities = np.concatenate([np.zeros(0, np.uint8)] + [p.velocity[p.roll[..., ARTICULATE] > 0] for _, p in pieces
                                                          if p.velocity is not None])
+  voiced = np.array([p.voices is not None for _, p in pieces])
+  # the voices of the sounding cells, likewise
+  voices = np.concatenate([np.zeros(0, np.uint8)] + [p.voices[p.roll[..., PLAY] > 0] for _, p in pieces
+                                                     if p.voices is not None])
   with atomic_path(path) as tmp, open(tmp, 'wb') as f:
     np.savez_compressed(f, rolls=np.packbits(rolls), shape=np.array(rolls.shape), lengths=lengths, meters=meters,
                         tempos=tempos, ids=np.array([i for i, _ in pieces]), keys=keys, phrases=phrases,
-                        styles=styles, dynamic=dynamic, velocities=velocities)
+                        styles=styles, dynamic=dynamic, velocities=velocities, voiced=voiced, voices=voices)
 
 
 def _load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[str, Piece]]:
@@ -347,16 +351,21 @@ def _load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[s
     keys, phrases = z['keys'], z['phrases']
     styles = z['styles']
     dynamic, velocities = z['dynamic'], z['velocities']
+    voiced, voices = z['voiced'], z['voices']
   starts = np.concatenate([[0], np.cumsum(lengths)])
-  out, used = [], 0
+  out, used = [], {'velocity': 0, 'voices': 0}
+
+  def unpack(cells: np.ndarray, packed: np.ndarray, what: str) -> np.ndarray:
+    """The values of `cells` (in order), taken from where the previous piece's ended in `packed`."""
+    out = np.zeros(cells.shape, np.uint8)
+    out[cells] = packed[used[what]:used[what] + cells.sum()]
+    used[what] += int(cells.sum())
+    return out
+
   for i, identifier in enumerate(ids):
     roll = rolls[starts[i]:starts[i + 1]]
-    velocity = None
-    if dynamic[i]:
-      struck = roll[..., ARTICULATE] > 0
-      velocity = np.zeros(struck.shape, np.uint8)
-      velocity[struck] = velocities[used:used + struck.sum()]
-      used += int(struck.sum())
+    velocity = unpack(roll[..., ARTICULATE] > 0, velocities, 'velocity') if dynamic[i] else None
+    piece_voices = unpack(roll[..., PLAY] > 0, voices, 'voices') if voiced[i] else None
     piece_meters = tuple(TimeSignature(int(s), int(n), int(d)) for _, s, n, d in meters[meters[:, 0] == i])
     piece_tempos = tuple(Tempo(int(s), float(q)) for _, s, q in tempos[tempos[:, 0] == i])
     ends = tuple(int(e) for e in phrases[phrases[:, 0] == i, 1])
@@ -365,7 +374,7 @@ def _load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[s
                                        tempos=piece_tempos, name=str(identifier),
                                        key=Key(int(keys[i][0]), bool(keys[i][1])) if keys[i][0] >= 0 else None,
                                        phrase_ends=ends or None, style=str(styles[i]) or None,
-                                       velocity=velocity)))
+                                       velocity=velocity, voices=piece_voices)))
   return out
 
 
@@ -389,7 +398,8 @@ def cached_corpus(name: str, build: Callable[[], tuple[list[tuple[str, Piece]], 
 
 def load_bach_chorales(*, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
                        out_of_range: RangePolicy = 'fold', refresh: bool = False) -> Dataset:
-  """The Bach chorales of music21's corpus, de-duplicated, parsed once and then loaded from the cache."""
+  """The Bach chorales of music21's corpus, de-duplicated, parsed once and then loaded from the cache: the four
+  vocal parts of each (instrumental parts beside them left out) with their voices (`Piece.voices`)."""
   grid = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
 
   def build():
@@ -401,7 +411,7 @@ def load_bach_chorales(*, lowest: int = 24, num_notes: int = 78, steps_per_quart
     pieces, skipped = [], []
     for identifier in progress(files, len(files), 'parsing Bach chorales (first use only)'):
       try:
-        pieces.append((identifier, score_to_piece(corpus.parse(identifier), identifier, **grid)))
+        pieces.append((identifier, score_to_piece(corpus.parse(identifier), identifier, vocal=True, **grid)))
       except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on odd scores; skip them
         skipped.append((identifier, f'{type(e).__name__}: {e}'))
     if not pieces:

@@ -14,8 +14,12 @@ pitch-class set tables name every sonority, whatever its spelling), cached per s
 | `other` | everything else: non-tertian sonorities, clusters, sevenths with added notes |
 | `rest` | nothing sounds |
 
-Voice-leading figures compare pitches as MIDI numbers (semitones): MIDI carries no spelling, and music21's interval
-names depend on one.
+Voice leading (parallels, crossings, spacing, voices that drop out, each voice's range: `music.voices`) is read
+from the score this project writes of a piece (`notation.to_score`: its voices where it has them, else voices by
+pitch order under any given melody), one line per part, as a musician reads the score; Bach's chorales go through
+the same code. Register: the lowest and highest sounding pitch of each 4-bar window, their medians over windows.
+Intervals are compared as MIDI numbers (semitones): MIDI carries no spelling, and music21's interval names depend on
+one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from biaxial_jax.music import notation, scores, voices
 from biaxial_jax.music.midi import note_spans
 from biaxial_jax.music.piece import PLAY, Key, Piece, TimeSignature
 
@@ -90,21 +95,6 @@ def classify(pitches: Sequence[int]) -> tuple[str, int]:
   if not pitches:
     return 'rest', -1
   return _classify_pitch_classes(frozenset(p % 12 for p in pitches), min(pitches) % 12)
-
-
-def _parallels(before: tuple[int, ...], after: tuple[int, ...]) -> tuple[int, int, int]:
-  """(transitions, parallel fifths, parallel octaves) between two sonorities of equal size, voices paired by rank,
-  counted between rank-adjacent voices; a parallel needs both voices to move, the same way."""
-  if len(before) != len(after) or len(before) < 2:
-    return 0, 0, 0
-  fifths = octaves = 0
-  for i in range(len(before) - 1):
-    lo0, hi0, lo1, hi1 = before[i], before[i + 1], after[i], after[i + 1]
-    moved = lo1 != lo0 and hi1 != hi0 and np.sign(lo1 - lo0) == np.sign(hi1 - hi0)
-    if moved and (hi0 - lo0) % 12 == (hi1 - lo1) % 12:
-      fifths += (hi0 - lo0) % 12 == 7
-      octaves += (hi0 - lo0) % 12 == 0
-  return len(before) - 1, fifths, octaves
 
 
 def _stream(piece: Piece, start: int = 0, end: int | None = None):
@@ -185,7 +175,7 @@ def piece_statistics(piece: Piece) -> dict:
   beats = beats_of(piece)
   sonorities = [sonority(piece, int(t)) for t in beats]
   counts = {c: 0 for c in CATEGORIES}
-  clashes = crowded = downbeats = consonant_downbeats = transitions = fifths = octaves = cadences = 0
+  clashes = crowded = downbeats = consonant_downbeats = cadences = 0
   for i, (step, notes) in enumerate(zip(beats, sonorities)):
     category, inversion = classify(notes)
     counts[category] += 1
@@ -195,8 +185,6 @@ def piece_statistics(piece: Piece) -> dict:
       downbeats += 1
       consonant_downbeats += category == 'triad' and inversion in (0, 1)  # a six-four is no consonance
     if i:
-      t, f, o = _parallels(sonorities[i - 1], notes)
-      transitions, fifths, octaves = transitions + t, fifths + f, octaves + o
       held = i + 1 == len(sonorities) or sonorities[i + 1] == notes
       bass_move = (notes[0] - sonorities[i - 1][0]) % 12 if notes and sonorities[i - 1] else 0
       cadences += inversion == 0 and held and bass_move in (5, 7)
@@ -206,21 +194,42 @@ def piece_statistics(piece: Piece) -> dict:
   phrase_ends, closing_triads, closing_leaps = phrase_closes(piece)
   bars = max(int((piece.bar_position == 0).sum()), 1)
   return {'beats': len(beats), **{f'beats_{c}': n for c, n in counts.items()}, 'clashes': clashes,
-          'crowded': crowded, 'downbeats': downbeats, 'consonant_downbeats': consonant_downbeats,
-          'transitions': transitions, 'parallel_fifths': fifths, 'parallel_octaves': octaves, 'cadences': cadences,
+          'crowded': crowded, 'downbeats': downbeats, 'consonant_downbeats': consonant_downbeats, 'cadences': cadences,
           'bars': bars, 'windows': windows, 'windows_in_key': in_key,
           'windows_in_signature': in_signature, 'pieces': 1, 'phrase_ends': phrase_ends,
           'phrase_ends_on_triads': closing_triads, 'phrase_ends_by_leaps': closing_leaps,
           'final_root_position_triad': int(final_inversion == 0),
-          f'final_{final_category}': 1}
+          f'final_{final_category}': 1, **register_windows(piece)}
+
+
+def register_windows(piece: Piece) -> dict:
+  """`{'window_lows': [...], 'window_highs': [...]}`: the lowest and highest MIDI pitch sounding in each 4-bar
+  window (from each downbeat; windows with no note left out)."""
+  downbeats = np.flatnonzero(piece.bar_position == 0)
+  play = piece.roll[..., PLAY] > 0
+  lows, highs = [], []
+  for i in range(len(downbeats) - WINDOW_BARS + 1):
+    end = downbeats[i + WINDOW_BARS] if i + WINDOW_BARS < len(downbeats) else piece.num_steps
+    notes = np.flatnonzero(play[downbeats[i]:end].any(axis=0))
+    if notes.size:
+      lows.append(piece.lowest + int(notes[0]))
+      highs.append(piece.lowest + int(notes[-1]))
+  return {'window_lows': lows, 'window_highs': highs}
+
+
+def voice_figures(piece: Piece, given: np.ndarray | None = None) -> dict:
+  """`voices.voice_leading` counts of the score this project writes of `piece` (`given`: its given notes, as
+  generation marks them), read as one line per part."""
+  return voices.voice_leading(*scores.score_lines(notation.to_score(piece, given), piece.steps_per_quarter))
 
 
 def combine(counts: Sequence[dict]) -> dict:
-  """Adds per-piece counts, then derives the shares a musician reads (see `summary` for their names)."""
+  """Adds per-piece counts (lists are joined), then derives the shares a musician reads (see `summary` for their
+  names)."""
   total: dict = {}
   for c in counts:
     for k, v in c.items():
-      total[k] = total.get(k, 0) + v
+      total[k] = total[k] + v if k in total else v
   return summary(total)
 
 
@@ -231,8 +240,8 @@ def summary(total: dict) -> dict:
       clash_share=total.get('clashes', 0) / beats,
       crowded_share=total.get('crowded', 0) / beats,
       consonant_downbeat_share=total.get('consonant_downbeats', 0) / max(total.get('downbeats', 0), 1),
-      parallel_fifths_per_100=100 * total.get('parallel_fifths', 0) / max(total.get('transitions', 0), 1),
-      parallel_octaves_per_100=100 * total.get('parallel_octaves', 0) / max(total.get('transitions', 0), 1),
+      register_low_median=float(np.median(total['window_lows'])) if total.get('window_lows') else float('nan'),
+      register_high_median=float(np.median(total['window_highs'])) if total.get('window_highs') else float('nan'),
       cadences_per_4_bars=WINDOW_BARS * total.get('cadences', 0) / max(total.get('bars', 0), 1),
       key_window_share=total.get('windows_in_key', 0) / max(total.get('windows', 0), 1),
       key_signature_window_share=total.get('windows_in_signature', 0) / max(total.get('windows', 0), 1),
@@ -243,6 +252,10 @@ def summary(total: dict) -> dict:
   return out
 
 
-def statistics(pieces: Sequence[Piece]) -> dict:
-  """The harmonic statistics of a set of pieces, pooled over all their beats (see the module docstring)."""
-  return combine([piece_statistics(p) for p in pieces])
+def statistics(pieces: Sequence[Piece], givens: Sequence[np.ndarray | None] | None = None) -> dict:
+  """The harmonic statistics of a set of pieces, pooled over all their beats, with their voice leading
+  (`voices.combine` of `voice_figures`; `givens`: each piece's given notes) and register (see the module
+  docstring)."""
+  givens = [None] * len(pieces) if givens is None else givens
+  return {**combine([piece_statistics(p) for p in pieces]),
+          **voices.combine([voice_figures(p, g) for p, g in zip(pieces, givens)])}

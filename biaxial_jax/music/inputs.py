@@ -91,8 +91,9 @@ def crop(piece: Piece, start: int, end: int) -> Piece:
     for n in np.flatnonzero(roll[0, :, ARTICULATE] & (velocity[0] == 0)):
       struck = np.flatnonzero(piece.velocity[:start + 1, n])
       velocity[0, n] = piece.velocity[struck[-1], n] if struck.size else 80
+  voices = None if piece.voices is None else piece.voices[start:end]
   return dataclasses.replace(piece, roll=roll, time_signatures=meters, tempos=tempos, phrase_ends=ends,
-                             velocity=velocity)
+                             velocity=velocity, voices=voices)
 
 
 def prepare(piece: Piece, what: str, *, trim_start: bool, meter: tuple[int, int] | None = None,

@@ -1,6 +1,9 @@
 """A `Piece` as a score a musician opens: MusicXML through music21.
 
-The given material (a melody, primer, motif) gets a part of its own. The generated notes are split into voices by
+A piece with voices (`Piece.voices`: a model with voices wrote it, or a four-part score was read) is written one
+part per voice, as the voices sang it: Soprano and Alto in treble clef, Tenor in the octave treble clef, Bass in
+bass clef, each voice resting only where it rests (notes no voice sings, if any, go to a part of their own).
+Otherwise the given material (a melody, primer, motif) gets a part of its own. The generated notes are split into voices by
 pitch order where the texture allows (up to four voices, a voice taking two notes where a few steps have more: a
 chorale becomes Soprano, Alto, Tenor and Bass, or Alto, Tenor and Bass under a given melody), each note kept whole in
 one voice and voices chosen to move as little as they can; a denser texture goes on a grand staff split at middle C. Bar lines, the pickup, meter changes, the key
@@ -57,9 +60,10 @@ def _segments(roll: np.ndarray, breaks) -> list[tuple[int, int]]:
   return list(zip(edges[:-1], edges[1:]))
 
 
-def _part(roll: np.ndarray, piece: Piece, name: str, first: bool, pickup: int):
-  """A music21 Part of the notes of `roll` (notes, chords and rests; ties where a note goes on), in measures."""
-  from music21 import chord, expressions, meter, note, stream, tempo, tie  # pylint: disable=import-outside-toplevel
+def _part(roll: np.ndarray, piece: Piece, name: str, first: bool, pickup: int, clef: str | None = None):
+  """A music21 Part of the notes of `roll` (notes, chords and rests; ties where a note goes on), in measures, in
+  `clef` (a music21 clef class name) or the one music21 finds best."""
+  from music21 import chord, clef as m21clef, expressions, meter, note, stream, tempo, tie  # pylint: disable=import-outside-toplevel
   spq = piece.steps_per_quarter
   shift = 0
   meters = piece.time_signatures
@@ -69,6 +73,8 @@ def _part(roll: np.ndarray, piece: Piece, name: str, first: bool, pickup: int):
   part = stream.Part()
   for i, ts in enumerate(meters):
     part.insert((ts.step + shift) / spq if i else 0, meter.TimeSignature(f'{ts.numerator}/{ts.denominator}'))
+  if clef is not None:
+    part.insert(0, getattr(m21clef, clef)())
   if piece.key is not None:
     part.insert(0, _key(piece.key))
   if first:
@@ -144,15 +150,42 @@ def _key(key):
   return m21key.Key(name if key.major else name.lower())
 
 
+VOICE_CLEFS = ('TrebleClef', 'TrebleClef', 'Treble8vbClef', 'BassClef')
+
+
+def voice_rolls(piece: Piece) -> list[np.ndarray]:
+  """The roll of each voice of a piece with voices, soprano first: the cells it sings, struck where the cell is
+  struck or the voice arrives on it; and, last, a roll of the notes no voice sings (empty in a well-formed piece)."""
+  roll = np.asarray(piece.roll)
+  rolls = []
+  for v in range(len(CHORALE_VOICES)):
+    sings = (piece.voices >> v) & 1 > 0
+    before = np.vstack([np.zeros_like(sings[:1]), sings[:-1]])
+    voice = np.zeros_like(roll)
+    voice[..., PLAY] = sings
+    voice[..., ARTICULATE] = sings & ((roll[..., ARTICULATE] > 0) | ~before)
+    rolls.append(voice)
+  rolls.append(roll * ((piece.voices == 0) & (roll[..., PLAY] > 0))[..., None])
+  return rolls
+
+
 def to_score(piece: Piece, given: np.ndarray | None = None, *, given_name: str = 'Melody'):
   """The music21 Score of `piece` (see the module docstring); `given` (`bool[T, N]`) marks given notes."""
-  from music21 import stream  # pylint: disable=import-outside-toplevel
+  from music21 import metadata, stream  # pylint: disable=import-outside-toplevel
   roll = np.asarray(piece.roll)
-  given = (np.zeros(roll.shape[:2], bool) if given is None
-           else whole_given_notes(roll, np.asarray(given, bool)[:len(roll)]))
   pickup = 0
   if len(piece.time_signatures) > 1 and piece.bar_position[0] != 0:
     pickup = piece.time_signatures[1].step
+  score = stream.Score()
+  score.metadata = metadata.Metadata(title=piece.name or 'biaxial-jax', composer='biaxial-jax')
+  if piece.voices is not None and piece.voices.any():
+    *rolls, others = voice_rolls(piece)
+    parts = list(zip(CHORALE_VOICES, rolls, VOICE_CLEFS)) + ([('Others', others, None)] if others.any() else [])
+    for i, (name, part_roll, clef) in enumerate(parts):
+      score.insert(0, _part(part_roll, piece, name, i == 0, pickup, clef))
+    return score
+  given = (np.zeros(roll.shape[:2], bool) if given is None
+           else whole_given_notes(roll, np.asarray(given, bool)[:len(roll)]))
   given_roll = roll * given[..., None]
   generated = roll * ~given[..., None]
   parts = []
@@ -175,9 +208,6 @@ def to_score(piece: Piece, given: np.ndarray | None = None, *, given_name: str =
     lower = np.arange(roll.shape[1]) + piece.lowest < MIDDLE_C
     parts.append(('Upper', generated * ~lower[None, :, None]))
     parts.append(('Lower', generated * lower[None, :, None]))
-  from music21 import metadata  # pylint: disable=import-outside-toplevel
-  score = stream.Score()
-  score.metadata = metadata.Metadata(title=piece.name or 'biaxial-jax', composer='biaxial-jax')
   for i, (name, part_roll) in enumerate(parts):
     score.insert(0, _part(part_roll, piece, name, i == 0, pickup))
   return score

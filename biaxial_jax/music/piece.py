@@ -266,6 +266,24 @@ def _checked_velocity(velocity, roll: np.ndarray) -> np.ndarray:
   return velocity
 
 
+VOICE_BITS = 0b1111  # soprano, alto, tenor, bass (`music.voices`)
+
+
+def _checked_voices(voices, roll: np.ndarray) -> np.ndarray:
+  """`voices` as a read-only `uint8[T, N]` of voice bits set only where `roll` plays, else ValueError."""
+  voices = np.asarray(voices)
+  if voices.shape != roll.shape[:2]:
+    raise ValueError(f'voices must have shape {roll.shape[:2]} (steps, notes), got {voices.shape}')
+  if not np.issubdtype(voices.dtype, np.integer) or np.any(voices < 0) or np.any(voices > VOICE_BITS):
+    raise ValueError(f'voices must hold integers in [0, {VOICE_BITS}] (a bit per voice)')
+  if np.any((voices > 0) & (roll[..., PLAY] == 0)):
+    t, n = np.argwhere((voices > 0) & (roll[..., PLAY] == 0))[0]
+    raise ValueError(f'voices gives a voice to note {n} at step {t}, which does not sound')
+  voices = voices.astype(np.uint8)
+  voices.flags.writeable = False
+  return voices
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Piece:
   """A piece of music on a grid of `steps_per_quarter` steps per quarter note.
@@ -299,6 +317,7 @@ class Piece:
   phrase_ends: tuple[int, ...] | None = None
   style: str | None = None
   velocity: np.ndarray | None = None
+  voices: np.ndarray | None = None
 
   def __post_init__(self):
     roll = np.asarray(self.roll)
@@ -338,6 +357,8 @@ class Piece:
       raise ValueError(f"style must be a name of letters, digits, '_' and '-', got {self.style!r}")
     if self.velocity is not None:
       object.__setattr__(self, 'velocity', _checked_velocity(self.velocity, roll))
+    if self.voices is not None:
+      object.__setattr__(self, 'voices', _checked_voices(self.voices, roll))
     roll.flags.writeable = False
     object.__setattr__(self, 'roll', roll)
     object.__setattr__(self, 'time_signatures', tuple(self.time_signatures))
@@ -360,9 +381,9 @@ class Piece:
 
   def with_roll(self, roll: np.ndarray) -> Piece:
     """The same meter, tempo, range and key with another roll (its length may differ); phrase ends past it go, and
-    so do the velocities (they belong to the old notes)."""
+    so do the velocities and voices (they belong to the old notes)."""
     ends = None if self.phrase_ends is None else tuple(e for e in self.phrase_ends if e <= len(roll))
-    return dataclasses.replace(self, roll=roll, phrase_ends=ends, velocity=None)
+    return dataclasses.replace(self, roll=roll, phrase_ends=ends, velocity=None, voices=None)
 
   def __eq__(self, other):
     if not isinstance(other, Piece):
@@ -370,9 +391,10 @@ class Piece:
     # Tempos compare at MIDI's resolution (whole microseconds per quarter), so a written and re-read piece is equal.
     def tempo_key(piece):
       return [(t.step, round(6e7 / t.qpm)) for t in piece.tempos]
-    if (self.velocity is None) != (other.velocity is None) or (
-        self.velocity is not None and not np.array_equal(self.velocity, other.velocity)):
-      return False
+    for name in ('velocity', 'voices'):
+      mine, theirs = getattr(self, name), getattr(other, name)
+      if (mine is None) != (theirs is None) or (mine is not None and not np.array_equal(mine, theirs)):
+        return False
     return (self.roll.shape == other.roll.shape and np.array_equal(self.roll, other.roll) and
             (self.lowest, self.steps_per_quarter, self.time_signatures, tempo_key(self)) ==
             (other.lowest, other.steps_per_quarter, other.time_signatures, tempo_key(other)))

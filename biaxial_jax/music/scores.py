@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from biaxial_jax.music import dynamics
+from biaxial_jax.music import dynamics, voices as voices_lib
 from biaxial_jax.music.inputs import MeterError, with_pickup
 from biaxial_jax.music.midi import read_midi
 from biaxial_jax.music.piece import (BiaxialError, Key, Piece, RangePolicy, Tempo, TimeSignature, roll_from_notes,
@@ -56,37 +56,71 @@ def _tied_notes(part) -> list[tuple[Fraction, Fraction, int, bool]]:
 
 
 def score_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-                     out_of_range: RangePolicy = 'fold') -> Piece:
+                   out_of_range: RangePolicy = 'fold', vocal: bool = False) -> Piece:
   """A music21 score (all parts merged) as a `Piece`: tied notes joined, pickup bar and meter changes kept, its key
   (the first notated key with a mode, else music21's analysis), its phrase ends (where fermata notes end; None
-  when it has no fermata) and, where it has dynamic markings, velocities from them (`music.dynamics`)."""
+  when it has no fermata) and, where it has dynamic markings, velocities from them (`music.dynamics`).
+
+  A score of exactly four vocal parts (`voices.vocal_parts`: Soprano, Alto, Tenor, Bass, or four unnamed parts)
+  also gives each cell its voices (`Piece.voices`). With `vocal`, a score that has the four vocal parts beside
+  instrumental ones is read as the four alone (a chorale whose instruments double or decorate the choir)."""
   from music21 import key as m21key, tempo as m21tempo  # pylint: disable=import-outside-toplevel
 
-  notes, fermata_ends, strikes = [], set(), []
+  parts = list(score.parts)
+  vocal_parts = voices_lib.vocal_parts(parts)
+  if vocal_parts is not None and (vocal or len(parts) == voices_lib.NUM_VOICES):
+    parts = vocal_parts
+  else:
+    vocal_parts = None
+  notes, fermata_ends, strikes, sung = [], set(), [], []
   marked = dynamics.has_dynamics(score)
-  for part in score.parts:
+  for voice, part in enumerate(parts):
     velocity = dynamics.part_velocity(part, score) if marked else None
     for start, end, midi, fermata in _tied_notes(part):
       notes.append((_to_step(start, steps_per_quarter), _to_step(end, steps_per_quarter), midi))
+      sung.append(voice)
       if fermata:
         fermata_ends.add(notes[-1][1])
       if marked:
         strikes.append((notes[-1][0], midi, velocity(start)))
   roll, _ = roll_from_notes(notes, lowest=lowest, num_notes=num_notes, out_of_range=out_of_range)
   velocities = velocity_from_notes(strikes, roll, lowest=lowest, out_of_range=out_of_range) if marked else None
+  voices = None
+  if vocal_parts is not None:
+    voices = voices_lib.voices_from_notes(notes, sung, roll, lowest=lowest, out_of_range=out_of_range)
   notated = [k for k in score.flatten().getElementsByClass(m21key.Key) if k.mode in ('major', 'minor')]
   found = notated[0] if notated else score.analyze('key')
   key = Key(found.tonic.pitchClass, found.mode == 'major')
 
-  first_part = score.parts[0]
+  first_part = parts[0]
   flat = first_part.flatten()
   meters = _meters(first_part, steps_per_quarter)
   marks = flat.getElementsByClass(m21tempo.MetronomeMark)
   qpm = next((m.getQuarterBPM() for m in marks if m.getQuarterBPM()), 100.0)
   ends = tuple(sorted(e for e in fermata_ends if 0 < e <= len(roll))) if fermata_ends else None
   return Piece(roll, lowest=lowest, steps_per_quarter=steps_per_quarter, time_signatures=tuple(meters),
-               tempos=(Tempo(0, float(qpm)),), name=identifier, key=key, phrase_ends=ends, velocity=velocities)
+               tempos=(Tempo(0, float(qpm)),), name=identifier, key=key, phrase_ends=ends, velocity=velocities,
+               voices=voices)
 
+
+
+def score_lines(score, steps_per_quarter: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """A score read as lines, one per part, top part first, for `voices.voice_leading`: `(pitch_TxV, struck_TxV,
+  held_TxV)`, each part's MIDI pitch at each step (its highest where it holds a chord; -1 where it rests), where it
+  strikes a note, and how many notes it holds. Bach's chorales and this project's own MusicXML are measured so."""
+  parts = [_tied_notes(part) for part in score.parts]
+  length = max((_to_step(end, steps_per_quarter) for notes in parts for _, end, _, _ in notes), default=0)
+  pitch = np.full((length, len(parts)), -1, np.int64)
+  struck = np.zeros((length, len(parts)), bool)
+  held = np.zeros((length, len(parts)), np.int64)
+  for v, notes in enumerate(parts):
+    for start, end, midi, _ in notes:
+      a, b = _to_step(start, steps_per_quarter), _to_step(end, steps_per_quarter)
+      b = max(b, a + 1)
+      pitch[a:b, v] = np.maximum(pitch[a:b, v], midi)
+      held[a:b, v] += 1
+      struck[a, v] = True
+  return pitch, struck, held
 
 
 def _meters(part, steps_per_quarter: int) -> tuple[TimeSignature, ...]:
