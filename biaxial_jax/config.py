@@ -38,6 +38,9 @@ class DataConfig:
   out_of_range: str = 'fold'  # notes outside the range: 'fold' by octaves, 'drop', or 'error'
   seq_len: int = 128  # steps per training segment (128 = 8 bars of 4/4)
   max_transpose: int = 0  # random transposition of training segments, in semitones either way (0: off)
+  # For a model with voices: the share of training segments read with their voices hidden (unknown), so that the
+  # model also predicts pieces whose voices are unknown (a chorale of five parts, MIDI files, benchmark data).
+  hide_voices: float = 0.1
 
   def validate(self):
     _check(0 <= self.lowest <= 127, 'data.lowest', f'must be a MIDI note number in [0, 127], got {self.lowest}')
@@ -49,6 +52,7 @@ class DataConfig:
            f"must be 'fold', 'drop' or 'error', got {self.out_of_range!r}")
     _check(2 <= self.seq_len <= MAX_SEQ_LEN, 'data.seq_len', f'must be in [2, {MAX_SEQ_LEN}], got {self.seq_len}')
     _check(0 <= self.max_transpose <= 24, 'data.max_transpose', f'must be in [0, 24], got {self.max_transpose}')
+    _check(0 <= self.hide_voices < 1, 'data.hide_voices', f'must be in [0, 1), got {self.hide_voices}')
 
 
 @dataclasses.dataclass(frozen=True)

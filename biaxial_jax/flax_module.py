@@ -1,7 +1,8 @@
 """The biaxial network as a Flax NNX module, for researchers who compose models in Flax.
 
 `BiaxialLSTM` holds the parameter tree of `model.init_params` as `nnx.Param`s under the same names (`time`, `note`:
-lists of LSTM layers `{'w_in', 'w_rec', 'b'}`; `out`: `{'w', 'b'}`) and calls the package's pure functions, so it
+lists of LSTM layers `{'w_in', 'w_rec', 'b'}`; `out`: `{'w', 'b'}`; `velocity` and `voice` where the model has
+them) and calls the package's pure functions, so it
 computes exactly what `model.apply` computes; parameters move both ways without renaming (`from_params`,
 `to_params`, `from_checkpoint`). Flax is used here only: the package itself stays pure functions over a pytree.
 """
@@ -43,6 +44,7 @@ class BiaxialLSTM(nnx.Module):
     self.note = nnx.List([_layer(layer) for layer in tree['note']])
     self.out = _layer(tree['out'])
     self.velocity = _layer(tree['velocity']) if 'velocity' in tree else None  # a model with dynamics
+    self.voice = _layer(tree['voice']) if 'voice' in tree else None  # a model with voices
 
   @classmethod
   def from_params(cls, config: ModelConfig, params: model.Params) -> BiaxialLSTM:
@@ -65,6 +67,8 @@ class BiaxialLSTM(nnx.Module):
               'out': plain(self.out)}
     if self.velocity is not None:
       params['velocity'] = plain(self.velocity)
+    if self.voice is not None:
+      params['voice'] = plain(self.voice)
     return params
 
   def _dropout_key(self, dropout_key: jax.Array | None, rngs: nnx.Rngs | None) -> jax.Array | None:
@@ -73,19 +77,20 @@ class BiaxialLSTM(nnx.Module):
     return rngs.dropout() if rngs is not None else dropout_key
 
   def __call__(self, x_BxTxNxF: jax.Array, notes_BxTxNx2: jax.Array, *, style_BxY: jax.Array | None = None,
-               dropout_key: jax.Array | None = None, rngs: nnx.Rngs | None = None) -> jax.Array:
+               voices_BxTxN: jax.Array | None = None, dropout_key: jax.Array | None = None,
+               rngs: nnx.Rngs | None = None) -> jax.Array:
     """Logits `[B, T, N, 2]` from features and notes: `model.apply` (see it for the arguments)."""
     return model.apply(self.to_params(), x_BxTxNxF, notes_BxTxNx2, self.config, style_BxY=style_BxY,
-                       dropout_key=self._dropout_key(dropout_key, rngs))
+                       voices_BxTxN=voices_BxTxN, dropout_key=self._dropout_key(dropout_key, rngs))
 
   def logits(self, notes_BxTxNx2: jax.Array, bar_position_BxT: jax.Array, *, lowest: int,
              context_BxTxC: jax.Array | None = None, style_BxY: jax.Array | None = None,
-             velocity_BxTxN: jax.Array | None = None, dropout_key: jax.Array | None = None,
-             rngs: nnx.Rngs | None = None) -> jax.Array:
+             velocity_BxTxN: jax.Array | None = None, voices_BxTxN: jax.Array | None = None,
+             dropout_key: jax.Array | None = None, rngs: nnx.Rngs | None = None) -> jax.Array:
     """Logits of whole sequences, each step predicted from the steps before it: `model.teacher_forced_logits`
     (features built from the notes, the bar positions and, with phrase and key inputs, the context; with styles,
-    the style weights; with dynamics, the velocities)."""
+    the style weights; with dynamics, the velocities; with voices, the voices)."""
     return model.teacher_forced_logits(self.to_params(), notes_BxTxNx2, bar_position_BxT, self.config,
                                        lowest=lowest, context_BxTxC=context_BxTxC, style_BxY=style_BxY,
-                                       velocity_BxTxN=velocity_BxTxN,
+                                       velocity_BxTxN=velocity_BxTxN, voices_BxTxN=voices_BxTxN,
                                        dropout_key=self._dropout_key(dropout_key, rngs))

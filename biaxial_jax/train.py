@@ -333,7 +333,8 @@ def _train_and_evaluate(config: Config, workdir: str, stop: _StopRequests) -> di
   try:
     def batch_at(index: int):
       batch = training_batch(data.train, batch_size=cfg.batch_size, seq_len=config.data.seq_len, seed=cfg.seed,
-                             step=index, max_transpose=config.data.max_transpose, styles=config.model.styles)
+                             step=index, max_transpose=config.data.max_transpose, styles=config.model.styles,
+                             hide_voices=config.data.hide_voices if config.model.voices else 0.0)
       return batch, to_global(batch, batch_sharding)
 
     def settle(index: int, metrics, batch):

@@ -81,6 +81,20 @@ def test_a_flax_train_step_takes_the_gradient_of_the_pure_loss():
   assert float(flax_loss(module)) < float(value)
 
 
+def test_a_model_with_voices_moves_its_voice_output_and_reads_voices():
+  config = ModelConfig(time_sizes=(8,), note_sizes=(6,), voices=True)
+  params = model.init_params(jax.random.key(3), config)
+  module = BiaxialLSTM.from_params(config, params)
+  assert same(module.to_params(), params) and 'voice' in module.to_params()
+  notes, bar_position = batch(2)
+  voices = jnp.where(notes[..., 0] > 0, 1 << (jnp.arange(12) % 4), 0).astype(jnp.uint8)
+  logits = module.logits(notes, bar_position, lowest=48, voices_BxTxN=voices)
+  assert logits.shape[-1] == 2 + 15
+  assert same(logits, model.teacher_forced_logits(params, notes, bar_position, config, lowest=48,
+                                                  voices_BxTxN=voices))
+  assert not same(logits, module.logits(notes, bar_position, lowest=48))  # the voices are read
+
+
 @pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, 'biaxial_jax', 'pretrained', 'bach')),
                     reason='the shipped model is not in this checkout')
 def test_the_shipped_model_loads_into_the_module():

@@ -94,7 +94,7 @@ def transpose_range(piece: Piece) -> tuple[int, int]:
 
 
 def training_batch(pieces: Sequence[Piece], *, batch_size: int, seq_len: int, seed: int, step: int,
-                   max_transpose: int = 0, styles: Sequence[str] = ()) -> Batch:
+                   max_transpose: int = 0, styles: Sequence[str] = (), hide_voices: float = 0.0) -> Batch:
   """Batch `step` of a run seeded `seed`: segments from pieces drawn uniformly (with `styles`, a style drawn
   uniformly among those of `pieces`, then one of its pieces), starting on bar lines.
 
@@ -107,6 +107,7 @@ def training_batch(pieces: Sequence[Piece], *, batch_size: int, seq_len: int, se
       limited so that no note leaves the range. 0 turns augmentation off.
     styles: the model's styles: each row's style goes into `style_BxY`, and styles are drawn evenly (a corpus
       of 370 chorales and 50 quartet movements should not teach chorales seven times as often).
+    hide_voices: the share of rows whose voices are left out (read as unknown), drawn after everything else.
   """
   if not pieces:
     raise ValueError('training_batch needs at least one piece')
@@ -131,6 +132,8 @@ def training_batch(pieces: Sequence[Piece], *, batch_size: int, seq_len: int, se
       lo, hi = transpose_range(piece)
       shift = int(rng.integers(max(lo, -max_transpose), min(hi, max_transpose) + 1))
     _put(batch, row, int(index), piece, start, seq_len, shift, styles)
+  if hide_voices:
+    batch.voices_BxTxN[rng.random(batch_size) < hide_voices] = 0
   return batch
 
 
