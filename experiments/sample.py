@@ -62,9 +62,9 @@ _CADENCES = flags.DEFINE_boolean('cadences', None, 'Each phrase ends on a root-p
                                  'on the tonic, sampled as a condition with particles (default: on for a model with '
                                  'phrase and key inputs, such as the shipped one).')
 _VOICE_LEADING = flags.DEFINE_string('voice_leading', 'all', 'For a model with voices: the voice-leading conditions '
-                                     "the particles weigh, 'all', 'none', or some of fifths,octaves,crossing,spacing "
-                                     '(parallel fifths, parallel octaves, crossed voices, upper voices over an '
-                                     'octave apart).')
+                                     "the particles weigh, 'all', 'none', or some of fifths,octaves,crossing,spacing,"
+                                     'range (parallel fifths, parallel octaves, crossed voices, upper voices over an '
+                                     "octave apart, a voice beyond its range).")
 _PARTICLES = flags.DEFINE_integer('particles', None, 'SMC particles per sample (default 32 under constraints '
                                   'beyond a primer, or with --search=best|beam; else 1, the plain sampler).',
                                   lower_bound=1)

@@ -135,9 +135,10 @@ def test_sampled_voices_sing_one_note_each_in_range_and_the_melody_is_the_sopran
     assert ((piece.voices > 0) == (piece.roll[..., 0] > 0)).all()  # every note sung
     np.testing.assert_array_equal(index[:, 0] + 24, [72] * 8 + [74] * 4 + [76] * 4 + [72] * 16)
     generated = index[:, 1:][sounding[:, 1:]] + 24
-    for v in range(1, 4):
+    for v in range(1, 4):  # within the ranges' reach, never below C2
       sung = index[sounding[:, v], v] + 24
-      assert ((ranges[v, 0] <= sung) & (sung <= ranges[v, 1])).all()
+      reach = voice_leading.REACH
+      assert ((max(ranges[v, 0] - reach, 36) <= sung) & (sung <= ranges[v, 1] + reach)).all()
     assert generated.size
     held_notes = (piece.roll[1:, :, 0] > 0) & (piece.roll[1:, :, 1] == 0)
     assert not (piece.voices[1:][held_notes] & ~piece.voices[:-1][held_notes]).any()  # held by who sang it
@@ -147,14 +148,19 @@ def test_voice_leading_conditions_weigh_parallels_and_can_be_turned_off():
   prev = jnp.array([[72 - 24, 67 - 24, 64 - 24, 48 - 24]])
   now = jnp.array([[74 - 24, 67 - 24, 64 - 24, 50 - 24]])  # soprano and bass up a tone in octaves
   struck = jnp.array([True])
-  on = voice_leading.weigh(prev, now, struck, jnp.array([0]), voice_leading.VoiceLeading(), -1e4)
+  on = voice_leading.weigh(prev, now, struck, jnp.array([0]), voice_leading.VoiceLeading(), 24, -1e4)
   assert float(on[0]) == -voice_leading.VoiceLeading().octaves
-  off = voice_leading.weigh(prev, now, struck, jnp.array([0]), voice_leading.parse('fifths,crossing'), -1e4)
+  off = voice_leading.weigh(prev, now, struck, jnp.array([0]), voice_leading.parse('fifths,crossing'), 24, -1e4)
   assert float(off[0]) == 0.0
-  missing = voice_leading.weigh(prev, now.at[0, 1].set(-1), struck, jnp.array([0]), voice_leading.parse('none'), -1e4)
+  missing = voice_leading.weigh(prev, now.at[0, 1].set(-1), struck, jnp.array([0]), voice_leading.parse('none'), 24,
+                                -1e4)
   assert float(missing[0]) == -1e4  # the alto dropped out while the others sing
-  closed = voice_leading.weigh(prev, now.at[0, 0].set(-1), struck, jnp.array([1]), voice_leading.parse('none'), -1e4)
+  closed = voice_leading.weigh(prev, now.at[0, 0].set(-1), struck, jnp.array([1]), voice_leading.parse('none'), 24,
+                               -1e4)
   assert float(closed[0]) == 0.0  # the soprano is a given melody's, resting
+  low = now.at[0, 1].set(51 - 24)  # the alto arrives four semitones under its range (55)
+  assert float(voice_leading.weigh(prev, low, struck, jnp.array([0]), voice_leading.parse('range'), 24, -1e4)[0]) == (
+      -4 * voice_leading.VoiceLeading().range)
   with pytest.raises(bj.GenerationError, match='voice_leading'):
     voice_leading.parse('fifths,sevenths')
 

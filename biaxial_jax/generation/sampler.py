@@ -205,8 +205,11 @@ def _sample_note(params, chord_inputs: bool, learned_articulation: bool, tempera
   if step_voices is not None:  # and no voice left that may sing it
     open_B = voice_leading_lib.open_voices(voice_carry, step_voices.closed_B)
     take_B = voice_leading_lib.takeable(lowest + note_B, open_B, prev_bits_B, step_voices.ranges_Vx2)
+    may_take_B = voice_leading_lib.may_take(mask_Bx2[:, 0], given_voices_B, open_B, take_B)
     full_B |= (take_B == 0) & ~mask_Bx2[:, 0]
   play = jnp.where(mask_Bx2[:, 0], values_Bx2[:, 0], ~full_B & (uniform_Bx2[:, 0] < p_play))
+  if step_voices is not None:  # a note held on whose voices all went elsewhere is struck anew by another
+    force_B = force_B | (play & prev_play_B & ((prev_bits_B & may_take_B) == 0) & ~mask_Bx2[:, 1])
   drawn = uniform_Bx2[:, 1] < p_Bx2[:, 1] if learned_articulation else jnp.zeros_like(play)
   art = jnp.where(mask_Bx2[:, 1], values_Bx2[:, 1], drawn)
   art = play & (art | force_B | ~prev_play_B)  # articulate only if played; always at an onset
@@ -229,7 +232,7 @@ def _sample_note(params, chord_inputs: bool, learned_articulation: bool, tempera
     head = jnp.concatenate([art[:, None].astype(jnp.float32), previous_voices_BxD, voices_below], axis=-1)
     bits_B, voice_log_w, voice_log_lik = voice_leading_lib.draw(
         model.voice_logits(params, out_BxH, head), gumbel_BxC, play, play & ~art, mask_Bx2[:, 0], given_voices_B,
-        open_B, take_B, prev_bits_B)
+        may_take_B, prev_bits_B)
     log_w, log_lik = log_w + voice_log_w, log_lik + voice_log_lik
     voice_carry = voice_carry.step(note_B, bits_B)
   return ((states, pair_Bx2, chord.step(play, chord_inputs), voice_carry),
@@ -326,7 +329,7 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
     if config.voices:
       log_w_B += voice_leading_lib.weigh(prev_pitch_Bx4, voicing.voice_pitches(voices_BxN),
                                          (notes_BxNx2[..., 1] > 0).any(axis=-1), closed_B, controls.voice_leading,
-                                         UNMET_LOG_WEIGHT)
+                                         lowest, UNMET_LOG_WEIGHT)
     log_lik_B = log_lik_B + log_lik_NxB.sum(axis=0)
     conservativity_B = _adapt(conservativity_B, notes_BxNx2, controls)
 

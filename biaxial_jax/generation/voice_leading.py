@@ -3,10 +3,12 @@ the voice leading the particles are weighed by.
 
 Voices, note by note (`draw`). A voice sings at most one note per step. A note may take only voices still open at
 its step (not placed below it, not reserved for given notes: a melody is the soprano) and, if it is generated, only
-voices whose range holds it (`music.voices.RANGES`) or which sang it the step before; a free note that no voice can
+voices whose range (`music.voices.RANGES`) holds it or nearly (`REACH`, never below C2), or which sang it the step
+before; a free note that no voice can
 take is silent, weighed like a given silence (the model's probability of it), so that the output samples the model
 *given* four voices in their ranges, not a truncated draw. A held note keeps the voices that sang it (those still
-open); any other played note draws its voice set from the model's voice output restricted to the sets it may take,
+open; a note held on whose voices have all gone elsewhere is struck anew, weighed like a given strike); any other
+played note draws its voice set from the model's voice output restricted to the sets it may take,
 and its particle is weighed by the model's probability of that restriction. A given note with given voices (the
 melody: soprano) takes them, and may be doubled by open voices (a unison), drawn and weighed the same way.
 
@@ -18,7 +20,9 @@ recompile; 0 turns a condition off):
 - parallel fifths, and parallel octaves or unisons, between any two voices (both moving, the same way, between two
   steps at which both sing): `fifths` and `octaves` per pair;
 - at a step where a note is struck: two voices crossed (`crossing`, per crossed pair) and upper voices (soprano and
-  alto, alto and tenor) more than an octave apart (`spacing`, per pair).
+  alto, alto and tenor) more than an octave apart (`spacing`, per pair);
+- a generated voice arriving on a note outside its range (`range`, per semitone outside): a voice leaves its range
+  only where it must, as under a melody that sinks below the alto's range.
 The weights are what measurement chose (BUILD_NOTES.md, "Voices"): strong enough to bring the figures near Bach's,
 no stronger, since each makes the particles more alike.
 """
@@ -36,15 +40,21 @@ from biaxial_jax.music import voices as music_voices
 
 
 class VoiceLeading(typing.NamedTuple):
-  """Log-weights of the voice-leading conditions (nats; 0 turns one off) and each voice's range (MIDI, `[4, 2]`)."""
+  """Log-weights of the voice-leading conditions (nats; 0 turns one off; `range` per semitone outside a voice's
+  range) and each voice's range (MIDI, `[4, 2]`)."""
   fifths: jnp.ndarray | float = 4.0
   octaves: jnp.ndarray | float = 6.0
   crossing: jnp.ndarray | float = 2.0
   spacing: jnp.ndarray | float = 2.0
+  range: jnp.ndarray | float = 2.0
   ranges: jnp.ndarray | np.ndarray = np.array(music_voices.RANGES, np.int32)
 
 
-CONDITIONS = ('fifths', 'octaves', 'crossing', 'spacing')
+REACH = 4  # semitones a voice may go beyond its range (weighed by `range`), never further
+FLOOR = 36  # MIDI C2: no voice ever goes below it
+
+
+CONDITIONS = ('fifths', 'octaves', 'crossing', 'spacing', 'range')
 
 
 def parse(value) -> VoiceLeading:
@@ -82,33 +92,39 @@ def open_voices(carry: voicing.VoiceCarry, closed_B: jnp.ndarray) -> jnp.ndarray
 
 
 def takeable(note_midi: jnp.ndarray, open_B: jnp.ndarray, prev_bits_B: jnp.ndarray, ranges_Vx2) -> jnp.ndarray:
-  """`int32[B]`: the open voices a generated note at `note_midi` may take: those whose range holds it, and those
-  that sang it the step before."""
+  """`int32[B]`: the open voices a generated note at `note_midi` may take: those whose range, widened by `REACH`
+  (never below `FLOOR`), holds it, and those that sang it the step before."""
   midi = jnp.asarray(note_midi)[..., None]
-  in_range = _bits((ranges_Vx2[:, 0] <= midi) & (midi <= ranges_Vx2[:, 1]))
+  in_range = _bits((jnp.maximum(ranges_Vx2[:, 0] - REACH, FLOOR) <= midi) & (midi <= ranges_Vx2[:, 1] + REACH))
   return open_B & (in_range | prev_bits_B)
 
 
-def draw(logits_BxC: jnp.ndarray, gumbel_BxC: jnp.ndarray, play_B, held_B, fixed_B, given_B, open_B, take_B,
+def may_take(fixed_B, given_B, open_B, take_B) -> jnp.ndarray:
+  """`int32[B]`: the voices a note may be sung by: a given note its given voices (`given_B`, 0 where none are
+  given), doubled by others `take_B` allows (an alto in unison with the melody); a given note without given voices
+  any open voice; a generated note those `take_B` allows."""
+  given = jnp.where(fixed_B, given_B, 0)
+  return jnp.where(given > 0, given | take_B, jnp.where(fixed_B, open_B, take_B))
+
+
+def draw(logits_BxC: jnp.ndarray, gumbel_BxC: jnp.ndarray, play_B, held_B, fixed_B, given_B, may_take_B,
          prev_bits_B) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
   """The voice bits of one note for every particle (0 where it does not sound or no voice can take it), the
   log-weight of the conditions on them, and the model's log-probability of them (see the module docstring).
 
-  play_B, held_B: the note sounds; it sounds on from the step before without a new strike.
+  play_B, held_B: the note sounds; it sounds on from the step before without a new strike (then some voice that
+    sang it the step before may go on: `sampler` strikes it anew where none may).
   fixed_B, given_B: the note is given (a melody, a primer); the voices given to sing it (0: none given).
-  open_B, take_B: the voices still open at this note; those a generated note may take (`takeable`).
+  may_take_B: the voices that may sing it (`may_take`).
   prev_bits_B: the voices that sang this note the step before.
   """
   log_p = jax.nn.log_softmax(logits_BxC, axis=-1)
   given = jnp.where(fixed_B, given_B, 0)
-  # a given note takes its given voices and may be doubled by others in range (an alto in unison with the melody);
-  # one with none given is sung by any open voice; a generated one by those `take_B` allows
-  may_take = jnp.where(given > 0, given | take_B, jnp.where(fixed_B, open_B, take_B))
-  allowed_BxC = ((voicing.CLASS_BITS & ~may_take[:, None]) == 0) & ((voicing.CLASS_BITS & given[:, None]) ==
-                                                                    given[:, None])
+  allowed_BxC = (((voicing.CLASS_BITS & ~may_take_B[:, None]) == 0)
+                 & ((voicing.CLASS_BITS & given[:, None]) == given[:, None]))
   drawn = 1 + jnp.argmax(jnp.where(allowed_BxC, log_p + gumbel_BxC, -jnp.inf), axis=-1)  # a class's bits
   drawn = jnp.where(allowed_BxC.any(axis=-1), drawn, 0)
-  inherited = prev_bits_B & may_take
+  inherited = prev_bits_B & may_take_B
   keep = held_B & (inherited > 0) & ((inherited & given) == given)  # a held note goes on in its voices
   bits = jnp.where(play_B, jnp.where(keep, inherited, drawn), 0)
   chosen_log_p = jnp.take_along_axis(log_p, voicing.class_of(jnp.maximum(bits, 1))[:, None], -1)[:, 0]
@@ -137,11 +153,22 @@ def counts(prev_Bx4: jnp.ndarray, now_Bx4: jnp.ndarray, struck_B: jnp.ndarray) -
   return fifths, octaves, jnp.where(struck_B, crossed, 0), jnp.where(struck_B, spread, 0)
 
 
+def outside(prev_Bx4: jnp.ndarray, now_Bx4: jnp.ndarray, closed_B: jnp.ndarray, ranges_Vx2,
+            lowest: int) -> jnp.ndarray:
+  """`[B]`: semitones outside their ranges of the notes generated voices arrive on at this step."""
+  midi = now_Bx4 + lowest
+  distance = jnp.maximum(ranges_Vx2[:, 0] - midi, 0) + jnp.maximum(midi - ranges_Vx2[:, 1], 0)
+  generated = ((closed_B[:, None] >> jnp.arange(voicing.NUM_VOICES)) & 1) == 0
+  return jnp.sum(jnp.where((now_Bx4 >= 0) & (now_Bx4 != prev_Bx4) & generated, distance, 0), axis=-1)
+
+
 def weigh(prev_Bx4: jnp.ndarray, now_Bx4: jnp.ndarray, struck_B: jnp.ndarray, closed_B: jnp.ndarray,
-          controls: VoiceLeading, unmet_log_weight: float) -> jnp.ndarray:
-  """The log-weight of one step's voice leading for every particle (see the module docstring)."""
+          controls: VoiceLeading, lowest: int, unmet_log_weight: float) -> jnp.ndarray:
+  """The log-weight of one step's voice leading for every particle (see the module docstring); pitches are note
+  indices from MIDI `lowest`."""
   placed = _bits(now_Bx4 >= 0)
   partial = (placed != 0) & ((voicing.ALL & ~closed_B & ~placed) != 0)
   fifths, octaves, crossed, spread = counts(prev_Bx4, now_Bx4, struck_B)
+  beyond = outside(prev_Bx4, now_Bx4, closed_B, jnp.asarray(controls.ranges), lowest)
   return (jnp.where(partial, unmet_log_weight, 0.0) - controls.fifths * fifths - controls.octaves * octaves
-          - controls.crossing * crossed - controls.spacing * spread)
+          - controls.crossing * crossed - controls.spacing * spread - controls.range * beyond)
