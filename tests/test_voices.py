@@ -163,6 +163,17 @@ def test_voice_leading_conditions_weigh_parallels_and_can_be_turned_off():
       -4 * voice_leading.VoiceLeading().range)
   with pytest.raises(bj.GenerationError, match='voice_leading'):
     voice_leading.parse('fifths,sevenths')
+  sung = np.zeros((3, 78), np.uint8)
+  sung[0, [10, 20, 30, 40]] = [8, 4, 2, 1]
+  sung[1, [10, 20, 40]] = [8, 4, 1]  # the alto missing
+  sung[2, [10, 20, 30]] = [8, 4, 2]  # the soprano missing, but a given melody's, resting
+  assert voice_leading.missing(sung, np.array([0, 0, 1])) == [1]
+
+
+def test_corpus_ranges_hold_the_middle_of_what_each_voice_sings():
+  pieces = [chords(*[(72 + i % 3, 64, 55, 43) for i in range(2000)]), chords((90, 64, 55, 30))]
+  ranges = voices.corpus_ranges(pieces)
+  assert ranges[0] == (72, 74) and ranges[1] == (64, 64) and ranges[3] == (43, 43)  # the outliers left out
 
 
 def test_tempering_weighs_each_drawn_bit_by_its_normalizer(params):

@@ -47,7 +47,8 @@ class Generation:
   log_evidence: the sampler's estimate of log P(given cells) under the sampling process, over all particles.
   ess: `[samples, steps]` effective number of particles after each step (K where nothing weighs them).
   particles: particles per sample (K).
-  unmet: per piece, the steps where no particle met a requirement (an ending's third, a phrase's closing chord);
+  unmet: per piece, the steps where no particle met a requirement (an ending's third, a phrase's closing chord, four
+    voices);
     normally empty.
   keys: per piece, the key the model was told (meaningful for a model with phrase and key inputs).
   given: `bool[steps, notes]`, the notes that were given (melody, primer, motif, fragments, fixed notes).
@@ -367,7 +368,8 @@ class Composer:
                                                                   np.asarray(result.voices)))]
     return Generation(pieces, np.asarray(result.log_likelihood), np.asarray(result.log_weight),
                       np.asarray(result.log_evidence), np.asarray(result.ess_SxT), int(particles),
-                      [sorted(c.unmet(piece.roll) + cadences_lib.unmet(piece.roll, close, self.lowest, beat_T))
+                      [sorted(c.unmet(piece.roll) + cadences_lib.unmet(piece.roll, close, self.lowest, beat_T)
+                              + (voice_leading_lib.missing(piece.voices, c.closed) if voiced else []))
                        for piece, close in zip(pieces, closes)], keys, c.mask[..., PLAY] & c.values[..., PLAY],
                       c.changes, style)
 

@@ -153,6 +153,13 @@ def counts(prev_Bx4: jnp.ndarray, now_Bx4: jnp.ndarray, struck_B: jnp.ndarray) -
   return fifths, octaves, jnp.where(struck_B, crossed, 0), jnp.where(struck_B, spread, 0)
 
 
+def missing(voices_TxN: np.ndarray, closed_T: np.ndarray) -> list[int]:
+  """Steps of a sampled piece with voices where some voice sings but one not left to a given melody does not (the
+  four-voice requirement unmet by every particle)."""
+  sung = np.bitwise_or.reduce(np.asarray(voices_TxN, np.int64), axis=1)
+  return np.flatnonzero((sung != 0) & ((voicing.ALL & ~np.asarray(closed_T) & ~sung) != 0)).tolist()
+
+
 def outside(prev_Bx4: jnp.ndarray, now_Bx4: jnp.ndarray, closed_B: jnp.ndarray, ranges_Vx2,
             lowest: int) -> jnp.ndarray:
   """`[B]`: semitones outside their ranges of the notes generated voices arrive on at this step."""
