@@ -297,6 +297,9 @@ class Composer:
                          bridge_to=bridge_to, bridge_bars=bridge_bars, ending=ending, fixed=fixed,
                          forbid_above_melody=forbid_above_melody, num_bars=num_bars, time_signature=time_signature,
                          pickup=pickup, tempo=tempo, key=key, phrases=phrases)
+    voiced = self.config.model.voices
+    if voiced and not c.mask[0].any():  # a chorale begins with its first chord, not with a bar of rest
+      c = dataclasses.replace(c, require=np.concatenate([np.ones_like(c.require[:1]), c.require[1:]]))
     if cadences is None:
       cadences = self.config.model.structure
     spans = list(zip((0,) + c.phrase_ends[:-1], c.phrase_ends))
@@ -358,7 +361,6 @@ class Composer:
                            lookahead_T=jnp.asarray(lookahead), drop_T=jnp.asarray(drop))
       result = run(plan, round_index)
     dynamic = self.config.model.dynamics and styles_lib.plays_dynamics(style, self.config.model.dynamics_styles)
-    voiced = self.config.model.voices
     pieces = [Piece(roll, lowest=self.lowest, steps_per_quarter=self.steps_per_quarter,
                     time_signatures=c.time_signatures, tempos=c.tempos, name=f'sample_{i}', key=k,
                     phrase_ends=c.phrase_ends, style=next(iter(style)) if len(style) == 1 else None,
