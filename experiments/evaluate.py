@@ -9,7 +9,7 @@ r"""Evaluates a checkpoint: likelihood on whole pieces (the papers' protocol), o
   python experiments/evaluate.py --checkpoint=runs/styles --best --mode=styles --num_steps=128 --output_dir=out/styles
 
 Modes: `likelihood`; `music`: statistics of free samples against the split's pieces (histograms, copying, and the
-harmonic statistics of `biaxial_jax.music.harmony`); `harmonize`: the split's chorale sopranos harmonized against
+harmonic statistics, voice leading and register of `biaxial_jax.music.harmony`); `harmonize`: the split's chorale sopranos harmonized against
 Bach's own harmonizations of them, and the folk songs of `biaxial_jax.music.melodies` harmonized (one output per
 melody and seed, --num_samples seeds from --seed); `continue`: the first 4 bars of each of the split's pieces
 continued to 16 bars, the continuations' harmonic statistics against the real pieces; `joins`: motif return, bridging and a prepared ending, one output

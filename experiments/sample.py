@@ -63,8 +63,9 @@ _CADENCES = flags.DEFINE_boolean('cadences', None, 'Each phrase ends on a root-p
                                  'phrase and key inputs, such as the shipped one).')
 _VOICE_LEADING = flags.DEFINE_string('voice_leading', 'all', 'For a model with voices: the voice-leading conditions '
                                      "the particles weigh, 'all', 'none', or some of fifths,octaves,crossing,spacing,"
-                                     'range (parallel fifths, parallel octaves, crossed voices, upper voices over an '
-                                     "octave apart, a voice beyond its range).")
+                                     'range,clash (parallel fifths, parallel octaves, crossed voices, upper voices '
+                                     'over an octave apart, a voice beyond its range, the alto a semitone under the '
+                                     'soprano).')
 _PARTICLES = flags.DEFINE_integer('particles', None, 'SMC particles per sample (default 32 under constraints '
                                   'beyond a primer, or with --search=best|beam; else 1, the plain sampler).',
                                   lower_bound=1)

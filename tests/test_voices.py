@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import biaxial_jax as bj
-from biaxial_jax import loss, model, voicing
+from biaxial_jax import loss, model, pretrained, voicing
 from biaxial_jax.config import Config, DataConfig, ModelConfig
 from biaxial_jax.generation import sampler, voice_leading
 from biaxial_jax.music import batches, datasets, harmony, voices
@@ -211,3 +211,17 @@ def test_previous_and_below_features_see_voices_relative_to_each_note():
   below = np.asarray(voicing.teacher_forced_below(voices_BxTxN))
   assert below[0, 1, 39, 3] == 1 and below[0, 1, 39, 2] == 0  # the bass placed below 39, the tenor not yet
   assert below[0, 1, 39, 4 + 3] == pytest.approx(7 / 12) and below[0, 1, 39, 8 + 2] == 1
+
+
+@pytest.mark.skipif(not pretrained.is_export(pretrained.SHIPPED['bach']), reason='no shipped model in this checkout')
+def test_the_shipped_model_sings_four_voices_from_its_first_step_never_below_c2():
+  composer = bj.load_checkpoint('bach')
+  assert composer.config.model.voices
+  pieces = composer.sample(num_bars=4, num_samples=2, seed=3, temperature=0.8)
+  for piece in pieces:
+    index, held = voices.pitches_of(piece.voices)
+    assert (index[0] >= 0).all()  # all four voices sing the first chord
+    assert (held <= 1).all() and set((index >= 0).sum(axis=1).tolist()) <= {0, 4}
+    assert piece.lowest + np.flatnonzero(piece.roll[..., 0].any(axis=0))[0] >= 36  # nothing below C2
+    counts = voices.voice_leading(*voices.piece_lines(piece))
+    assert counts['parallel_octaves'] == 0 and counts['chords_in_voice'] == 0

@@ -1,10 +1,12 @@
 # python experiments/train.py --config=bach --workdir=runs/bach
-"""The shipped Bach model: the embedded chorales with phrase and key inputs (fermatas and keys from their MusicXML),
-the chord drawn below each note as note-axis inputs, transposition by up to a tritone either way, time axis 200,
-200 / note axis 100, 50 (725k parameters), bfloat16 matmuls, AdamW's weight decay 0.1. About 1.2 s a step on a
-2-core CPU (2.2 s on one core); resumable (re-run the command). Valid NLL is lowest near step 1,750 (1.965 nats per
-frame) and rises after 2,000: export the best checkpoint with python experiments/export_model.py --workdir=runs/bach
---best --output_dir=biaxial_jax/pretrained/bach."""
+"""The shipped Bach model: the embedded chorales as their four vocal parts, with phrase and key inputs (fermatas and
+keys from their MusicXML), the chord drawn below each note as note-axis inputs, and four voices (`model.voices`: the
+previous voices and the voices below as inputs, a voice set per played note as an output); transposition by up to a
+tritone either way, time axis 200, 200 / note axis 100, 50 (789k parameters), bfloat16 matmuls, AdamW's weight decay
+0.1. About 1 s a step on a 2-core CPU; resumable (re-run the command). Valid NLL is lowest near step 2,250 (1.869
+nats per frame) and rises after: export the best checkpoint with python experiments/export_model.py
+--workdir=runs/bach --best --output_dir=biaxial_jax/pretrained/bach --command="python experiments/train.py
+--config=bach --workdir=runs/bach"."""
 
 from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig
 

@@ -274,7 +274,7 @@ class Composer:
         others are left without (`Piece.velocity` None: written flat).
       voice_leading: for a model with voices, which voice-leading conditions the particles weigh
         (`generation.voice_leading`): 'all' (the default), 'none', names among 'fifths', 'octaves', 'crossing',
-        'spacing', 'range' (a comma-separated string or a list), or a `VoiceLeading` of weights. A model with voices always
+        'spacing', 'range', 'clash' (a comma-separated string or a list), or a `VoiceLeading` of weights. A model with voices always
         sings in four voices, each in its range, the melody as the soprano.
     """
     for name, value in (('temperature', temperature), ('conservativity', conservativity)):
