@@ -139,5 +139,6 @@ def test_the_shipped_model_closes_every_phrase_on_a_root_position_triad():
   # the leaps asked for (three in four phrase ends, at Bach's rates) are there, and the model adds none of its own
   closes = np.array([harmony.phrase_closes(piece) for piece in generation.pieces]).sum(axis=0)
   assert closes[0] == closes[1] == 8 and closes[2] >= 5
+  # without cadences the particles still weigh the voice leading (and the first chord, required)
   free = composer.generate(num_bars=4, phrases=[2, 2], key='G major', seed=0, cadences=False)
-  assert free.particles == 1
+  assert free.particles == 32 and free.unmet == [[]]

@@ -12,7 +12,7 @@ import biaxial_jax as bj
 from biaxial_jax import loss, model, pretrained, voicing
 from biaxial_jax.config import Config, DataConfig, ModelConfig
 from biaxial_jax.generation import sampler, voice_leading
-from biaxial_jax.music import batches, datasets, harmony, voices
+from biaxial_jax.music import batches, datasets, harmony, inputs, voices
 from biaxial_jax.music.scores import score_to_piece
 
 
@@ -120,6 +120,10 @@ def test_the_sampler_and_teacher_forcing_compute_the_same_voices_model(params):
     sums = loss.nll_sums(logits, piece.roll[None], np.ones((1, piece.num_steps)), None, piece.voices[None])
     assert sums['voiced'] == piece.roll[..., 0].sum()  # every played note has voices
     np.testing.assert_allclose(-log_lik, sums['play'] + sums['articulate'] + sums['voice'], rtol=2e-5)
+  # particles by default where voice leading weighs them, one where nothing does (a primer: no first chord to require)
+  primer = inputs.crop(generation.pieces[0], 0, 4)
+  assert composer.generate(32, primer=primer, cadences=False).particles == 32
+  assert composer.generate(32, primer=primer, cadences=False, voice_leading='none').particles == 1
 
 
 def test_sampled_voices_sing_one_note_each_in_range_and_the_melody_is_the_soprano(params):

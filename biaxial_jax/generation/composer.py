@@ -305,7 +305,9 @@ class Composer:
     spans = list(zip((0,) + c.phrase_ends[:-1], c.phrase_ends))
     repeats = [] if form is None else form_lib.parse(form, spans, c.bar_position)
     if particles is None:
-      particles = DEFAULT_PARTICLES if c.weighs or search != 'sample' or repeats or max_notes or cadences else 1
+      weighs_voices = voiced and any(getattr(leading, name) for name in voice_leading_lib.CONDITIONS)
+      particles = (DEFAULT_PARTICLES if c.weighs or weighs_voices or search != 'sample' or repeats or max_notes or
+                   cadences else 1)
     cells = c.num_steps * num_samples * particles * self.num_notes
     if cells > MAX_CELLS:
       raise GenerationError('num_samples', f'{c.num_steps} steps x {num_samples} samples x {particles} particles x '
