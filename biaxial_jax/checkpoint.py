@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import time
 
 import jax
@@ -21,7 +20,7 @@ from orbax.checkpoint import checkpoint_managers
 
 from biaxial_jax import model
 from biaxial_jax.config import Config, ConfigError
-from biaxial_jax.music.piece import BiaxialError
+from biaxial_jax.errors import BiaxialError, brief
 
 FORMAT_VERSION = 1
 BEST_METRIC = 'valid_nll_per_frame'
@@ -36,17 +35,6 @@ class CheckpointError(BiaxialError):
   """A missing, incompatible or unreadable checkpoint; the message names the folder."""
 
 
-class _WithoutMetricsNote(logging.Filter):
-  """Drops orbax's warning that a checkpoint was saved without metrics: by design here (only evaluation steps carry
-  them), it was printed at every other save."""
-
-  def filter(self, record: logging.LogRecord) -> bool:
-    return 'Requested `tracked_metric`' not in record.getMessage()
-
-
-_WITHOUT_METRICS_NOTE = _WithoutMetricsNote()
-
-
 def open_manager(workdir: str, keep: int = 3, *, read_only: bool = False) -> ocp.CheckpointManager:
   """A manager that keeps the latest `keep` checkpoints plus the best by valid NLL (`read_only`: for
   looking only, it creates no folder)."""
@@ -56,7 +44,6 @@ def open_manager(workdir: str, keep: int = 3, *, read_only: bool = False) -> ocp
                                 keep_checkpoints_without_metrics=False),
   ])
   # best_fn is what makes orbax write the metrics into each checkpoint, so the best is still known after a restart.
-  logging.getLogger('absl').addFilter(_WITHOUT_METRICS_NOTE)  # once: a logger holds a filter object once
   options = ocp.CheckpointManagerOptions(create=not read_only, preservation_policy=policy,
                                          best_fn=lambda m: m[BEST_METRIC], best_mode='min')
   return ocp.CheckpointManager(os.path.abspath(workdir), options=options)
@@ -110,27 +97,6 @@ def _read_config(manager: ocp.CheckpointManager, step: int) -> Config:
   return Config.from_dict(_read_record(manager, step)['config'])
 
 
-def _silence_late_callbacks():
-  """After a failed restore, tensorstore's pending reads call back into orbax's closed event loop; each prints a
-  harmless 'Event loop is closed' traceback. Drop those, and only those."""
-  previous = sys.unraisablehook
-  if getattr(previous, 'biaxial_jax_filter', False):
-    return
-
-  def hook(unraisable):
-    if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == 'Event loop is closed'):
-      previous(unraisable)
-  hook.biaxial_jax_filter = True
-  sys.unraisablehook = hook
-
-
-def _brief(error: Exception) -> str:
-  """An exception in one short line (tensorstore's messages carry kilobytes of JSON spec)."""
-  _silence_late_callbacks()
-  text = ' '.join(str(error).split())
-  return f'{type(error).__name__}: {text[:160]}{"..." if len(text) > 160 else ""}'
-
-
 def _verified(record: dict, key: str, tree):
   if record[key] != digest(tree):
     raise CheckpointError('its arrays do not match the digest saved with them (damaged files)')
@@ -180,7 +146,7 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state):
       restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
       state = _verified(_read_record(manager, step), 'state_sha256', restored['state'])
     except Exception as e:  # pylint: disable=broad-except  # orbax raises many types for damaged files
-      errors.append(f'step {step}: {_brief(e)}')
+      errors.append(f'step {step}: {brief(e)}')
       logging.warning('checkpoint at step %d is unreadable, trying an older one: %s', step, errors[-1])
       continue
     if errors:
@@ -216,7 +182,7 @@ def _open_chosen(path: str, best: bool) -> tuple[ocp.CheckpointManager, Config, 
     return manager, _read_config(manager, step), step
   except Exception as e:  # pylint: disable=broad-except  # a missing, empty or malformed record: orbax raises many
     raise CheckpointError(f'{path}: checkpoint at step {step}: '
-                          f'{e if isinstance(e, (ConfigError, CheckpointError)) else _brief(e)}') from None
+                          f'{e if isinstance(e, (ConfigError, CheckpointError)) else brief(e)}') from None
 
 
 def load_config(path: str, best: bool = False) -> tuple[Config, int]:
@@ -242,5 +208,5 @@ def restore_params(path: str, best: bool = False) -> tuple[Config, dict, int]:
                                      restore_args=ocp.checkpoint_utils.construct_restore_args({'params': abstract}))))
     params = _verified(_read_record(manager, step), 'params_sha256', restored['state']['params'])
   except Exception as e:  # pylint: disable=broad-except
-    raise CheckpointError(f'{path}: checkpoint at step {step} is unreadable ({_brief(e)})') from None
+    raise CheckpointError(f'{path}: checkpoint at step {step} is unreadable ({brief(e)})') from None
   return config, params, step

@@ -1,14 +1,20 @@
-"""What the experiment scripts share: one-line errors, `--config.<field>=<value>` overrides, quiet library logs."""
+"""What the experiment scripts share: one-line errors (a library error's field named as the flag that sets it),
+`--config.<field>=<value>` overrides, quiet library logs."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 
+import numpy as np
 from absl import flags
+
+from biaxial_jax.errors import BiaxialError, ConfigError
 
 
 def fail(message: str, code: int = 2):
@@ -21,6 +27,63 @@ def fail(message: str, code: int = 2):
   sys.stdout.flush()
   sys.stderr.flush()
   os._exit(code)  # pylint: disable=protected-access
+
+
+def flag_of(error: BiaxialError, flag_names: Mapping[str, str] | None = None) -> str | None:
+  """The flag that sets what `error` is about: `--config.<field>` for a config field (`--config` for the config
+  file), `flag_names[field]` or `--<field>` for an argument, None where the message names a file."""
+  if isinstance(error, ConfigError):
+    return f'--config.{error.field}' if error.field else '--config'
+  if error.field is None:
+    return None
+  return (flag_names or {}).get(error.field, f'--{error.field}')
+
+
+def fail_with(error: BiaxialError, flag_names: Mapping[str, str] | None = None, code: int = 1):
+  """`fail` with a library error, named by its flag (`flag_of`)."""
+  flag = flag_of(error, flag_names)
+  fail(f'{flag}: {error.message}' if flag else error.message, code)
+
+
+def define_fields(cls) -> dict[str, flags.FlagHolder]:
+  """A flag for each field of a dataclass whose fields carry a flag's metadata (`generation.request`: `help`,
+  `kind`, `flag`), by field name. Their defaults are the fields' own."""
+  holders = {}
+  for field in dataclasses.fields(cls):
+    meta, name = field.metadata, field.metadata['flag'] or field.name
+    default, kind, help_text = field.default, meta['kind'], meta['help']
+    if kind == 'integer':
+      holders[field.name] = flags.DEFINE_integer(name, default, help_text)
+    elif kind == 'float':
+      holders[field.name] = flags.DEFINE_float(name, default, help_text)
+    elif kind == 'boolean':
+      holders[field.name] = flags.DEFINE_boolean(name, default, help_text)
+    elif kind == 'list':
+      holders[field.name] = flags.DEFINE_list(name, list(default) if default is not None else None, help_text)
+    elif kind == 'enum':
+      holders[field.name] = flags.DEFINE_enum(name, default, list(meta['choices']), help_text)
+    else:  # string, file, npz: text
+      holders[field.name] = flags.DEFINE_string(name, default, help_text + (' (a file)' if kind == 'file' else ''))
+  return holders
+
+
+def field_values(cls, holders: Mapping[str, flags.FlagHolder]) -> dict:
+  """The fields' values from their flags: a file is checked to exist, an .npz file read as `(mask, values)`; a
+  flag that cannot be read ends the program naming it."""
+  values = {}
+  for field in dataclasses.fields(cls):
+    holder = holders[field.name]
+    value, kind = holder.value, field.metadata['kind']
+    if value is not None and kind in ('file', 'npz') and not os.path.isfile(value):
+      fail(f'--{holder.name}: {value}: no such file')
+    if value is not None and kind == 'npz':
+      try:
+        with np.load(value, allow_pickle=False) as arrays:
+          value = (arrays['mask'], arrays['values'])
+      except (OSError, ValueError, KeyError) as e:
+        fail(f'--{holder.name}: {value}: expected an .npz file with arrays mask and values ({e})')
+    values[field.name] = tuple(value) if kind == 'list' and value is not None else value
+  return values
 
 
 def split_config_overrides(argv: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -63,7 +126,28 @@ def writable_dir(flag: str, path: str):
       shutil.rmtree(first_missing, ignore_errors=True)
 
 
+class _WithoutMetricsNote(logging.Filter):
+  """Drops orbax's warning that a checkpoint was saved without metrics: by design here (only evaluation steps carry
+  them), it was printed at every other save."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return 'Requested `tracked_metric`' not in record.getMessage()
+
+
+def _drop_closed_loop_callbacks(previous):
+  """After a failed checkpoint restore, tensorstore's pending reads call back into orbax's closed event loop; each
+  prints a harmless 'Event loop is closed' traceback. Drop those, and only those."""
+
+  def hook(unraisable):
+    if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == 'Event loop is closed'):
+      previous(unraisable)
+  return hook
+
+
 def quiet_library_logs():
-  """orbax logs every file it writes, jax every backend it probes: keep their warnings only."""
+  """A script's choice, for its whole process: orbax logs every file it writes, jax every backend it probes (keep
+  their warnings only), and a failed restore leaves closing-loop tracebacks (dropped)."""
   for name in ('absl', 'jax._src.xla_bridge'):
     logging.getLogger(name).setLevel(logging.WARNING)
+  logging.getLogger('absl').addFilter(_WithoutMetricsNote())
+  sys.unraisablehook = _drop_closed_loop_callbacks(sys.unraisablehook)

@@ -13,6 +13,7 @@ import math
 import os
 import typing
 
+from biaxial_jax.errors import ConfigError, brief
 from biaxial_jax.music.piece import STYLE_NAME
 
 OPTIMIZERS = ('adam', 'adadelta')
@@ -20,13 +21,9 @@ MAX_SEQ_LEN = 16_384  # steps per training segment: 17 minutes of music at 16ths
 MAX_LEARNING_RATE = 10.0  # above it no optimizer here trains; inf and 1e30 diverge at once
 
 
-class ConfigError(ValueError):
-  """A config value or override that is not allowed; the message names the field."""
-
-
 def _check(condition: bool, field: str, message: str):
   if not condition:
-    raise ConfigError(f'{field}: {message}')
+    raise ConfigError(field, message)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,12 +151,12 @@ class Config:
       hints = typing.get_type_hints(section_cls)
       unknown = set(values) - set(hints)
       if unknown:
-        raise ConfigError(f'{name}: unknown fields {sorted(unknown)}')
+        raise ConfigError(name, f'unknown fields {sorted(unknown)}')
       sections[name] = section_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
     return cls(**sections)
 
 
-def _parse_value(text: str, hint, flag: str):
+def _parse_value(text: str, hint, field: str):
   try:
     if hint is bool:
       if text.lower() not in ('true', 'false', '1', '0'):
@@ -170,31 +167,21 @@ def _parse_value(text: str, hint, flag: str):
       return tuple(item(v) for v in text.split(',') if v.strip())
     return hint(text)
   except ValueError:
-    raise ConfigError(f'{flag}: cannot read {text!r} as {getattr(hint, "__name__", hint)}') from None
+    raise ConfigError(field, f'cannot read {text!r} as {getattr(hint, "__name__", hint)}') from None
 
 
 def override(config: Config, assignments: dict[str, str]) -> Config:
-  """`config` with fields replaced from `{'train.batch_size': '16', ...}`; errors name the flag."""
+  """`config` with fields replaced from `{'train.batch_size': '16', ...}`; errors name the field."""
   sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
   for path, text in assignments.items():
-    flag = f'--config.{path}'
     section, _, field = path.partition('.')
     if section not in sections or not field:
-      raise ConfigError(f'{flag}: unknown config field (sections: {", ".join(sections)})')
+      raise ConfigError(path, f'unknown config field (sections: {", ".join(sections)})')
     hints = typing.get_type_hints(type(sections[section]))
     if field not in hints:
-      raise ConfigError(f'{flag}: unknown config field (fields of {section}: {", ".join(hints)})')
-    sections[section] = dataclasses.replace(sections[section], **{field: _parse_value(text, hints[field], flag)})
-  try:
-    return Config(**sections)
-  except ConfigError as e:
-    field = str(e).split(':', 1)[0]
-    raise ConfigError(f'--config.{e}' if field in assignments else str(e)) from None
-
-
-def _brief(error: Exception) -> str:
-  text = ' '.join(str(error).split())
-  return f'{type(error).__name__}: {text[:160]}{"..." if len(text) > 160 else ""}'
+      raise ConfigError(path, f'unknown config field (fields of {section}: {", ".join(hints)})')
+    sections[section] = dataclasses.replace(sections[section], **{field: _parse_value(text, hints[field], path)})
+  return Config(**sections)
 
 
 def load_config_file(name_or_path: str) -> Config:
@@ -205,21 +192,21 @@ def load_config_file(name_or_path: str) -> Config:
   if not os.path.isfile(path):
     names = sorted(f[:-3] for f in os.listdir(os.path.join(os.path.dirname(__file__), 'configs'))
                    if f.endswith('.py') and not f.startswith('_'))
-    raise ConfigError(f'--config: {name_or_path!r} is neither a file nor a config name ({", ".join(names)})')
+    raise ConfigError(None, f'{name_or_path!r} is neither a file nor a config name ({", ".join(names)})')
   loader = importlib.machinery.SourceFileLoader('biaxial_jax_user_config', path)  # any file name, read as Python
   module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
   try:
     loader.exec_module(module)
   except Exception as e:  # pylint: disable=broad-except  # a user's file: a syntax error, an import that fails...
-    raise ConfigError(f'--config: {path} does not run as Python ({_brief(e)})') from None
+    raise ConfigError(None, f'{path} does not run as Python ({brief(e)})') from None
   if not callable(getattr(module, 'get_config', None)):
-    raise ConfigError(f'--config: {path} defines no get_config()')
+    raise ConfigError(None, f'{path} defines no get_config()')
   try:
     config = module.get_config()
   except ConfigError as e:
-    raise ConfigError(f'--config: get_config() in {path}: {e}') from None
+    raise ConfigError(None, f'get_config() in {path}: {e}') from None
   except Exception as e:  # pylint: disable=broad-except
-    raise ConfigError(f'--config: get_config() in {path} failed ({_brief(e)})') from None
+    raise ConfigError(None, f'get_config() in {path} failed ({brief(e)})') from None
   if not isinstance(config, Config):
-    raise ConfigError(f'--config: get_config() in {path} returned {type(config).__name__}, not a Config')
+    raise ConfigError(None, f'get_config() in {path} returned {type(config).__name__}, not a Config')
   return config

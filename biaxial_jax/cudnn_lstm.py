@@ -1,6 +1,6 @@
 """The time axis's LSTM layers through cuDNN (`jax.experimental.rnn`): the GPU formulation of `model.time_axis`'s
 scans (`model.time_axis_cudnn`). One call per layer, so that each layer's dropout mask applies between them as in
-the scans; the same function as `model.lstm_cell`'s, gates in the same order (i, f, g, o)."""
+the scans; the same function as `lstm.lstm_cell`'s, gates in the same order (i, f, g, o)."""
 
 import jax
 import jax.numpy as jnp

@@ -3,12 +3,13 @@
 The default train step needs 2.8 GB of temporaries. XLA's CPU runtime allocates them with `malloc` from a worker
 thread at every execution; glibc serves a request that large from a fresh `mmap` and unmaps it on `free`, so every
 step touches 690,000 new pages, each a page fault the kernel fills with zeros: 1.4 s of system time, about 0.5 s of
-a 2-core step (BUILD_NOTES.md, "Session 9"). Told to keep one arena, never `mmap` and never trim, glibc keeps the
+a 2-core step. Told to keep one arena, never `mmap` and never trim, glibc keeps the
 freed block and the next step reuses it without a fault. Nothing computed changes.
 
-The settings must be made before XLA's threads first allocate, so `biaxial_jax` applies them on import
-(`keep_freed_memory`); `BIAXIAL_JAX_KEEP_HOST_MEMORY=0` (or false, no, off) in the environment leaves the
-allocator as it was. Elsewhere than glibc (macOS, musl), and where a GPU or TPU plugin of jax is installed (the
+The allocator is the process's, so this is a script's choice, never a library import's: the training and benchmark
+scripts call `keep_freed_memory` first thing, before XLA's threads first allocate; `BIAXIAL_JAX_KEEP_HOST_MEMORY=0`
+(or false, no, off) in the environment leaves the allocator as it was (as for running under TCMalloc through
+`LD_PRELOAD`, which keeps freed blocks by itself: docs/design.md, "Host memory"). Elsewhere than glibc (macOS, musl), and where a GPU or TPU plugin of jax is installed (the
 step's temporaries then live on the device, and one arena for many host threads was never measured there), it does
 nothing.
 """

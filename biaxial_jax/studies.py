@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from biaxial_jax import evaluation
-from biaxial_jax.generation import Composer
+from biaxial_jax.generation import Composer, Controls, Request
 from biaxial_jax.music import harmony
 from biaxial_jax.music.melodies import top_voice
 from biaxial_jax.music.piece import PLAY, Piece, canonical_roll
@@ -33,12 +33,15 @@ def melody_kept(output: Piece, melody: Piece) -> bool:
 
 
 def harmonization_study(composer: Composer, melodies: Sequence[Piece], seeds: Sequence[int],
-                        references: Sequence[Piece] = (), **sample_args) -> dict:
-  """Harmonizes each melody once per seed; the statistics of the outputs (and of `references`)."""
+                        references: Sequence[Piece] = (), request: Request = Request(),
+                        controls: Controls = Controls()) -> dict:
+  """Harmonizes each melody once per seed (under `request`, with `controls`); the statistics of the outputs (and of
+  `references`)."""
   outputs, givens, kept, start = [], [], 0, time.perf_counter()
   for melody in melodies:
     for seed in seeds:
-      generation = composer.generate(melody=melody, seed=seed, **sample_args)
+      generation = composer.generate(dataclasses.replace(request, melody=melody),
+                                     dataclasses.replace(controls, seed=seed))
       piece = generation.pieces[0]
       kept += melody_kept(piece, top_voice(melody))
       outputs.append(piece)
@@ -51,7 +54,8 @@ def harmonization_study(composer: Composer, melodies: Sequence[Piece], seeds: Se
 
 
 def continuation_study(composer: Composer, pieces: Sequence[Piece], seeds: Sequence[int], primer_bars: int = 4,
-                       total_bars: int = 16, **sample_args) -> dict:
+                       total_bars: int = 16, request: Request = Request(),
+                       controls: Controls = Controls()) -> dict:
   """Continues the first `primer_bars` bars of each piece (from its first downbeat) to `total_bars` bars; the
   harmonic statistics of the continued part alone (the primer is the piece's own music)."""
   outputs, start = [], time.perf_counter()
@@ -61,7 +65,8 @@ def continuation_study(composer: Composer, pieces: Sequence[Piece], seeds: Seque
     primer = _bars(piece, 1, primer_bars)
     bar = primer.num_steps // primer_bars
     for seed in seeds:
-      out = composer.sample(total_bars * bar, primer=primer, seed=seed, **sample_args)[0]
+      out = composer.generate(dataclasses.replace(request, num_steps=total_bars * bar, primer=primer),
+                              dataclasses.replace(controls, seed=seed)).pieces[0]
       outputs.append(dataclasses.replace(out, roll=canonical_roll(out.roll[primer.num_steps:]), phrase_ends=None,
                                          voices=None if out.voices is None else out.voices[primer.num_steps:]))
   return {'generated': harmony.statistics(outputs), 'outputs': len(outputs), 'seconds': time.perf_counter() - start}
@@ -69,9 +74,9 @@ def continuation_study(composer: Composer, pieces: Sequence[Piece], seeds: Seque
 
 @dataclasses.dataclass(frozen=True)
 class JoinCase:
-  """A constrained generation (`Composer.generate` arguments) and the steps where given and generated music meet."""
+  """A constrained generation and the steps where given and generated music meet."""
   name: str
-  args: dict
+  request: Request
   joins: tuple[int, ...]
 
 
@@ -98,10 +103,10 @@ def join_cases(chorales: Sequence[Piece]) -> list[JoinCase]:
   bar = 16
   primer, fragment = _bars(a, 1, 4), _bars(b, 3, 2)
   return [
-      JoinCase('motif', dict(num_steps=12 * bar, motif=motif, motif_at=(1, 5, (9, 2))),
+      JoinCase('motif', Request(num_steps=12 * bar, motif=motif, motif_at=(1, 5, (9, 2))),
                (2 * bar, 4 * bar, 6 * bar, 8 * bar, 10 * bar)),
-      JoinCase('bridge', dict(primer=primer, bridge_to=fragment, bridge_bars=4), (4 * bar, 8 * bar)),
-      JoinCase('ending', dict(num_steps=8 * bar, ending='G major'), (8 * bar - 8,)),
+      JoinCase('bridge', Request(primer=primer, bridge_to=fragment, bridge_bars=4), (4 * bar, 8 * bar)),
+      JoinCase('ending', Request(num_steps=8 * bar, ending='G major'), (8 * bar - 8,)),
   ]
 
 
@@ -136,6 +141,6 @@ def join_study(composer: Composer, cases: Sequence[JoinCase], seeds: Sequence[in
   result = {}
   for case in cases:
     for k in particles:
-      pieces = [composer.sample(seed=seed, particles=k, **case.args)[0] for seed in seeds]
+      pieces = [composer.generate(case.request, Controls(seed=seed, particles=k)).pieces[0] for seed in seeds]
       result[f'{case.name}/K={k}'] = join_statistics(pieces, evaluation.step_nll(composer, pieces), case.joins)
   return result

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from biaxial_jax.generation.request import Controls, Request
 from biaxial_jax.music.inputs import crop
 from biaxial_jax.music.piece import ARTICULATE, PLAY, Piece
 
@@ -160,8 +161,8 @@ def style_study(composer, dataset, split: str, *, num_samples: int, num_steps: i
   classifier = fit(train, styles)
   generated, asked = [], []
   for style in styles:
-    generated += composer.sample(num_steps, num_samples=num_samples, seed=seed, temperature=temperature,
-                                 style=style)
+    generated += composer.generate(Request(num_steps=num_steps, style=style),
+                                   Controls(num_samples=num_samples, seed=seed, temperature=temperature)).pieces
     asked += [style] * num_samples
   predicted = classifier.predict(generated)
   confusion = {style: {other: sum(p == other for p, a in zip(predicted, asked) if a == style) for other in styles}

@@ -2,44 +2,36 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import functools
 import json
 import logging
 import math
 import os
-import shutil
-import signal
-import tempfile
-import threading
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import tensorboardX
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from biaxial_jax import checkpoint, cudnn_lstm, loss, model
+from biaxial_jax import workdir as workdir_lib
 from biaxial_jax.evaluation import eval_step, evaluate
 from biaxial_jax.mesh import make_mesh, to_global
-from biaxial_jax.generation import Composer
+from biaxial_jax.generation import Composer, Controls, Request
 from biaxial_jax.config import Config, ConfigError, TrainConfig
 from biaxial_jax.music.batches import Batch, training_batch
 from biaxial_jax.music.datasets import SPLITS, Dataset, load_dataset
 from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.midi import write_midi
-from biaxial_jax.music.piece import BiaxialError
+from biaxial_jax.errors import BiaxialError, TrainingError
 
 
 DYNAMICS_SHARE = 0.5  # a style has dynamics when at least this share of its training pieces carries velocities
 DIVERGED_NLL_PER_NOTE = 2.0  # nats per note and frame: 2 ln 2 = 1.39 is a coin toss on each of its two bits
-
-
-class TrainingError(BiaxialError):
-  """Training cannot go on (a non-finite loss, no training data); the last good checkpoint is kept."""
 
 
 def clip_each_by_norm(max_norm: float) -> optax.GradientTransformation:
@@ -102,8 +94,8 @@ def check_styles(data: Dataset, config: Config):
   found = {p.style for split in SPLITS for p in data.split(split)}
   if config.model.styles and not found <= set(config.model.styles):
     has = ', '.join(sorted(s or '(none)' for s in found))
-    raise TrainingError(f'model.styles: the data set\'s pieces have the styles {has}; the model has '
-                      f'{", ".join(config.model.styles)} (set them with --config.model.styles=...)')
+    raise ConfigError('model.styles', f'the data set\'s pieces have the styles {has}; the model has '
+                      f'{", ".join(config.model.styles)}')
   if not config.model.styles and found - {None}:
     logging.info('the data set has styles (%s); the model is not conditioned on them (model.styles is empty)',
                  ', '.join(sorted(found - {None})))
@@ -120,11 +112,11 @@ def with_dynamics_styles(data: Dataset, config: Config) -> Config:
                 if (pieces := [p for p in data.train if p.style == s])
                 and sum(p.velocity is not None for p in pieces) >= DYNAMICS_SHARE * len(pieces))
   if not found:
-    raise TrainingError('model.dynamics: no style of the data set has velocities in most of its training pieces '
-                        '(dynamic markings or MIDI velocities); train without dynamics')
+    raise ConfigError('model.dynamics', 'no style of the data set has velocities in most of its training pieces '
+                      '(dynamic markings or MIDI velocities); train without dynamics')
   if m.dynamics_styles and set(m.dynamics_styles) != set(found):
-    raise TrainingError(f'model.dynamics_styles: the data set\'s styles with dynamics are {", ".join(found)}, not '
-                        f'{", ".join(m.dynamics_styles)} (leave it empty: training fills it in)')
+    raise ConfigError('model.dynamics_styles', f'the data set\'s styles with dynamics are {", ".join(found)}, not '
+                      f'{", ".join(m.dynamics_styles)} (leave it empty: training fills it in)')
   logging.info('styles with dynamics: %s (the others are played flat)', ', '.join(found))
   return dataclasses.replace(config, model=dataclasses.replace(m, dynamics_styles=found))
 
@@ -132,86 +124,11 @@ def with_dynamics_styles(data: Dataset, config: Config) -> Config:
 def check_runnable(config: Config, workdir: str):
   """Errors a user can fix, found before any data is loaded or anything is compiled."""
   if config.model.time_axis_cudnn and not cudnn_lstm.available():
-    raise ConfigError(f'model.time_axis_cudnn: needs a GPU (cuDNN); jax runs on {jax.default_backend()} here')
+    raise ConfigError('model.time_axis_cudnn', f'needs a GPU (cuDNN); jax runs on {jax.default_backend()} here')
   devices = jax.device_count()
   if config.train.batch_size % devices:
-    raise ConfigError(f'train.batch_size: {config.train.batch_size} is not divisible by the {devices} devices')
-  try:
-    os.makedirs(workdir, exist_ok=True)
-    with tempfile.TemporaryFile(dir=workdir):
-      pass
-  except OSError as e:
-    raise TrainingError(f'--workdir: cannot write to {workdir} ({e.strerror or e})') from None
-
-
-class _StopRequests:
-  """Ctrl-C (SIGINT) and SIGTERM (what `timeout` and schedulers send) ask the run to stop: the first one only sets
-  `signal`, which the loop checks between steps, then it saves and exits; an exception raised inside XLA's compiler
-  or a callback instead crashed the interpreter. A second signal stops at once."""
-
-  def __init__(self):
-    self.signal = None
-    self._previous = {}
-
-  def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
-      for sig in (signal.SIGINT, signal.SIGTERM):
-        self._previous[sig] = signal.signal(sig, self._handle)
-    return self
-
-  def _handle(self, signum, frame):
-    del frame
-    if self.signal is not None:
-      self._restore()
-      raise KeyboardInterrupt
-    self.signal = signum
-    logging.warning('%s received: stopping after this step with a checkpoint (again to stop at once)',
-                    signal.Signals(signum).name)
-
-  def _restore(self):
-    for sig, handler in self._previous.items():
-      signal.signal(sig, handler)
-    self._previous = {}
-
-  def __exit__(self, *exc):
-    self._restore()
-
-
-@contextlib.contextmanager
-def workdir_lock(workdir: str):
-  """Holds an advisory lock on `workdir/.lock` for a run: a second run on the same workdir is refused, naming the
-  process that holds it. The kernel drops the lock when its holder dies, so a killed run never blocks a resume.
-  Of a multi-process run, which shares one workdir, process 0 holds it."""
-  if jax.process_index() != 0:
-    yield
-    return
-  path = os.path.join(workdir, '.lock')
-  with open(path, 'a+', encoding='utf-8') as f:
-    try:
-      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-      f.seek(0)
-      holder = f.read().strip() or 'unknown'
-      raise TrainingError(f'--workdir: {workdir} is in use by another training run (process {holder}); wait for it '
-                          'or stop it') from None
-    f.seek(0)
-    f.truncate()
-    f.write(str(os.getpid()))
-    f.flush()
-    try:
-      yield
-    finally:
-      fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def check_disk_space(workdir: str, state, keep: int):
-  """Refuses to start when the kept checkpoints (latest, best, one being written) cannot fit on the disk."""
-  state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state))
-  need = (keep + 2) * state_bytes + (16 << 20)
-  free = shutil.disk_usage(workdir).free
-  if free < need:
-    raise TrainingError(f'--workdir: {workdir} has {free / 2**20:.1f} MiB free; checkpoints need about '
-                        f'{need / 2**20:.1f} MiB (train.keep_checkpoints={keep})')
+    raise ConfigError('train.batch_size', f'{config.train.batch_size} is not divisible by the {devices} devices')
+  workdir_lib.check_writable(workdir)
 
 
 def read_metrics(workdir: str) -> list[dict]:
@@ -238,13 +155,7 @@ class _Recorder:
   def __init__(self, workdir: str):
     self.active = jax.process_index() == 0
     self.path = os.path.join(workdir, 'metrics.jsonl')
-    self.tb = None
-    if self.active:
-      try:
-        from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
-        self.tb = SummaryWriter(os.path.join(workdir, 'tb'))
-      except ImportError:
-        logging.warning('tensorboardX is not installed: no TensorBoard event files')
+    self.tb = tensorboardX.SummaryWriter(os.path.join(workdir, 'tb')) if self.active else None
 
   def resume_at(self, step: int):
     """Keeps the records of steps up to `step` (a resumed run logs the later ones again), and drops damaged lines."""
@@ -274,7 +185,8 @@ class _Recorder:
 def write_sample(params, config: Config, workdir: str, step: int, num_bars: int = 4) -> str:
   """A few bars sampled from the current parameters, `workdir/samples/step_NNNNNNN.mid`, to hear progress."""
   composer = Composer(config, params, step)
-  piece = composer.sample(num_bars * 4 * config.data.steps_per_quarter, seed=config.train.seed)[0]
+  piece = composer.generate(Request(num_steps=num_bars * 4 * config.data.steps_per_quarter),
+                            Controls(seed=config.train.seed)).pieces[0]
   return write_midi(piece, os.path.join(workdir, 'samples', f'step_{step:07d}.mid'))
 
 
@@ -289,19 +201,19 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   Ctrl-C saves a checkpoint and returns; re-running the same command resumes from the newest readable checkpoint.
   """
   check_runnable(config, workdir)
-  with workdir_lock(workdir), _StopRequests() as stop:
+  with workdir_lib.workdir_lock(workdir), workdir_lib.StopRequests() as stop:
     return _train_and_evaluate(config, workdir, stop)
 
 
-def _train_and_evaluate(config: Config, workdir: str, stop: _StopRequests) -> dict:
+def _train_and_evaluate(config: Config, workdir: str, stop: workdir_lib.StopRequests) -> dict:
   cfg = config.train
   try:
     data = load_dataset(config.data.dataset, lowest=config.data.lowest, num_notes=config.data.num_notes,
                         steps_per_quarter=config.data.steps_per_quarter, out_of_range=config.data.out_of_range)
   except BiaxialError as e:
-    raise TrainingError(f'data.dataset: {e}') from None
+    raise ConfigError('data.dataset', str(e)) from None
   if not data.train:
-    raise TrainingError(f'data.dataset: {config.data.dataset} has no training pieces')
+    raise ConfigError('data.dataset', f'{config.data.dataset} has no training pieces')
   logging.info('%s', data.summary())
   check_styles(data, config)
   config = with_dynamics_styles(data, config)
@@ -312,7 +224,7 @@ def _train_and_evaluate(config: Config, workdir: str, stop: _StopRequests) -> di
   replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P('data'))
   optimizer = make_optimizer(cfg)
   state = init_state(config, optimizer, replicated)
-  check_disk_space(workdir, state, cfg.keep_checkpoints)
+  workdir_lib.check_disk_space(workdir, state, cfg.keep_checkpoints)
   logging.info('model: %d parameters; %d devices (%s)', model.count_params(state['params']), jax.device_count(),
                jax.devices()[0].platform)
   manager = checkpoint.open_manager(workdir, cfg.keep_checkpoints)

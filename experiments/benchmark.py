@@ -11,10 +11,17 @@ import statistics
 import time
 from unittest import mock
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 from absl import app, flags
+from jax.sharding import NamedSharding, PartitionSpec as P
 
-from biaxial_jax import cli, cudnn_lstm
+from biaxial_jax import cli, cudnn_lstm, host_memory, lstm, model, train
 from biaxial_jax import config as config_lib
+from biaxial_jax import mesh as mesh_lib
+from biaxial_jax.generation import sampler
+from biaxial_jax.music.batches import Batch
 
 _CONFIGS = flags.DEFINE_list('configs', ['tiny', 'small', 'default'], 'Config names or files to measure.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', None, 'Batch size for every config (default: each config\'s own).')
@@ -36,37 +43,15 @@ _SKELETON = flags.DEFINE_bool('skeleton', False, 'Also time each train step\'s m
 _OUTPUT = flags.DEFINE_string('output', None, 'Write the results as JSON here.')
 
 
-def lstm_flops(in_size: int, hidden: int, rows: int) -> float:
-  """Multiply-adds x 2 of one LSTM step for `rows` sequences: input and recurrent matmuls of the fused gates."""
-  return 2.0 * rows * (in_size + hidden) * 4 * hidden
-
-
-def train_step_flops(config: config_lib.Config, batch: int, seq_len: int, num_features: int) -> float:
-  """Matmul FLOPs of one train step: forward once, backward about twice (the usual 3x)."""
-  n = config.data.num_notes
-  forward, size = 0.0, num_features
-  for hidden in config.model.time_sizes:
-    forward += seq_len * lstm_flops(size, hidden, batch * n)
-    size = hidden
-  size += 2
-  for hidden in config.model.note_sizes:
-    forward += n * lstm_flops(size, hidden, batch * seq_len)
-    size = hidden
-  forward += 2.0 * batch * seq_len * n * size * 2
-  return 3 * forward
-
-
-def generation_flops_per_step(config: config_lib.Config, batch: int, num_features: int) -> float:
-  """Matmul FLOPs to generate one time step of `batch` samples: the time stack once, the note stack per note."""
-  n, flops, size = config.data.num_notes, 0.0, num_features
-  for hidden in config.model.time_sizes:
-    flops += lstm_flops(size, hidden, batch * n)
-    size = hidden
-  size += 2
-  for hidden in config.model.note_sizes:
-    flops += n * lstm_flops(size, hidden, batch)
-    size = hidden
-  return flops + 2.0 * batch * n * size * 2
+def flops_per_cell(config: config_lib.Config) -> float:
+  """Matmul FLOPs (multiply-adds x 2) of one forward pass through one cell (a note at a step), read from the shapes
+  of the model's own parameters: every LSTM layer of both axes (input and recurrent matmuls of the fused gates, chord,
+  voice and style inputs included) and every output head."""
+  shapes = jax.eval_shape(lambda: model.init_params(jax.random.key(0), config.model))
+  layers = shapes['time'] + shapes['note']
+  heads = [shapes[name]['w'] for name in ('out', 'velocity', 'voice') if name in shapes]
+  return (sum(2.0 * (l['w_in'].shape[0] + l['w_rec'].shape[0]) * l['w_in'].shape[1] for l in layers)
+          + sum(2.0 * w.shape[0] * w.shape[1] for w in heads))
 
 
 def measure_generation(config: config_lib.Config, samples: int, num_steps: int, repeats: int,
@@ -74,11 +59,6 @@ def measure_generation(config: config_lib.Config, samples: int, num_steps: int, 
   """Wall time of the compiled sampler for `num_steps` steps of `samples` samples (random parameters). With
   particles, each sample harmonizes a melody (one given note per step, silence above it), so that the weights and
   resampling of the SMC sampler do their work."""
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  from biaxial_jax import features, model  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.generation import sampler  # pylint: disable=import-outside-toplevel
 
   params = model.init_params(jax.random.key(0), config.model)
   n = config.data.num_notes
@@ -105,7 +85,7 @@ def measure_generation(config: config_lib.Config, samples: int, num_steps: int, 
     times.append(time.perf_counter() - start)
   seconds = min(times)
   rows = samples * particles
-  flops = generation_flops_per_step(config, rows, features.num_features(config.model.structure)) * num_steps
+  flops = flops_per_cell(config) * rows * config.data.num_notes * num_steps
   return {'batch': samples, 'particles': particles, 'num_steps': num_steps, 'compile_s': compile_s,
           'seconds': seconds, 'ms_per_step': 1e3 * seconds / num_steps, 'gflops': flops / seconds / 1e9}
 
@@ -113,8 +93,6 @@ def measure_generation(config: config_lib.Config, samples: int, num_steps: int, 
 def matmul_gflops(size: int = 2048, repeats: int = 5, dtype: str = 'float32') -> float:
   """This machine's matmul rate through XLA: float32, or bfloat16 operands with float32 accumulation (what the
   precision policy uses; with AMX the real ceiling)."""
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32).astype(dtype)
   f = jax.jit(lambda x: jnp.matmul(x, x, preferred_element_type=jnp.float32))
   f(a).block_until_ready()
@@ -127,22 +105,20 @@ def matmul_gflops(size: int = 2048, repeats: int = 5, dtype: str = 'float32') ->
 
 
 def _matmuls_of_lstm_cell(layer: dict, state, gates_in_Bx4H):
-  """`model.lstm_cell`'s matmul and nothing else of note: a scaled slice of the gates keeps the recurrence bounded
+  """`lstm.lstm_cell`'s matmul and nothing else of note: a scaled slice of the gates keeps the recurrence bounded
   (no overflow, no denormals), so the time left is the matmuls' and the scan's own."""
-  from biaxial_jax import model  # pylint: disable=import-outside-toplevel
   _, h = state
-  h = (gates_in_Bx4H + model.dot(h, layer['w_rec']))[:, :h.shape[-1]] * 0.25
+  h = (gates_in_Bx4H + lstm.dot(h, layer['w_rec']))[:, :h.shape[-1]] * 0.25
   return (h, h), h
 
 
 def _gates_of_skeleton(gates_Bx4H, c_BxH):
-  """The bfloat16 layer's cell reduced the same way (`model._bf16_layer`: its own gradient, below)."""
+  """The bfloat16 layer's cell reduced the same way (`lstm.bf16_layer`: its own gradient, below)."""
   h = gates_Bx4H[..., :c_BxH.shape[-1]] * 0.25
   return (h, h), ()
 
 
 def _gates_of_skeleton_backward(residuals, cotangents):
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   del residuals
   dc, dh = cotangents
   d = (dc + dh) * 0.25
@@ -151,20 +127,13 @@ def _gates_of_skeleton_backward(residuals, cotangents):
 
 def measure_skeleton(config: config_lib.Config, repeats: int) -> float:
   """Median step time of the train step with every LSTM cell reduced to its matmuls (same shapes, same scans)."""
-  from biaxial_jax import model  # pylint: disable=import-outside-toplevel
-  with mock.patch.object(model, 'lstm_cell', _matmuls_of_lstm_cell), \
-       mock.patch.object(model, '_gates_forward', _gates_of_skeleton), \
-       mock.patch.object(model, '_gates_backward', _gates_of_skeleton_backward):
+  with mock.patch.object(lstm, 'lstm_cell', _matmuls_of_lstm_cell), \
+       mock.patch.object(lstm, '_gates_forward', _gates_of_skeleton), \
+       mock.patch.object(lstm, '_gates_backward', _gates_of_skeleton_backward):
     return measure(config, repeats)['step_s']
 
 
 def measure(config: config_lib.Config, repeats: int) -> dict:
-  import jax  # pylint: disable=import-outside-toplevel
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=import-outside-toplevel
-  from biaxial_jax import features, model, train  # pylint: disable=import-outside-toplevel
-  from biaxial_jax import mesh as mesh_lib  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.music.batches import Batch  # pylint: disable=import-outside-toplevel
 
   b, t, n = config.train.batch_size, config.data.seq_len, config.data.num_notes
   rng = np.random.default_rng(0)
@@ -192,13 +161,14 @@ def measure(config: config_lib.Config, repeats: int) -> dict:
     times.append(time.perf_counter() - start)
   step_s = statistics.median(times)
   peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the process's peak so far (configs grow)
-  flops = train_step_flops(config, b, t, features.num_features(config.model.structure))
+  flops = 3 * flops_per_cell(config) * b * t * n  # forward once, backward about twice (the usual 3x)
   return {'params': model.count_params(state['params']), 'batch': b, 'seq_len': t, 'compile_s': compile_s,
           'step_s': step_s, 'steps_per_s': 1 / step_s, 'cells_per_s': b * t * n / step_s, 'tflop_per_step':
           flops / 1e12, 'gflops': flops / step_s / 1e9, 'peak_rss_mb': peak_rss_mb}
 
 
 def main(argv):
+  host_memory.keep_freed_memory()  # this script's choice, before XLA's threads first allocate (host_memory)
   if len(argv) > 1:
     cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
   overrides = {}
@@ -224,10 +194,9 @@ def main(argv):
   try:
     configs = {name: config_lib.override(config_lib.load_config_file(name), overrides) for name in _CONFIGS.value}
   except config_lib.ConfigError as e:
-    cli.fail(str(e))
+    cli.fail_with(e, code=2)
   if any(c.model.time_axis_cudnn for c in configs.values()) and not cudnn_lstm.available():
     cli.fail('--time_axis_cudnn: needs a GPU (cuDNN); jax has none here')
-  import jax  # pylint: disable=import-outside-toplevel
   generate_batches = [int(b) for b in _GENERATE.value]  # checked above, before anything is compiled
   # A shared machine's speed drifts (this 2-core VM's matmul rate varies 80-200 GFLOP/s from minute to minute), so
   # the rate is sampled between measurements and the best sample is the ceiling every ratio is taken against.

@@ -21,9 +21,15 @@ the split's passages, and the share of --num_samples pieces per style classified
 import json
 import os
 
+import numpy as np
 from absl import app, flags
 
-from biaxial_jax import cli
+from biaxial_jax import cli, evaluation, metrics, render, studies, style_classifier
+from biaxial_jax.checkpoint import CheckpointError
+from biaxial_jax.errors import BiaxialError, GenerationError
+from biaxial_jax.generation import Controls, Request, load_checkpoint
+from biaxial_jax.music import harmony, melodies
+from biaxial_jax.music.files import atomic_path
 from biaxial_jax.pretrained import SHIPPED
 
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'A training workdir, an exported model, or a shipped model '
@@ -162,14 +168,6 @@ def main(argv):
       cli.fail(f'--output_dir: {os.path.join(_OUTPUT_DIR.value, existing[0])} exists; pass --overwrite or another '
                '--output_dir')
   cli.quiet_library_logs()
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  # pylint: disable-next=import-outside-toplevel
-  from biaxial_jax import evaluation, metrics, render, studies, style_classifier
-  from biaxial_jax.checkpoint import CheckpointError  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.generation import GenerationError, load_checkpoint  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.music import harmony, melodies  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.music.files import atomic_path  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.music.piece import BiaxialError  # pylint: disable=import-outside-toplevel
 
   try:
     composer = load_checkpoint(_CHECKPOINT.value, best=_BEST.value)
@@ -189,19 +187,21 @@ def main(argv):
       if _MODE.value == 'likelihood':
         result = evaluation.likelihood(composer, pieces, _BATCH_SIZE.value)
       elif _MODE.value == 'music':
-        samples = composer.sample(_NUM_STEPS.value, num_samples=_NUM_SAMPLES.value, seed=_SEED.value,
-                                  temperature=_TEMPERATURE.value, max_notes=_MAX_NOTES.value,
-                                  cadences=_CADENCES.value)
+        samples = composer.generate(Request(num_steps=_NUM_STEPS.value, max_notes=_MAX_NOTES.value,
+                                            cadences=_CADENCES.value),
+                                    Controls(num_samples=_NUM_SAMPLES.value, seed=_SEED.value,
+                                             temperature=_TEMPERATURE.value)).pieces
         result = metrics.compare(samples, pieces, data.train)
         result.update(harmony_generated=harmony.statistics(samples), harmony_real=harmony.statistics(pieces))
       elif _MODE.value == 'continue':
-        result = {'continued': studies.continuation_study(composer, pieces, seeds, temperature=_TEMPERATURE.value,
-                                                          cadences=_CADENCES.value),
+        result = {'continued': studies.continuation_study(composer, pieces, seeds,
+                                                          request=Request(cadences=_CADENCES.value),
+                                                          controls=Controls(temperature=_TEMPERATURE.value)),
                   'real': harmony.statistics(pieces)}
       elif _MODE.value == 'harmonize':
         grid = composer.grid
-        args = dict(temperature=_TEMPERATURE.value, particles=_PARTICLES.value, max_notes=_MAX_NOTES.value,
-                    cadences=_CADENCES.value)
+        args = dict(request=Request(max_notes=_MAX_NOTES.value, cadences=_CADENCES.value),
+                    controls=Controls(temperature=_TEMPERATURE.value, particles=_PARTICLES.value))
         result = {'sopranos': studies.harmonization_study(composer, [melodies.top_voice(p) for p in pieces], seeds,
                                                           references=pieces, **args),
                   'folk': studies.harmonization_study(composer, melodies.folk_songs(**grid._asdict()), seeds, **args)}

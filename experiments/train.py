@@ -8,7 +8,7 @@ Multi-host: add --coordinator_address=HOST:PORT --num_processes=N --process_id=I
 
 from absl import app, flags
 
-from biaxial_jax import cli
+from biaxial_jax import cli, host_memory
 from biaxial_jax import config as config_lib
 
 _CONFIG = flags.DEFINE_string('config', 'small', 'A config file defining get_config(), or a name in '
@@ -51,10 +51,11 @@ def main(argv):
   try:
     config = config_lib.override(config_lib.load_config_file(_CONFIG.value), overrides)
   except config_lib.ConfigError as e:
-    cli.fail(str(e))
+    cli.fail_with(e, code=2)
 
   cli.quiet_library_logs()
   try:
+    host_memory.keep_freed_memory()  # this script's choice, before XLA's threads first allocate (host_memory)
     import jax  # pylint: disable=import-outside-toplevel  # after flag checks: a typo costs no jax start-up
     if _COORDINATOR.value:
       jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
@@ -62,11 +63,8 @@ def main(argv):
     from biaxial_jax.music.piece import BiaxialError  # pylint: disable=import-outside-toplevel
     try:
       metrics = train.train_and_evaluate(config, _WORKDIR.value)
-    except (BiaxialError, config_lib.ConfigError) as e:  # a config that only the devices or the data refute
-      message = str(e)
-      if message.split('.', 1)[0] in ('data', 'model', 'train') and ':' in message:
-        message = '--config.' + message  # a config field: name the flag that sets it
-      cli.fail(message, code=1)
+    except BiaxialError as e:  # a config that only the devices or the data refute
+      cli.fail_with(e)
   except KeyboardInterrupt:  # before the run could save (starting up), or a second Ctrl-C: stop at once
     cli.fail(f'interrupted: the checkpoints already in {_WORKDIR.value} are kept; run the same command to resume',
              code=130)

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-import biaxial_jax as bj
 from biaxial_jax.generation import cadences
 from biaxial_jax.music import harmony
 from biaxial_jax.music.piece import Key, TimeSignature
+from biaxial_jax.generation.request import Controls, Request
 
 LOWEST = 36
 
@@ -125,10 +125,10 @@ def test_targets_fall_on_the_last_beat_of_each_phrase():
   assert closes(mask, values)[28] == cadences.roots([2, 11])
 
 
-def test_the_shipped_model_closes_every_phrase_on_a_root_position_triad():
-  composer = bj.load_checkpoint('bach')
+def test_the_shipped_model_closes_every_phrase_on_a_root_position_triad(shipped_bach):
+  composer = shipped_bach
   assert composer.config.model.structure  # cadences are on by default for it
-  generation = composer.generate(num_bars=4, phrases=[2, 2], key='G major', seed=0, num_samples=4)
+  generation = composer.generate(Request(num_bars=4, phrases=[2, 2], key='G major'), Controls(seed=0, num_samples=4))
   assert generation.particles == 32 and generation.unmet == [[]] * 4
   for piece in generation.pieces:
     beats = harmony.beats_of(piece)
@@ -140,5 +140,5 @@ def test_the_shipped_model_closes_every_phrase_on_a_root_position_triad():
   closes = np.array([harmony.phrase_closes(piece) for piece in generation.pieces]).sum(axis=0)
   assert closes[0] == closes[1] == 8 and closes[2] >= 5
   # without cadences the particles still weigh the voice leading (and the first chord, required)
-  free = composer.generate(num_bars=4, phrases=[2, 2], key='G major', seed=0, cadences=False)
+  free = composer.generate(Request(num_bars=4, phrases=[2, 2], key='G major', cadences=False), Controls(seed=0))
   assert free.particles == 32 and free.unmet == [[]]

@@ -54,7 +54,7 @@ def script(name, *args, cwd=None):
     ('sample', ['--checkpoint=/tmp', '--pickup=one'], '--pickup'),
     ('sample', ['--checkpoint=/tmp', '--primer=/no/such.mid'], '--primer'),
     ('sample', ['--checkpoint=/tmp', '--program=200'], '--program'),
-    ('sample', ['--checkpoint=/tmp', '--num_steps=8', '--num_bars=2'], '--num_steps and --num_bars'),
+    ('sample', ['--checkpoint=/tmp', '--num_steps=8', '--num_bars=2'], '--num_bars'),
     ('sample', ['--checkpoint=/tmp', '--motif_at=1,x'], '--motif_at'),
     ('sample', ['--checkpoint=/tmp', '--motif=/no/such.mid'], '--motif'),
     ('sample', ['--checkpoint=/tmp', '--bridge_to=/no/such.mid'], '--bridge_to'),

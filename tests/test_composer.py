@@ -1,6 +1,7 @@
 """The generation API and script: every mode keeps what it was given, the same seed gives the same bytes, and bad
 arguments get one clear error."""
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -15,7 +16,8 @@ import biaxial_jax as bj
 from biaxial_jax import model, render, train
 from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig
 from biaxial_jax.music.midi import note_spans
-from biaxial_jax.music.piece import TimeSignature, time_signature_for_steps
+from biaxial_jax.music.piece import TimeSignature
+from biaxial_jax.generation.request import Controls, Request
 from tests.midi_util import STEP, make_midi
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,8 +42,8 @@ def restruck(pieces) -> int:
 def test_a_play_only_model_articulates_at_onsets_only(composer):
   play_only = Config(data=CONFIG.data, model=CONFIG.model, train=TrainConfig(play_only=True))
   benchmark_composer = bj.Composer(play_only, composer.params, step=0)
-  assert restruck(composer.sample(48, num_samples=2, seed=0)) > 0  # an articulation head that was trained
-  assert restruck(benchmark_composer.sample(48, num_samples=2, seed=0)) == 0  # one that never was
+  assert restruck(composer.generate(Request(num_steps=48), Controls(num_samples=2, seed=0)).pieces) > 0  # an articulation head that was trained
+  assert restruck(benchmark_composer.generate(Request(num_steps=48), Controls(num_samples=2, seed=0)).pieces) == 0  # one that never was
 
 
 def test_fixed_notes_through_the_api(composer):
@@ -51,17 +53,17 @@ def test_fixed_notes_through_the_api(composer):
   values = np.zeros((30, 40, 2), bool)
   values[:, 5, 0] = True
   values[::4, 5, 1] = True
-  piece = composer.sample(40, fixed=(mask, values), seed=2)[0]
+  piece = composer.generate(Request(num_steps=40, fixed=(mask, values)), Controls(seed=2)).pieces[0]
   np.testing.assert_array_equal(piece.roll[:30, 5], values[:, 5])
   assert piece.roll[10:20, :, 0].sum() == 10
   with pytest.raises(bj.GenerationError, match=r'fixed: mask and values must both be \[T, 40, 2\]'):
-    composer.sample(40, fixed=(mask[:, :30], values))
+    composer.generate(Request(num_steps=40, fixed=(mask[:, :30], values))).pieces
 
 
 def test_primer_is_kept_verbatim_and_continued(composer):
   primer = bj.Piece(bj.canonical_roll(np.random.default_rng(1).random((20, 40, 2)) < 0.2), lowest=36,
                     time_signatures=(TimeSignature(0, 3, 4),))
-  pieces = composer.sample(60, primer=primer, num_samples=2, seed=5)
+  pieces = composer.generate(Request(num_steps=60, primer=primer), Controls(num_samples=2, seed=5)).pieces
   for piece in pieces:
     np.testing.assert_array_equal(piece.roll[:20], primer.roll)
     assert piece.num_steps == 60 and piece.time_signatures == primer.time_signatures
@@ -71,7 +73,7 @@ def test_primer_is_kept_verbatim_and_continued(composer):
 def test_same_seed_same_bytes_other_seed_differs(composer, tmp_path):
   paths = []
   for i, seed in enumerate((7, 7, 8)):
-    paths.append(bj.write_midi(composer.sample(48, seed=seed)[0], tmp_path / f'{i}.mid'))
+    paths.append(bj.write_midi(composer.generate(Request(num_steps=48), Controls(seed=seed)).pieces[0], tmp_path / f'{i}.mid'))
   data = [open(p, 'rb').read() for p in paths]
   assert data[0] == data[1] and data[0] != data[2]
 
@@ -82,7 +84,7 @@ def test_harmonizing_a_folk_tune_in_3_4_with_a_pickup(composer, tmp_path):
           (32, 40, 64), (40, 44, 62), (44, 52, 60)]
   path = make_midi(tmp_path / 'tune.mid', [(s * STEP, e * STEP, p) for s, e, p in tune],
                    meters=[(0, 1, 4), (4 * STEP, 3, 4)], tempos=[(0, 90)])
-  piece = composer.sample(melody=str(path), seed=1)[0]
+  piece = composer.generate(Request(melody=str(path)), Controls(seed=1)).pieces[0]
   assert piece.num_steps == 52 and piece.bar_position[:5].tolist() == [8, 9, 10, 11, 0]
   assert round(piece.tempos[0].qpm) == 90
   out = bj.read_midi(bj.write_midi(piece, tmp_path / 'out.mid'), lowest=36, num_notes=40)
@@ -104,7 +106,7 @@ def line(notes, num_steps=None, **kwargs) -> bj.Piece:
 
 def test_a_motif_returns_exactly_at_its_bars_transposed_where_asked(composer):
   motif = line([(0, 4, 60), (4, 6, 62), (6, 8, 62), (8, 16, 64), (16, 32, 67)])  # a repeated D, a long G
-  generation = composer.generate(160, motif=motif, motif_at=(1, (5, -3), 8), seed=4, num_samples=2)
+  generation = composer.generate(Request(num_steps=160, motif=motif, motif_at=(1, (5, -3), 8)), Controls(seed=4, num_samples=2))
   assert generation.particles == 32 and generation.ess.min() < 32  # the particles were weighed
   for piece in generation.pieces:
     for start, shift in ((0, 0), (64, -3), (112, 0)):
@@ -120,7 +122,7 @@ def test_a_bridge_keeps_both_fragments_and_puts_the_second_on_a_bar_line(compose
   a = line([(0, 8, 48), (0, 8, 60), (8, 16, 52), (8, 16, 64), (16, 24, 55), (16, 24, 67)], 24)  # 1.5 bars
   b = line([(0, 4, 71), (4, 20, 72), (4, 20, 48)], 20,
            time_signatures=(TimeSignature(0, 1, 4), TimeSignature(4, 4, 4)))  # a one-beat pickup into a bar
-  pieces = composer.sample(primer=a, bridge_to=b, bridge_bars=2, seed=1, num_samples=2)
+  pieces = composer.generate(Request(primer=a, bridge_to=b, bridge_bars=2), Controls(seed=1, num_samples=2)).pieces
   for piece in pieces:
     # a's last bar ends at 32; two bars later, at 64, b's downbeat; its pickup starts a beat before
     assert piece.num_steps == 64 - 4 + 20
@@ -128,11 +130,11 @@ def test_a_bridge_keeps_both_fragments_and_puts_the_second_on_a_bar_line(compose
     np.testing.assert_array_equal(piece.roll[60:], b.roll)
     assert piece.bar_position[64] == 0
   with pytest.raises(bj.GenerationError, match='bridge_bars: 0 bars leave no room'):
-    composer.sample(primer=a.with_roll(a.roll[:16]), bridge_to=b, bridge_bars=0)
+    composer.generate(Request(primer=a.with_roll(a.roll[:16]), bridge_to=b, bridge_bars=0)).pieces
 
 
 def test_an_ending_on_a_key_ends_on_its_tonic_triad_over_the_tonic(composer):
-  pieces = composer.sample(64, ending='G major', seed=3, num_samples=4)
+  pieces = composer.generate(Request(num_steps=64, ending='G major'), Controls(seed=3, num_samples=4)).pieces
   for piece in pieces:
     final = piece.roll[-8:, :, 0] > 0
     bass = np.flatnonzero(final[0])[0] + 36
@@ -140,7 +142,7 @@ def test_an_ending_on_a_key_ends_on_its_tonic_triad_over_the_tonic(composer):
     pitch_classes = {(n + 36) % 12 for n in np.flatnonzero(final.any(axis=0))}
     assert pitch_classes <= {7, 11, 2} and 11 in pitch_classes  # only G B D, the third among them
   ending = line([(0, 8, 43), (0, 8, 62)], 8)
-  for piece in composer.sample(48, ending=ending, seed=0, num_samples=2):
+  for piece in composer.generate(Request(num_steps=48, ending=ending), Controls(seed=0, num_samples=2)).pieces:
     np.testing.assert_array_equal(piece.roll[-8:], ending.roll)
 
 
@@ -149,23 +151,26 @@ def test_constraints_that_contradict_each_other_are_refused_naming_both(composer
   mask = np.zeros((16, 40), bool)
   mask[4, 60 - 36] = True  # the melody's own note, said to be silent
   with pytest.raises(bj.GenerationError, match='fixed: the fixed notes contradicts the melody at step 4, MIDI note 60'):
-    composer.sample(melody=melody, fixed=(mask, np.zeros((16, 40, 2), bool)))
+    composer.generate(Request(melody=melody, fixed=(mask, np.zeros((16, 40, 2), bool)))).pieces
 
 
 def test_every_mode_gives_the_same_bytes_for_the_same_seed(composer):
   motif = line([(0, 8, 60), (8, 16, 62)])
-  for kwargs in (dict(melody=line([(0, 8, 60), (8, 24, 59)])), dict(num_steps=48, motif=motif, motif_at=(2,)),
-                 dict(num_steps=32, ending='D minor'), dict(num_steps=32, search='beam', particles=8)):
-    a, b = (composer.generate(seed=11, **kwargs) for _ in range(2))
+  for request, controls in ((Request(melody=line([(0, 8, 60), (8, 24, 59)])), Controls()),
+                            (Request(num_steps=48, motif=motif, motif_at=(2,)), Controls()),
+                            (Request(num_steps=32, ending='D minor'), Controls()),
+                            (Request(num_steps=32), Controls(search='beam', particles=8))):
+    a, b = (composer.generate(request, dataclasses.replace(controls, seed=11)) for _ in range(2))
     assert all(np.array_equal(x.roll, y.roll) for x, y in zip(a.pieces, b.pieces))
     np.testing.assert_array_equal(a.log_likelihood, b.log_likelihood)
-    assert not np.array_equal(a.pieces[0].roll, composer.sample(seed=12, **kwargs)[0].roll)
+    assert not np.array_equal(a.pieces[0].roll,
+                              composer.generate(request, dataclasses.replace(controls, seed=12)).pieces[0].roll)
 
 
 def test_the_adaptive_mode_ends_a_silence_at_once(composer):
   # an exponent of 8 silences this model; the original's rule resets it to 1 after the first quiet step
-  silent = composer.sample(32, conservativity=8.0, seed=0, num_samples=2)
-  adaptive = composer.sample(32, conservativity=8.0, adaptive=True, seed=0, num_samples=2)
+  silent = composer.generate(Request(num_steps=32), Controls(conservativity=8.0, seed=0, num_samples=2)).pieces
+  adaptive = composer.generate(Request(num_steps=32), Controls(conservativity=8.0, adaptive=True, seed=0, num_samples=2)).pieces
   assert sum(p.roll[..., 0].sum() for p in silent) == 0
   for piece in adaptive:
     assert piece.roll[4:, :, 0].sum(axis=1).min() >= 1  # sounding again within a few steps
@@ -180,11 +185,14 @@ def test_top_voice_of_a_chord_sequence():
   assert voice.roll[2, 12].tolist() == [1, 1]
 
 
+CONTROL_FIELDS = {f.name for f in dataclasses.fields(Controls)}
+
+
 @pytest.mark.parametrize('kwargs, message', [
     (dict(temperature=0), 'temperature: must be a finite number > 0'),
     (dict(temperature=float('nan')), 'temperature'),
     (dict(conservativity=-1), 'conservativity'),
-    (dict(num_steps=0), 'num_steps: must be in'),
+    (dict(num_steps=0), 'num_steps: must be an integer in'),
     (dict(num_steps=10, primer=bj.Piece(np.zeros((20, 40, 2)), lowest=36)), 'primer: 20 steps long'),
     (dict(num_steps=20, primer=bj.Piece(np.zeros((20, 40, 2)), lowest=36)), 'as long as or longer than the 20 steps'),
     (dict(motif=bj.Piece(np.zeros((4, 40, 2)), lowest=36)), 'motif_at: a motif needs the bars'),
@@ -192,7 +200,7 @@ def test_top_voice_of_a_chord_sequence():
      'bar 3 does not fit'),
     (dict(motif=bj.Piece(np.zeros((4, 40, 2)), lowest=36), motif_at=('x',)), 'motif_at: expected bars'),
     (dict(ending='H major'), "ending: expected a key such as 'D minor'"),
-    (dict(particles=0), 'particles: must be in'),
+    (dict(particles=0), 'particles: must be an integer in'),
     (dict(search='greedy'), 'search: must be one of sample, best, beam'),
     (dict(seed=2**64), 'seed: must be an integer in'),
     (dict(num_steps=100_000, num_samples=4096), 'num_samples: 100000 steps x 4096 samples'),
@@ -201,8 +209,9 @@ def test_top_voice_of_a_chord_sequence():
     (dict(num_samples=0), 'num_samples'),
 ])
 def test_bad_arguments_give_clear_errors(composer, kwargs, message):
+  controls = {name: kwargs.pop(name) for name in list(kwargs) if name in CONTROL_FIELDS}
   with pytest.raises(bj.GenerationError, match=message):
-    composer.sample(**kwargs)
+    composer.generate(Request(**kwargs), Controls(**controls))
 
 
 def test_missing_or_foreign_checkpoints_give_clear_errors(tmp_path):
@@ -216,12 +225,12 @@ def test_missing_or_foreign_checkpoints_give_clear_errors(tmp_path):
 def test_a_melody_outside_the_range_is_refused(composer, tmp_path):
   path = make_midi(tmp_path / 'high.mid', [(0, 4 * STEP, 100)])
   with pytest.raises(bj.GenerationError, match='melody: .*high.mid: note 100 .* outside MIDI 36..75'):
-    composer.sample(melody=str(path))
+    composer.generate(Request(melody=str(path))).pieces
 
 
 def test_conservativity_thins_the_texture(composer):
-  thick = composer.sample(64, num_samples=4, conservativity=0.5, seed=0)
-  thin = composer.sample(64, num_samples=4, conservativity=3.0, seed=0)
+  thick = composer.generate(Request(num_steps=64), Controls(num_samples=4, conservativity=0.5, seed=0)).pieces
+  thin = composer.generate(Request(num_steps=64), Controls(num_samples=4, conservativity=3.0, seed=0)).pieces
   assert sum(p.roll[..., 0].sum() for p in thin) < sum(p.roll[..., 0].sum() for p in thick)
 
 
@@ -265,8 +274,7 @@ def test_sample_script_writes_midi_png_and_an_index_of_every_sample(tmp_path):
   piece = bj.read_midi(tmp_path / 'modes' / 'sample_0_0.mid', lowest=36, num_notes=40)
   assert piece.roll[16:20, 60 - 36, 0].all() and piece.roll[36:40, 64 - 36, 0].all()  # the motif, moved up a tone
   assert '4 particles (sample)' in result.stdout and '4 particles' in open(tmp_path / 'modes' / 'index.html').read()
-  generation = bj.load_checkpoint(tmp_path / 'run').generate(64, motif=bj.read_midi(motif, lowest=36, num_notes=40),
-                                                             motif_at=(2,))
+  generation = bj.load_checkpoint(tmp_path / 'run').generate(Request(num_steps=64, motif=bj.read_midi(motif, lowest=36, num_notes=40), motif_at=(2,)))
   assert generation.given[16:20, 60 - 36].all() and generation.given.sum() == 8  # what the piano roll marks
   for flags, flag in ((modes + ['--ending=H minor'], '--ending'), (modes + ['--motif_at=9'], '--motif_at'),
                       (args[:3] + ['--num_steps=8', f'--primer={motif}'], '--primer')):
@@ -293,7 +301,7 @@ def test_an_exported_model_loads_samples_and_detects_damage(composer, tmp_path):
   pretrained.export_params(str(run), str(tmp_path / 'export'), {'command': 'test'})
   from_workdir, from_export = bj.load_checkpoint(run), bj.load_checkpoint(tmp_path / 'export')
   assert from_export.config == from_workdir.config and from_export.step == 2
-  a, b = from_workdir.sample(24, seed=3)[0], from_export.sample(24, seed=3)[0]
+  a, b = from_workdir.generate(Request(num_steps=24), Controls(seed=3)).pieces[0], from_export.generate(Request(num_steps=24), Controls(seed=3)).pieces[0]
   np.testing.assert_array_equal(a.roll, b.roll)
   data = dict(np.load(tmp_path / 'export' / 'params.npz'))
   key = sorted(data)[0]
@@ -305,10 +313,10 @@ def test_an_exported_model_loads_samples_and_detects_damage(composer, tmp_path):
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, 'biaxial_jax', 'pretrained', 'bach')),
                     reason='no shipped model in this checkout')
-def test_the_shipped_bach_model_samples_chorale_like_textures():
-  composer = bj.load_checkpoint('bach')
+def test_the_shipped_bach_model_samples_chorale_like_textures(shipped_bach):
+  composer = shipped_bach
   assert (composer.lowest, composer.num_notes, composer.steps_per_quarter) == (24, 78, 4)
-  piece = composer.sample(64, seed=0)[0]
+  piece = composer.generate(Request(num_steps=64), Controls(seed=0)).pieces[0]
   assert 2 <= piece.roll[..., 0].sum(axis=1).mean() <= 6  # about four voices
 
 
@@ -317,18 +325,18 @@ def test_melodies_come_from_scores_with_their_pickup_key_and_fermatas(composer, 
   soprano = corpus.parse('bach/bwv269').parts[0]
   path = soprano.write('musicxml', tmp_path / 'soprano.musicxml')
   for melody in (soprano, str(path)):  # a music21 stream, or a MusicXML file
-    piece = composer.sample(melody=melody, seed=0)[0]
+    piece = composer.generate(Request(melody=melody), Controls(seed=0)).pieces[0]
     assert piece.bar_position[:5].tolist() == [8, 9, 10, 11, 0]  # the pickup
     assert piece.key == bj.Key(7, True) and piece.phrase_ends[0] == 48  # G major; the first fermata ends a phrase
   midi_named_xml = make_midi(tmp_path / 'disguised.xml', [(0, 8 * STEP, 60)])
-  assert composer.sample(melody=str(midi_named_xml), seed=0)[0].roll[:8, 60 - 36, 0].all()  # MIDI by content
+  assert composer.generate(Request(melody=str(midi_named_xml)), Controls(seed=0)).pieces[0].roll[:8, 60 - 36, 0].all()  # MIDI by content
   (tmp_path / 'notes.txt').write_text('C D E')
   with pytest.raises(bj.GenerationError, match='melody: .*notes.txt: neither a MIDI file nor a score'):
-    composer.sample(melody=str(tmp_path / 'notes.txt'))
+    composer.generate(Request(melody=str(tmp_path / 'notes.txt'))).pieces
 
 
 def test_a_form_repeats_each_samples_own_phrases(composer):
-  generation = composer.generate(num_samples=2, phrases=[1, 1, 1, 1], form='ABAB', seed=3, particles=4)
+  generation = composer.generate(Request(phrases=[1, 1, 1, 1], form='ABAB'), Controls(num_samples=2, seed=3, particles=4))
   for piece in generation.pieces:
     assert piece.num_steps == 64 and piece.phrase_ends == (16, 32, 48, 64)
     melody = bj.top_voice(piece).roll
@@ -337,24 +345,26 @@ def test_a_form_repeats_each_samples_own_phrases(composer):
     assert not np.array_equal(piece.roll[32:48], piece.roll[0:16])  # the voices under it are new
   a, b = generation.pieces
   assert not np.array_equal(a.roll[:16], b.roll[:16])  # each sample repeats its own phrase
-  whole = composer.sample(phrases=[1, 1, 1], form='AAB', form_harmony=True, seed=4, particles=4)[0]
+  whole = composer.generate(Request(phrases=[1, 1, 1], form='AAB', form_harmony=True), Controls(seed=4, particles=4)).pieces[0]
   np.testing.assert_array_equal(whole.roll[16:32], whole.roll[0:16])
   with pytest.raises(bj.GenerationError, match='form: AB has 2 letters for 4 phrases'):
-    composer.sample(phrases=[1, 1, 1, 1], form='AB')
+    composer.generate(Request(phrases=[1, 1, 1, 1], form='AB')).pieces
   with pytest.raises(bj.GenerationError, match='form: phrase 2 \\(A\\) does not fit the bars of phrase 1'):
-    composer.sample(phrases=[2, 1], form='AA')
+    composer.generate(Request(phrases=[2, 1], form='AA')).pieces
 
 
 def test_max_notes_limits_the_texture_as_a_condition(composer):
-  free = composer.generate(48, num_samples=2, seed=6)
+  free = composer.generate(Request(num_steps=48), Controls(num_samples=2, seed=6))
   assert free.pieces[0].roll[..., 0].sum(axis=1).max() > 2  # this model plays thicker textures unasked
-  limited = composer.generate(48, num_samples=2, seed=6, max_notes=2)
+  limited = composer.generate(Request(num_steps=48, max_notes=2), Controls(num_samples=2, seed=6))
   assert limited.particles == 32  # a condition: particles weigh it
   for piece in limited.pieces:
     assert piece.roll[..., 0].sum(axis=1).max() <= 2
   tune = line([(0, 8, 60), (8, 16, 62), (16, 24, 64)], 24)
-  harmonized = composer.sample(melody=tune, max_notes=3, seed=2)[0]
+  harmonized = composer.generate(Request(melody=tune, max_notes=3), Controls(seed=2)).pieces[0]
   assert all(harmonized.roll[start:start + 8, pitch - 36, 0].all() for start, pitch in ((0, 60), (8, 62), (16, 64)))
   assert harmonized.roll[..., 0].sum(axis=1).max() <= 3  # given notes count toward the limit
-  with pytest.raises(bj.GenerationError, match='max_notes: must be in \\[1, 40\\]'):
-    composer.sample(16, max_notes=0)
+  with pytest.raises(bj.GenerationError, match='max_notes: must be an integer >= 1'):
+    Request(num_steps=16, max_notes=0)
+  with pytest.raises(bj.GenerationError, match='max_notes: must be in \\[1, 40\\]'):  # this model's notes
+    composer.generate(Request(num_steps=16, max_notes=41))

@@ -5,7 +5,7 @@ import pytest
 
 import biaxial_jax as bj
 from biaxial_jax.generation import constraints
-from biaxial_jax.generation.constraints import Request
+from biaxial_jax.generation.constraints import Prepared
 
 
 def line(notes, num_steps, **kwargs) -> bj.Piece:
@@ -17,7 +17,7 @@ def line(notes, num_steps, **kwargs) -> bj.Piece:
 
 
 def assemble(**kwargs):
-  return constraints.assemble(Request(**kwargs), 36, 40, 4)
+  return constraints.assemble(Prepared(**kwargs), 36, 40, 4)
 
 
 @pytest.mark.parametrize('text, key', [('D minor', (2, False)), ('Bb major', (10, True)), ('f# minor', (6, False)),

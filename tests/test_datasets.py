@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import biaxial_jax as bj
-from biaxial_jax.music import datasets, scores
+from biaxial_jax.music import dataset, scores
 from tests.midi_util import STEP, make_midi
 
 SHARED = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data')
@@ -29,10 +29,10 @@ def test_midi_folder_skips_and_reports_bad_files(tmp_path):
 
 
 def test_split_is_by_stable_hash_not_load_order():
-  assert datasets.split_of('bach/bwv269') == datasets.split_of('bach/bwv269')
-  counts = {s: 0 for s in datasets.SPLITS}
+  assert dataset.split_of('bach/bwv269') == dataset.split_of('bach/bwv269')
+  counts = {s: 0 for s in dataset.SPLITS}
   for i in range(2000):
-    counts[datasets.split_of(f'piece{i}')] += 1
+    counts[dataset.split_of(f'piece{i}')] += 1
   assert 1450 < counts['train'] < 1750 and 120 < counts['valid'] < 280 and 120 < counts['test'] < 280
 
 
@@ -129,6 +129,6 @@ def test_bach_chorales_build_once_then_load_from_cache(tmp_path, monkeypatch):
   start = time.perf_counter()
   second = bj.load_dataset('bach_chorales')
   assert time.perf_counter() - start < 5
-  for split in datasets.SPLITS:
+  for split in dataset.SPLITS:
     assert first.split(split) == second.split(split)
-  assert sum(len(first.split(s)) for s in datasets.SPLITS) == 6
+  assert sum(len(first.split(s)) for s in dataset.SPLITS) == 6

@@ -14,12 +14,14 @@ import pytest
 
 from biaxial_jax import features, loss, model, train
 from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig
+from biaxial_jax.errors import ConfigError
 from biaxial_jax.generation import load_checkpoint, sampler
-from biaxial_jax.music.datasets import _load_pieces, _save_pieces
+from biaxial_jax.music.corpus import load_pieces, save_pieces
 from biaxial_jax.music.inputs import crop
 from biaxial_jax.music.midi import read_midi, write_midi
 from biaxial_jax.music.piece import Piece, roll_from_notes
 from biaxial_jax.music.scores import score_to_piece
+from biaxial_jax.generation.request import Controls, Request
 from tests.midi_util import STEP, make_midi
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -111,8 +113,8 @@ def test_a_hairpin_across_parts_leaves_the_levels():
 
 def test_cache_and_crop_keep_velocities(tmp_path):
   p = piece_with_velocity()
-  _save_pieces(str(tmp_path / 'c.npz'), [('a', p), ('b', Piece(p.roll, lowest=36))])
-  (_, a), (_, b) = _load_pieces(str(tmp_path / 'c.npz'), 36, 4)
+  save_pieces(str(tmp_path / 'c.npz'), [('a', p), ('b', Piece(p.roll, lowest=36))])
+  (_, a), (_, b) = load_pieces(str(tmp_path / 'c.npz'), 36, 4)
   np.testing.assert_array_equal(a.velocity, p.velocity)
   assert b.velocity is None
   cut = crop(p, 6, 16)  # D4 cut after it was struck: struck again at the cut, as loud
@@ -232,7 +234,7 @@ def test_a_model_with_dynamics_keeps_the_loudness_it_chose(loud_or_soft_folder, 
   assert metrics['velocity_nll_per_struck_note'] < 0.45
   composer = load_checkpoint(str(tmp_path / 'run'))
   held, drawn = [], set()
-  for piece in composer.sample(64, num_samples=6, seed=0):
+  for piece in composer.generate(Request(num_steps=64), Controls(num_samples=6, seed=0)).pieces:
     struck = piece.velocity[piece.velocity > 0]
     held.append(np.mean(struck[1:] == struck[:-1]))  # about 0.5 if each note's loudness were drawn on its own
     drawn |= set(struck.tolist())
@@ -262,15 +264,15 @@ def test_styles_without_dynamics_in_their_data_are_played_flat(loud_or_soft_fold
                   train=TrainConfig(batch_size=4, num_steps=2, warmup_steps=1, log_every=1, eval_every=0,
                                     eval_batch_size=8, checkpoint_every=2))
   wrong = dataclasses.replace(config, model=dataclasses.replace(config.model, dynamics_styles=('plain',)))
-  with pytest.raises(train.TrainingError, match="model.dynamics_styles: the data set's styles with dynamics are "
+  with pytest.raises(ConfigError, match="model.dynamics_styles: the data set's styles with dynamics are "
                                                 'dynamic, not plain'):
     train.train_and_evaluate(wrong, str(tmp_path / 'wrong'))
   train.train_and_evaluate(config, str(tmp_path / 'run'))
   composer = load_checkpoint(str(tmp_path / 'run'))
   assert composer.config.model.dynamics_styles == ('dynamic',)
-  assert all(p.velocity is not None for p in composer.sample(16, num_samples=2, style='dynamic'))
-  assert all(p.velocity is not None for p in composer.sample(16, num_samples=2, style='dynamic:0.3,plain:0.7'))
-  assert all(p.velocity is None for p in composer.sample(16, num_samples=2, style='plain'))
+  assert all(p.velocity is not None for p in composer.generate(Request(num_steps=16, style='dynamic'), Controls(num_samples=2)).pieces)
+  assert all(p.velocity is not None for p in composer.generate(Request(num_steps=16, style='dynamic:0.3,plain:0.7'), Controls(num_samples=2)).pieces)
+  assert all(p.velocity is None for p in composer.generate(Request(num_steps=16, style='plain'), Controls(num_samples=2)).pieces)
   flat = subprocess.run([sys.executable, 'experiments/sample.py', f'--checkpoint={tmp_path / "run"}',
                          f'--output_dir={tmp_path / "out"}', '--num_steps=16', '--nowav', '--noengrave',
                          '--style=plain'], cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -281,14 +283,14 @@ def test_styles_without_dynamics_in_their_data_are_played_flat(loud_or_soft_fold
   shutil.copytree(folder / 'plain', flat_only / 'plain')
   none = dataclasses.replace(config, data=dataclasses.replace(config.data, dataset=str(flat_only)),
                              model=dataclasses.replace(config.model, styles=('plain',)))
-  with pytest.raises(train.TrainingError, match='model.dynamics: no style of the data set has velocities'):
+  with pytest.raises(ConfigError, match='model.dynamics: no style of the data set has velocities'):
     train.train_and_evaluate(none, str(tmp_path / 'none'))
 
 
 def test_the_shipped_dynamics_model_plays_the_quartets_dynamics_and_the_chorales_flat():
   composer = load_checkpoint('styles_dynamics')
   assert composer.config.model.dynamics_styles == ('classical',)
-  (quartet,) = composer.sample(64, seed=0, style='classical')
+  (quartet,) = composer.generate(Request(num_steps=64, style='classical'), Controls(seed=0)).pieces
   assert len(set(quartet.velocity[quartet.velocity > 0].tolist())) > 1
-  (chorale,) = composer.sample(16, seed=0, style='chorale')
+  (chorale,) = composer.generate(Request(num_steps=16, style='chorale'), Controls(seed=0)).pieces
   assert chorale.velocity is None

@@ -1,18 +1,17 @@
 """Hostile input: random bytes, truncations, mutations and absurd headers give a Piece or the package's own error,
 never another exception, never a hang, and memory in proportion to the file."""
 
-import os
 import pickle
 import struct
 import time
 import tracemalloc
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import biaxial_jax as bj
-from biaxial_jax.music import datasets, scores
+from biaxial_jax.music import dataset, scores
+from biaxial_jax.music.corpus import load_bach_chorales
 from tests.midi_util import STEP, make_midi
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -124,7 +123,7 @@ plain = st.recursive(st.none() | st.booleans() | st.integers(-300, 300) | st.flo
 
 
 @FUZZ
-@given(obj=plain | st.fixed_dictionaries({s: plain for s in datasets.SPLITS}))
+@given(obj=plain | st.fixed_dictionaries({s: plain for s in dataset.SPLITS}))
 def test_benchmark_loader_on_arbitrary_structures(tmp_path, obj):
   path = tmp_path / 'fuzz.pickle'
   path.write_bytes(pickle.dumps(obj, protocol=2))
@@ -196,8 +195,8 @@ def test_a_chorale_that_fails_to_parse_is_skipped_and_reported(tmp_path, monkeyp
   real_parse = corpus.parse
   monkeypatch.setattr(corpus, 'parse', lambda name: (_ for _ in ()).throw(OSError('damaged')) if name == files[1]
                       else real_parse(name))
-  data = datasets.load_bach_chorales()
-  assert sum(len(data.split(s)) for s in datasets.SPLITS) == 2
+  data = load_bach_chorales()
+  assert sum(len(data.split(s)) for s in dataset.SPLITS) == 2
   assert data.skipped == ((files[1], 'OSError: damaged'),)
 
 

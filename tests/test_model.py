@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from biaxial_jax import cudnn_lstm, features, model, train
+from biaxial_jax import cudnn_lstm, features, lstm, model, train
 from biaxial_jax.config import Config, ConfigError, DataConfig, ModelConfig
 from biaxial_jax.loss import loss_fn
 
@@ -110,14 +110,14 @@ def test_the_cell_gradient_is_the_lstm_equations_gradient():
       return jnp.sum(weights[0] * c) + jnp.sum(weights[1] * jnp.sin(h))
     return jax.grad(f, argnums=(0, 1, 2))(layer, state, gates)
 
-  ours = scalar(lambda l, s, g: model.lstm_cell(l, s, g)[0])
+  ours = scalar(lambda l, s, g: lstm.lstm_cell(l, s, g)[0])
   for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(scalar(textbook))):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize('unroll', [1, 5])
 def test_the_bfloat16_layer_gradient_is_autodiffs(params, unroll):
-  """Under the bfloat16 policy each layer has a hand-written gradient (`model._bf16_layer`); the hoisted layout
+  """Under the bfloat16 policy each layer has a hand-written gradient (`lstm.bf16_layer`); the hoisted layout
   runs the same function through autodiff, so the two must agree to bfloat16 rounding."""
   notes = random_notes(jax.random.key(7), t=13)
   bar = jnp.tile(jnp.arange(13) % 16, (2, 1))
@@ -164,7 +164,7 @@ def reference_layer_outputs(layer, x_BxSxD):
 def test_cudnn_weights_are_the_layers_own(params):
   layer = params['time'][1]
   x_BxSxD = jax.random.normal(jax.random.key(2), (5, 9, layer['w_in'].shape[0]))
-  scanned = model._layer_scan(layer, jnp.swapaxes(x_BxSxD, 0, 1), None, hoist=False)  # pylint: disable=protected-access
+  scanned = lstm.layer_scan(layer, jnp.swapaxes(x_BxSxD, 0, 1), None, hoist=False)
   np.testing.assert_allclose(reference_layer_outputs(layer, x_BxSxD), jnp.swapaxes(scanned, 0, 1), atol=1e-5)
 
 

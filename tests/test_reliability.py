@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from biaxial_jax import checkpoint, train
+from biaxial_jax import workdir as workdir_lib
 from tests.midi_util import STEP, make_midi
 from tests.test_train import assert_same_params, params_of, tiny
 
@@ -141,12 +142,12 @@ def test_every_checkpoint_damaged_is_an_error_not_a_silent_restart(folder, tmp_p
 
 def test_an_unwritable_workdir_is_refused_before_anything_runs(folder, tmp_path):
   (tmp_path / 'a_file').write_text('x')
-  with pytest.raises(train.TrainingError, match='--workdir: cannot write to .*a_file/run'):
+  with pytest.raises(train.TrainingError, match='workdir: cannot write to .*a_file/run'):
     train.train_and_evaluate(tiny(folder), str(tmp_path / 'a_file' / 'run'))
 
 
 def test_a_full_disk_is_refused_before_training(folder, tmp_path, monkeypatch):
-  monkeypatch.setattr(train.shutil, 'disk_usage', lambda _: type('Usage', (), {'free': 1 << 20})())
+  monkeypatch.setattr(workdir_lib.shutil, 'disk_usage', lambda _: type('Usage', (), {'free': 1 << 20})())
   with pytest.raises(train.TrainingError, match=r'has 1.0 MiB free; checkpoints need about'):
     train.train_and_evaluate(tiny(folder), str(tmp_path))
   assert not [d for d in os.listdir(tmp_path) if d.isdigit()]

@@ -13,6 +13,7 @@ import biaxial_jax as bj
 from biaxial_jax import evaluation, model
 from biaxial_jax.config import Config, DataConfig, ModelConfig
 from biaxial_jax.generation import sampler, smc
+from biaxial_jax.generation.request import Controls, Request
 
 CONFIG = Config(data=DataConfig(lowest=36, num_notes=40), model=ModelConfig(time_sizes=(16, 12), note_sizes=(10, 6)))
 
@@ -112,7 +113,7 @@ def test_particles_converge_to_the_exact_conditional_and_one_particle_does_not()
   composer = bj.Composer(config, params, 0)
   distances = {}
   for k in (1, 16):
-    pieces = composer.sample(melody=bj.Piece(melody, lowest=60), num_samples=4000, seed=0, particles=k)
+    pieces = composer.generate(Request(melody=bj.Piece(melody, lowest=60)), Controls(num_samples=4000, seed=0, particles=k)).pieces
     counts = collections.Counter(p.roll.tobytes() for p in pieces)
     distances[k] = 0.5 * sum(abs(counts[r] / 4000 - exact.get(r, 0)) for r in set(counts) | set(exact))
   assert distances[16] < 0.06 and distances[1] > 0.1, distances

@@ -42,7 +42,8 @@ def test_join_nll_against_the_median_step_and_the_same_place_in_the_bar():
 
 def test_a_harmonization_study_keeps_every_melody_and_counts_every_beat(composer):
   melodies = [bj.top_voice(chorale(2)), bj.top_voice(chorale(3))]
-  result = studies.harmonization_study(composer, melodies, seeds=(0, 1), references=[chorale(2)], particles=4)
+  result = studies.harmonization_study(composer, melodies, seeds=(0, 1), references=[chorale(2)], 
+                                       controls=bj.Controls(particles=4))
   assert result['outputs'] == 4 and result['melody_exact'] == 4
   assert result['generated']['beats'] == 2 * (8 + 12) and result['reference']['share_triad'] == 1.0
 
@@ -54,13 +55,13 @@ def test_join_cases_place_every_join_on_a_bar_line(composer):
   result = studies.join_study(composer, cases[1:2], seeds=(0,), particles=(1, 4))
   assert set(result) == {'bridge/K=1', 'bridge/K=4'} and all(r['join_nll'] > 0 for r in result.values())
   motif = cases[0]
-  c = composer.constraints(**motif.args)
+  c = composer.constraints(motif.request)
   for join in motif.joins:
     assert c.bar_position[join] == 0
 
 
 def test_a_continuation_study_scores_only_the_continued_bars(composer):
   result = studies.continuation_study(composer, [chorale(6), chorale(3)], seeds=(0,), primer_bars=4, total_bars=6,
-                                      particles=1)
+                                      controls=bj.Controls(particles=1))
   assert result['outputs'] == 1  # the 3-bar piece is too short for a 4-bar primer
   assert result['generated']['beats'] == 2 * 4  # bars 5 and 6

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from biaxial_jax import style_classifier as sc
-from biaxial_jax.music.datasets import _load_pieces, _save_pieces
+from biaxial_jax.music.corpus import load_pieces, save_pieces
 from biaxial_jax.music.piece import Piece, TimeSignature, roll_from_notes
 
 
@@ -62,8 +62,8 @@ def test_fit_separates_two_textures():
 
 def test_cache_keeps_styles(tmp_path):
   pieces = [('a', piece([(0, 4, 60)], style='chorale')), ('b', piece([(0, 4, 62)]))]
-  _save_pieces(str(tmp_path / 'cache.npz'), pieces)
-  loaded = _load_pieces(str(tmp_path / 'cache.npz'), 36, 4)
+  save_pieces(str(tmp_path / 'cache.npz'), pieces)
+  loaded = load_pieces(str(tmp_path / 'cache.npz'), 36, 4)
   assert [(i, p.style) for i, p in loaded] == [('a', 'chorale'), ('b', None)]
 
 

@@ -13,11 +13,13 @@ import pytest
 
 from biaxial_jax import model, train
 from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig
+from biaxial_jax.errors import ConfigError
 from biaxial_jax.generation import GenerationError, load_checkpoint, sampler
 from biaxial_jax.generation import styles as styles_lib
 from biaxial_jax.music.batches import piece_batches, training_batch
-from biaxial_jax.music.datasets import load_midi_folder
+from biaxial_jax.music.midi_folders import load_midi_folder
 from biaxial_jax.music.piece import Piece
+from biaxial_jax.generation.request import Controls, Request
 from tests.midi_util import STEP, make_midi
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -177,20 +179,20 @@ def test_a_model_trained_on_two_styles_tells_them_apart(trained):
   assert composer.config.model.styles == STYLES
   mean_pitch = {}
   for style in STYLES:
-    generation = composer.generate(64, num_samples=4, seed=0, style=style)
+    generation = composer.generate(Request(num_steps=64, style=style), Controls(num_samples=4, seed=0))
     assert generation.style == {style: 1.0} and all(p.style == style for p in generation.pieces)
     play = np.stack([p.roll[..., 0] for p in generation.pieces])
     mean_pitch[style] = 36 + (play * np.arange(36)).sum() / max(play.sum(), 1)
   assert mean_pitch['low'] < 50 < 58 < mean_pitch['high']
-  mixed = composer.generate(64, num_samples=4, seed=0, style='high:0.5,low:0.5')
+  mixed = composer.generate(Request(num_steps=64, style='high:0.5,low:0.5'), Controls(num_samples=4, seed=0))
   assert mixed.style == {'high': 0.5, 'low': 0.5} and mixed.pieces[0].style is None
-  assert composer.generate(16, seed=0).style == {'high': 1.0}  # the model's first style by default
+  assert composer.generate(Request(num_steps=16), Controls(seed=0)).style == {'high': 1.0}  # the model's first style by default
 
 
 def test_training_refuses_data_whose_styles_the_model_lacks(styled_folder, tmp_path):
   config = styled_config(styled_folder, num_steps=1)
   config = dataclasses.replace(config, model=dataclasses.replace(config.model, styles=('low', 'mid')))
-  with pytest.raises(train.TrainingError, match='model.styles: the data set\'s pieces have the styles high, low; '
+  with pytest.raises(ConfigError, match='model.styles: the data set\'s pieces have the styles high, low; '
                                                 'the model has low, mid'):
     train.train_and_evaluate(config, str(tmp_path))
 
@@ -227,12 +229,12 @@ def test_styles_work_with_the_constraint_modes(trained, tmp_path):
   melody = tmp_path / 'melody.mid'
   make_midi(melody, [(t * STEP, (t + 4) * STEP, 67 - (t // 4) % 3) for t in range(0, 32, 4)])
   for style in STYLES:
-    generation = composer.generate(melody=str(melody), seed=0, style=style, particles=4)
+    generation = composer.generate(Request(melody=str(melody), style=style), Controls(seed=0, particles=4))
     roll = generation.pieces[0].roll
     given = generation.given
     np.testing.assert_array_equal(roll[..., 0][given], 1)  # the melody kept under either style
     primer = generation.pieces[0].with_roll(roll[:16])
-    continued = composer.generate(32, primer=primer, seed=1, style=style, motif=primer, motif_at=[2])
+    continued = composer.generate(Request(num_steps=32, primer=primer, style=style, motif=primer, motif_at=[2]), Controls(seed=1))
     np.testing.assert_array_equal(continued.pieces[0].roll[:16], primer.roll)
 
 
@@ -240,5 +242,5 @@ def test_the_shipped_styles_model_loads_and_samples_each_style():
   composer = load_checkpoint('styles')
   assert composer.config.model.styles == ('chorale', 'classical', 'medieval', 'renaissance')
   for style in composer.config.model.styles:
-    (piece,) = composer.sample(16, seed=0, style=style)
+    (piece,) = composer.generate(Request(num_steps=16, style=style), Controls(seed=0)).pieces
     assert piece.style == style and piece.num_steps == 16

@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
@@ -15,6 +14,7 @@ import optax
 import pytest
 
 from biaxial_jax import checkpoint, loss, train
+from biaxial_jax import workdir as workdir_lib
 from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig
 from tests.midi_util import STEP, make_midi
 
@@ -274,7 +274,7 @@ def test_a_second_run_on_a_workdir_in_use_is_refused_naming_the_first(midi_folde
   config = tiny(midi_folder)
   workdir = str(tmp_path / 'run')
   os.makedirs(workdir)
-  with train.workdir_lock(workdir):  # what a running trainer holds
+  with workdir_lib.workdir_lock(workdir):  # what a running trainer holds
     with pytest.raises(train.TrainingError, match=f'is in use by another training run \\(process {os.getpid()}\\)'):
       train.train_and_evaluate(config, workdir)
   train.train_and_evaluate(config, workdir)  # released: the run goes ahead

@@ -1,7 +1,6 @@
 """Four voices: read from scores, kept through the data pipeline, learned, sampled under voice-leading conditions,
 and measured as a musician reads a score."""
 
-import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -12,8 +11,9 @@ import biaxial_jax as bj
 from biaxial_jax import loss, model, pretrained, voicing
 from biaxial_jax.config import Config, DataConfig, ModelConfig
 from biaxial_jax.generation import sampler, voice_leading
-from biaxial_jax.music import batches, datasets, harmony, inputs, voices
+from biaxial_jax.music import batches, corpus, dataset, harmony, inputs, voices
 from biaxial_jax.music.scores import score_to_piece
+from biaxial_jax.generation.request import Controls, Request
 
 
 def lines_piece(lines, lowest=24) -> bj.Piece:
@@ -82,13 +82,13 @@ def test_a_four_part_score_gives_voices_and_leaves_instruments_out():
 def test_voices_survive_the_cache_and_transposition(tmp_path, monkeypatch):
   monkeypatch.setenv('BIAXIAL_JAX_CACHE', str(tmp_path))
   piece = chords((72, 67, 64, 48), (74, 65, 62, 50))
-  built = datasets.cached_corpus('t', lambda: ([('a', piece), ('b', piece.with_roll(piece.roll))], []), lowest=24,
+  built = corpus.cached_corpus('t', lambda: ([('a', piece), ('b', piece.with_roll(piece.roll))], []), lowest=24,
                                  num_notes=78, steps_per_quarter=4, out_of_range='fold')
-  loaded = datasets.cached_corpus('t', lambda: pytest.fail('rebuilt'), lowest=24, num_notes=78,
+  loaded = corpus.cached_corpus('t', lambda: pytest.fail('rebuilt'), lowest=24, num_notes=78,
                                   steps_per_quarter=4, out_of_range='fold')
-  for got, want in zip(sorted(p.name for s in datasets.SPLITS for p in loaded.split(s)), ('a', 'b')):
+  for got, want in zip(sorted(p.name for s in dataset.SPLITS for p in loaded.split(s)), ('a', 'b')):
     assert got == want
-  pieces = {p.name: p for s in datasets.SPLITS for p in loaded.split(s)}
+  pieces = {p.name: p for s in dataset.SPLITS for p in loaded.split(s)}
   np.testing.assert_array_equal(pieces['a'].voices, piece.voices)
   assert pieces['b'].voices is None and built
   batch = batches.training_batch([piece], batch_size=8, seq_len=8, seed=0, step=0, max_transpose=5)
@@ -112,7 +112,7 @@ def test_the_sampler_and_teacher_forcing_compute_the_same_voices_model(params):
   """The note scan's voice carry and the teacher-forced voice inputs agree: the log-likelihood the sampler reports
   (play, articulation and voices) is the teacher-forced one of its output."""
   composer = bj.Composer(CONFIG, params, 0)
-  generation = composer.generate(32, num_samples=2, seed=1, particles=4, cadences=False)
+  generation = composer.generate(Request(num_steps=32, cadences=False), Controls(num_samples=2, seed=1, particles=4))
   for piece, log_lik in zip(generation.pieces, generation.log_likelihood):
     logits = model.teacher_forced_logits(params, piece.roll[None], piece.bar_position[None], CONFIG.model, lowest=24,
                                          context_BxTxC=np.asarray(bj.generation.composer.structure.context_of(piece))[None],
@@ -122,14 +122,14 @@ def test_the_sampler_and_teacher_forcing_compute_the_same_voices_model(params):
     np.testing.assert_allclose(-log_lik, sums['play'] + sums['articulate'] + sums['voice'], rtol=2e-5)
   # particles by default where voice leading weighs them, one where nothing does (a primer: no first chord to require)
   primer = inputs.crop(generation.pieces[0], 0, 4)
-  assert composer.generate(32, primer=primer, cadences=False).particles == 32
-  assert composer.generate(32, primer=primer, cadences=False, voice_leading='none').particles == 1
+  assert composer.generate(Request(num_steps=32, primer=primer, cadences=False)).particles == 32
+  assert composer.generate(Request(num_steps=32, primer=primer, cadences=False, voice_leading='none')).particles == 1
 
 
 def test_sampled_voices_sing_one_note_each_in_range_and_the_melody_is_the_soprano(params):
   composer = bj.Composer(CONFIG, params, 0)
   melody = lines_piece([[(0, 8, 72), (8, 12, 74), (12, 16, 76), (16, 32, 72)]])
-  generation = composer.generate(melody=melody.with_roll(melody.roll), num_samples=3, seed=2, cadences=False)
+  generation = composer.generate(Request(melody=melody.with_roll(melody.roll), cadences=False), Controls(num_samples=3, seed=2))
   ranges = np.array(voices.RANGES)
   for piece in generation.pieces:
     index, held = voices.pitches_of(piece.voices)
@@ -218,10 +218,10 @@ def test_previous_and_below_features_see_voices_relative_to_each_note():
 
 
 @pytest.mark.skipif(not pretrained.is_export(pretrained.SHIPPED['bach']), reason='no shipped model in this checkout')
-def test_the_shipped_model_sings_four_voices_from_its_first_step_never_below_c2():
-  composer = bj.load_checkpoint('bach')
+def test_the_shipped_model_sings_four_voices_from_its_first_step_never_below_c2(shipped_bach):
+  composer = shipped_bach
   assert composer.config.model.voices
-  pieces = composer.sample(num_bars=4, num_samples=2, seed=3, temperature=0.8)
+  pieces = composer.generate(Request(num_bars=4), Controls(num_samples=2, seed=3, temperature=0.8)).pieces
   for piece in pieces:
     index, held = voices.pitches_of(piece.voices)
     assert (index[0] >= 0).all()  # all four voices sing the first chord

@@ -2,6 +2,8 @@
 `Composer` (`composer`)."""
 
 from biaxial_jax.generation.composer import Composer, Generation, load_checkpoint
-from biaxial_jax.generation.constraints import Constraints, GenerationError
+from biaxial_jax.errors import GenerationError
+from biaxial_jax.generation.constraints import Constraints
+from biaxial_jax.generation.request import Controls, Request
 
-__all__ = ['Composer', 'Constraints', 'Generation', 'GenerationError', 'load_checkpoint']
+__all__ = ['Composer', 'Constraints', 'Controls', 'Generation', 'GenerationError', 'Request', 'load_checkpoint']

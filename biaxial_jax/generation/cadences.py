@@ -7,7 +7,7 @@ chord) is a root-position major or minor triad at 92% of phrase ends; 99% of tho
 of the piece's key (major: I ii iii IV V vi; minor: i ii III iv v/V VI VII); and at 60% of phrase ends the closing
 triad arrived by a bass leap of a fourth or fifth (88% of final ones); the rest close by step (deceptive and Phrygian
 cadences, a bass that walks into the tonic). A model told where its phrases end still closes them far less often
-(BUILD_NOTES.md, "Cadences as a condition"). With `cadences` on, the sampler conditions on it like on any constraint:
+(docs/design.md, "Cadences as a condition"). With `cadences` on, the sampler conditions on it like on any constraint:
 at the last beat before each phrase end, a particle whose chord is not such a triad, or, where the plan asks for a
 leap, whose chord did not arrive by one, takes the log-weight of an unmet requirement, so the particles that
 resampling keeps are those whose phrases close. The output approximates the model *given* that its phrases close,

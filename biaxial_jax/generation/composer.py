@@ -1,15 +1,14 @@
-"""Music out of a checkpoint: `load_checkpoint(path).sample(...)`, free or under constraints.
+"""Music out of a checkpoint: `load_checkpoint(path).generate(Request(...), Controls(...))`, free or under
+constraints (`sample`, `harmonize` and `continue_from` for the common cases).
 
-Everything is validated here, at the edge, before the compiled sampler (`sampler.sample`) runs; errors are
-`GenerationError`s whose `field` names the argument.
+Everything is validated before the compiled sampler (`sampler.sample`) runs: the request and controls on their own
+(`request`), what needs the model here; errors are `GenerationError`s whose `field` names the field.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import math
-import numbers
 import os
 from fractions import Fraction
 
@@ -25,16 +24,15 @@ from biaxial_jax.generation import form as form_lib
 from biaxial_jax.generation import sampler
 from biaxial_jax.generation import styles as styles_lib
 from biaxial_jax.generation import voice_leading as voice_leading_lib
-from biaxial_jax.generation.constraints import Constraints, GenerationError, Request
+from biaxial_jax.errors import GenerationError
+from biaxial_jax.generation.constraints import Constraints, Prepared
+from biaxial_jax.generation.request import Controls, Request
 from biaxial_jax.music.melodies import top_voice
 from biaxial_jax.music import inputs, scores, structure
 from biaxial_jax.music.harmony import beat_onsets
 from biaxial_jax.music.piece import PLAY, BiaxialError, Grid, Key, Piece
 
 DEFAULT_PARTICLES = 32  # per sample, wherever constraints weigh the particles (or best-of / beam search asks)
-MAX_SAMPLES = 4096
-MAX_PARTICLES = 4096
-MAX_SEED = 2**63 - 1
 MAX_CELLS = 2**31  # steps x samples x particles x notes: the sampler's outputs stay within a few GB
 
 
@@ -126,17 +124,6 @@ class Composer:
       raise GenerationError('fixed', 'mask and values must hold 0/1 or booleans')
     return mask.astype(bool), values.astype(bool)
 
-  @staticmethod
-  def _motif_at(motif_at) -> tuple[tuple[int, int], ...]:
-    """Bars (from 1) as ints, or (bar, semitones) pairs."""
-    out = []
-    for item in motif_at:
-      bar, transpose = item if isinstance(item, (tuple, list)) and len(item) == 2 else (item, 0)
-      if not (isinstance(bar, numbers.Integral) and bar >= 1 and isinstance(transpose, numbers.Integral)):
-        raise GenerationError('motif_at', f'expected bars from 1, or (bar, semitones) pairs, got {item!r}')
-      out.append((int(bar), int(transpose)))
-    return tuple(out)
-
   def _given(self, field: str, given, what: str, out_of_range: str, *, meter_source: bool = False, meter=None,
              pickup=None, changes: list[str]) -> Piece:
     """A given piece (`_piece`) cut to its notes, with the asked meter and pickup where it sets the meter
@@ -145,62 +132,40 @@ class Composer:
     try:
       piece, changed = inputs.prepare(piece, what, trim_start=meter_source, meter=meter if meter_source else None,
                                       pickup=pickup if meter_source else None)
-    except inputs.MeterError as e:
+    except GenerationError as e:
       raise GenerationError(e.field, f'{e.message} ({what})') from None
     changes.extend(changed)
     return piece
 
-  def constraints(self, num_steps: int | None = None, *, num_bars: int | None = None, primer=None, melody=None,
-                  fixed=None, motif=None, motif_at=(), bridge_to=None, bridge_bars: int = 4, ending=None,
-                  forbid_above_melody: bool = True, time_signature=None, pickup=None, tempo: float | None = None,
-                  key=None, phrases=None) -> Constraints:
-    """What `sample` will obey, as masks (see `sample` for the arguments)."""
-    for name, value in (('num_steps', num_steps), ('num_bars', num_bars)):
-      if value is not None and not (isinstance(value, numbers.Integral) and 1 <= value <= constraints_lib.MAX_STEPS):
-        raise GenerationError(name, f'must be in [1, {constraints_lib.MAX_STEPS}], got {value!r}')
-    if num_steps is not None and num_bars is not None:
-      raise GenerationError('num_bars', 'give num_steps or num_bars, not both')
+  def constraints(self, request: Request = Request()) -> Constraints:
+    """What `generate` will obey for `request`, as masks."""
     meter = None
-    if time_signature is not None:
-      try:
-        meter = inputs.parse_meter(time_signature, self.steps_per_quarter)
-      except inputs.MeterError as e:
-        raise GenerationError(e.field, e.message) from None
-    if pickup is not None:
-      try:
-        pickup = Fraction(str(pickup)) if isinstance(pickup, float) else Fraction(pickup)
-      except (TypeError, ValueError):
-        raise GenerationError('pickup', f'expected a number of quarter notes, got {pickup!r}') from None
-      if primer is None and melody is None:
-        raise GenerationError('pickup', 'a pickup applies to a primer or melody; there is none')
-    if tempo is not None and not (isinstance(tempo, (int, float)) and 0 < tempo <= 1000):
-      raise GenerationError('tempo', f'must be in (0, 1000] quarter notes per minute, got {tempo}')
-    if (motif is None) != (not motif_at):
-      raise GenerationError('motif_at' if motif is not None else 'motif', 'a motif needs the bars where it recurs '
-                            '(motif_at), and motif_at needs a motif')
-    if not (isinstance(bridge_bars, numbers.Integral) and 0 <= bridge_bars <= 1000):
-      raise GenerationError('bridge_bars', f'must be an integer in [0, 1000], got {bridge_bars!r}')
+    if request.time_signature is not None:
+      meter = inputs.parse_meter(request.time_signature, self.steps_per_quarter)
+    pickup = request.pickup
     data = self.config.data
+    ending = request.ending
     if isinstance(ending, str) and not os.path.exists(ending):
       ending = constraints_lib.parse_key(ending)
     changes = []
     given = functools.partial(self._given, meter=meter, pickup=pickup, changes=changes)
     if ending is not None and not isinstance(ending, Key):
       ending = given('ending', ending, 'the ending', data.out_of_range)
-    request = Request(
-        num_steps=None if num_steps is None else int(num_steps),
-        num_bars=None if num_bars is None else int(num_bars),
-        primer=None if primer is None else given('primer', primer, 'the primer', data.out_of_range,
-                                                 meter_source=True),
-        melody=None if melody is None else top_voice(given('melody', melody, 'the melody', 'error',
-                                                           meter_source=True)),
-        motif=None if motif is None else given('motif', motif, 'the motif', 'error'),
-        motif_at=self._motif_at(motif_at),
-        bridge_to=None if bridge_to is None else given('bridge_to', bridge_to, 'the fragment', data.out_of_range),
-        bridge_bars=int(bridge_bars), ending=ending, fixed=None if fixed is None else self._fixed(fixed),
-        forbid_above_melody=bool(forbid_above_melody), time_signature=meter or (4, 4), tempo=tempo,
-        key=self._key(key), phrases=None if phrases is None else tuple(phrases), changes=tuple(changes))
-    return constraints_lib.assemble(request, self.lowest, self.num_notes, self.steps_per_quarter)
+    prepared = Prepared(
+        num_steps=request.num_steps, num_bars=request.num_bars,
+        primer=None if request.primer is None else given('primer', request.primer, 'the primer', data.out_of_range,
+                                                         meter_source=True),
+        melody=None if request.melody is None else top_voice(given('melody', request.melody, 'the melody', 'error',
+                                                                   meter_source=True)),
+        motif=None if request.motif is None else given('motif', request.motif, 'the motif', 'error'),
+        motif_at=request.motif_at,
+        bridge_to=None if request.bridge_to is None else given('bridge_to', request.bridge_to, 'the fragment',
+                                                               data.out_of_range),
+        bridge_bars=request.bridge_bars, ending=ending,
+        fixed=None if request.fixed is None else self._fixed(request.fixed),
+        forbid_above_melody=not request.allow_above_melody, time_signature=meter or (4, 4), tempo=request.tempo,
+        key=self._key(request.key), phrases=request.phrases, changes=tuple(changes))
+    return constraints_lib.assemble(prepared, self.lowest, self.num_notes, self.steps_per_quarter)
 
   @staticmethod
   def _key(key) -> Key | None:
@@ -211,92 +176,27 @@ class Composer:
     except ValueError as e:
       raise GenerationError('key', str(e)) from None
 
-  def generate(self, num_steps: int | None = None, *, num_samples: int = 1, seed: int = 0, temperature: float = 1.0,
-               conservativity: float = 1.0, adaptive: bool = False, particles: int | None = None,
-               search: str = 'sample', primer=None, melody=None, motif=None, motif_at=(), bridge_to=None,
-               bridge_bars: int = 4, ending=None, fixed=None, forbid_above_melody: bool = True, num_bars=None,
-               time_signature=None, pickup=None, tempo: float | None = None, key=None,
-               phrases=None, form: str | None = None, form_harmony: bool = False,
-               max_notes: int | None = None, cadences: bool | None = None, style=None,
-               voice_leading=None) -> Generation:
-    """Generates `num_samples` independent pieces, free or under constraints (which combine), with what the sampler
-    knows of each (`Generation`); `sample` returns the pieces alone.
+  def generate(self, request: Request = Request(), controls: Controls = Controls()) -> Generation:
+    """Generates `controls.num_samples` independent pieces of `request` (free, or under constraints, which
+    combine), with what the sampler knows of each (`Generation`). Errors are `GenerationError`s naming the field.
 
-    Args:
-      num_steps: length in grid steps (default 256 = 16 bars of 4/4; with a melody, its length; bridging sets it).
-      num_bars: length in bars of the meter in force (the primer's or melody's, else `time_signature`'s), counted
-        from the first downbeat (a pickup comes before bar 1); instead of num_steps.
-      num_samples: pieces sampled together, in one call.
-      seed: the same seed and arguments give the same pieces on the same machine.
-      temperature: divides the logits (> 0): below 1 safer, above 1 wilder.
-      conservativity: exponent on P(play) (> 0; the original's): above 1 fewer notes.
-      adaptive: the original's anti-silence mode (lowers the exponent while fewer than 2 notes sound).
-      particles: sequential Monte Carlo particles per piece (default 32 where constraints beyond a primer weigh
-        them or `search` is not 'sample', else 1; 1 is the plain masked sampler).
-      search: 'sample' (a draw from the model given the constraints), 'best' (the most likely of the particles:
-        best-of-N), 'beam' (bar-wise beam search by likelihood).
-      primer: a `Piece`, a music21 stream or a MIDI or score path, kept verbatim at the start; the model continues
-        it. Given material (primer, melody, motif, fragment, ending) ends with its last note: silence after it is
-        dropped (`Generation.changes` says so); a primer or melody also starts at its first note (bar lines kept).
-      melody: the same kinds; its top voice is kept exactly (pitch, onset, length, repeats) and voices are generated
-        under it, knowing the melody note they sound against.
-      motif: a `Piece` or MIDI path (a melody or a few voices) that recurs exactly at `motif_at`.
-      motif_at: bars (from 1) where the motif's first downbeat falls, or `(bar, semitones)` pairs to transpose it.
-      bridge_to: a fragment (`Piece` or path) that the piece reaches `bridge_bars` bars after the primer's last bar
-        (a smooth transition between two fragments: the primer, generated bars, this fragment).
-      bridge_bars: bars generated between the primer and `bridge_to`.
-      ending: a key ('D minor': the tonic in the bass and only tonic-triad notes above it, held for the last half
-        bar) or a final passage (`Piece` or path) that the piece ends with, reached by look-ahead.
-      fixed: `(mask, values)`, `[T, N, 2]` arrays (T <= num_steps; a `[T, N]` mask fixes both bits): the sampler
-        obeys `values` wherever `mask` is set, and fills the rest (infilling).
-      forbid_above_melody: nothing generated above the melody (or motif) while it sounds.
-      time_signature: (numerator, denominator) or '3/4': the meter of a free piece (default 4/4), or replacing the
-        primer's or melody's (a MIDI file without one reads as 4/4); a pickup the file spells is kept.
-      pickup: quarter notes (1, 0.5, '3/2') before the primer's or melody's first downbeat, replacing the file's
-        own (a pickup written as a full first bar, as music21's MIDI files spell it); 0 removes one.
-      tempo: quarter notes per minute for the output (default: the primer's or melody's, else 100).
-      key: a `Key` or 'D minor' that a model with phrase and key inputs is told (default: the primer's or
-        melody's key, else one drawn per sample: tonic uniform, major or minor alike).
-      phrases: phrase lengths in bars from bar 1 (`[2, 2, 2, 2]`) for a model with phrase inputs; without num_steps
-        the piece ends with its last phrase (default: the melody's fermatas, else phrases of 2 bars of 4/4).
-      form: one capital letter per phrase ('AABC'): a repeated letter repeats that phrase's melody (its top voice),
-        sampled in rounds (`generation.form`); given constraints win where they cover the same cells.
-      form_harmony: a repeat repeats every voice, not only the melody.
-      max_notes: at most this many notes sound at once, given ones included (4: a four-voice texture); sampled as a
-        condition on the model (`sampler.Controls`), with particles (default 32) to weigh it.
-      cadences: each phrase ends on a root-position major or minor triad on a degree of the key the model is told,
-        the last on its tonic, most of them reached by a bass fourth or fifth (drawn per phrase at Bach's rates;
-        not under a melody; `generation.cadences`), sampled as a condition with particles (default 32). Default:
-        on for a model with phrase and key inputs (it is told where its phrases end), off otherwise.
-      style: for a model with styles, 'chorale', a mixture 'chorale:0.7,classical:0.3' or a mapping of weights
-        (`generation.styles`); default: the model's first style. A model with dynamics gives the pieces
-        velocities where the style has weight on a style whose data had them (`model.dynamics_styles`); the
-        others are left without (`Piece.velocity` None: written flat).
-      voice_leading: for a model with voices, which voice-leading conditions the particles weigh
-        (`generation.voice_leading`): 'all' (the default), 'none', names among 'fifths', 'octaves', 'crossing',
-        'spacing', 'range', 'clash' (a comma-separated string or a list), or a `VoiceLeading` of weights. A model with voices always
-        sings in four voices, each in its range, the melody as the soprano.
+    Given material (primer, melody, motif, fragment, ending) ends with its last note: silence after it is dropped
+    (`Generation.changes` says so). A model with dynamics gives the pieces velocities where the style has weight on
+    a style whose data had them (`model.dynamics_styles`); the others are left without (`Piece.velocity` None).
     """
-    for name, value in (('temperature', temperature), ('conservativity', conservativity)):
-      if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise GenerationError(name, f'must be a finite number > 0, got {value!r}')
-    if not (isinstance(num_samples, numbers.Integral) and 1 <= num_samples <= MAX_SAMPLES):
-      raise GenerationError('num_samples', f'must be in [1, {MAX_SAMPLES}], got {num_samples!r}')
-    if not (isinstance(seed, numbers.Integral) and 0 <= seed <= MAX_SEED):
-      raise GenerationError('seed', f'must be an integer in [0, 2^63), got {seed!r}')
-    if search not in sampler.MODES:
-      raise GenerationError('search', f'must be one of {", ".join(sampler.MODES)}, got {search!r}')
-    if particles is not None and not (isinstance(particles, numbers.Integral) and 1 <= particles <= MAX_PARTICLES):
-      raise GenerationError('particles', f'must be in [1, {MAX_PARTICLES}], got {particles!r}')
-    if max_notes is not None and not (isinstance(max_notes, numbers.Integral) and 1 <= max_notes <= self.num_notes):
+    if not isinstance(request, Request):
+      raise GenerationError('request', f'expected a Request, got {type(request).__name__}')
+    if not isinstance(controls, Controls):
+      raise GenerationError('controls', f'expected Controls, got {type(controls).__name__}')
+    seed, num_samples, search = controls.seed, controls.num_samples, controls.search
+    max_notes, cadences, form = request.max_notes, request.cadences, request.form
+    if max_notes is not None and max_notes > self.num_notes:
       raise GenerationError('max_notes', f'must be in [1, {self.num_notes}], got {max_notes!r}')
     known = self.config.model.styles
+    style = request.style
     style = {} if style is None and not known else styles_lib.parse(known[0] if style is None else style, known)
-    leading = voice_leading_lib.parse(voice_leading)
-    c = self.constraints(num_steps, primer=primer, melody=melody, motif=motif, motif_at=motif_at,
-                         bridge_to=bridge_to, bridge_bars=bridge_bars, ending=ending, fixed=fixed,
-                         forbid_above_melody=forbid_above_melody, num_bars=num_bars, time_signature=time_signature,
-                         pickup=pickup, tempo=tempo, key=key, phrases=phrases)
+    leading = voice_leading_lib.parse(request.voice_leading)
+    c = self.constraints(request)
     voiced = self.config.model.voices
     if voiced and not c.mask[0].any():  # a chorale begins with its first chord, not with a bar of rest
       c = dataclasses.replace(c, require=np.concatenate([np.ones_like(c.require[:1]), c.require[1:]]))
@@ -304,6 +204,7 @@ class Composer:
       cadences = self.config.model.structure
     spans = list(zip((0,) + c.phrase_ends[:-1], c.phrase_ends))
     repeats = [] if form is None else form_lib.parse(form, spans, c.bar_position)
+    particles = controls.particles
     if particles is None:
       weighs_voices = voiced and any(getattr(leading, name) for name in voice_leading_lib.CONDITIONS)
       particles = (DEFAULT_PARTICLES if c.weighs or weighs_voices or search != 'sample' or repeats or max_notes or
@@ -325,11 +226,11 @@ class Composer:
       keys = [Key(int(t), bool(m)) for t, m in zip(rng.integers(12, size=num_samples), rng.random(num_samples) < .5)]
     contexts = np.stack([structure.context(c.num_steps, k, c.phrase_ends) for k in keys])
     # Which phrases close by a leap of the bass, at Bach's rates; not under a melody, which already fixes the top of
-    # every close: asking the bass too leaves the particles too little room (BUILD_NOTES.md, "Cadences that cadence").
+    # every close: asking the bass too leaves the particles too little room (docs/design.md, "Cadences that cadence").
     leap_rng = np.random.default_rng([int(seed), 0x636164])  # 'cad'
     closes = np.stack([cadences_lib.targets(c.phrase_ends, c.bar_position, c.time_signatures, c.steps_per_quarter,
                                             c.mask, c.values, self.lowest, k,
-                                            () if melody is not None else
+                                            () if request.melody is not None else
                                             cadences_lib.draw_leaps(len(c.phrase_ends), leap_rng)) if cadences else
                        np.full(c.num_steps, cadences_lib.NONE, np.int32) for k in keys])
     beat_T = np.zeros(c.num_steps, bool)
@@ -338,13 +239,14 @@ class Composer:
                         batched(c.force_articulate), batched(c.require), jnp.asarray(closes), jnp.asarray(contexts),
                         batched(styles_lib.weights_of(style, known)), jnp.asarray(lookahead), jnp.asarray(drop),
                         jnp.asarray(beat_T), batched(c.voices), batched(c.closed))
-    controls = sampler.Controls(jnp.float32(temperature), jnp.float32(conservativity), jnp.float32(adaptive),
-                                jnp.int32(sampler.NO_LIMIT if max_notes is None else max_notes), leading)
+    sampler_controls = sampler.Controls(jnp.float32(controls.temperature), jnp.float32(controls.conservativity),
+                                        jnp.float32(controls.adaptive),
+                                        jnp.int32(sampler.NO_LIMIT if max_notes is None else max_notes), leading)
 
     def run(plan, round_index):
       key = jax.random.key(int(seed))
       return jax.device_get(sampler.sample(self.params, jax.random.fold_in(key, round_index) if round_index else key,
-                                           plan, controls, config=self.config.model, lowest=self.lowest,
+                                           plan, sampler_controls, config=self.config.model, lowest=self.lowest,
                                            learned_articulation=not self.config.train.play_only,
                                            search=search_settings))
 
@@ -355,7 +257,7 @@ class Composer:
       mask[:, :prefix], values[:, :prefix] = True, rolls[:, :prefix]
       for target, source in batch:
         start, end = spans[target]
-        mask[:, start:end], values[:, start:end] = form_lib.copy_cells(rolls, spans[source], form_harmony)
+        mask[:, start:end], values[:, start:end] = form_lib.copy_cells(rolls, spans[source], request.form_harmony)
       lookahead, drop = dataclasses.replace(c, spans=tuple(sorted({*c.spans, *(spans[t][0] for t, _ in batch)}))
                                             ).lookahead_schedule(search_settings.lookahead_steps)
       plan = plan._replace(mask_SxTxNx2=jnp.asarray(c.mask | mask),
@@ -377,9 +279,26 @@ class Composer:
                        for piece, close in zip(pieces, closes)], keys, c.mask[..., PLAY] & c.values[..., PLAY],
                       c.changes, style)
 
-  def sample(self, num_steps: int | None = None, **kwargs) -> list[Piece]:
-    """The pieces of `generate(num_steps, **kwargs)` (see it for every argument)."""
-    return self.generate(num_steps, **kwargs).pieces
+  def sample(self, num_bars: int | None = None, *, key=None, phrases=None, time_signature=None, style=None,
+             ending=None, num_samples: int = 1, seed: int = 0, temperature: float = 1.0) -> list[Piece]:
+    """Pieces composed from scratch: `generate` for the common case (fields as in `Request` and `Controls`)."""
+    return self.generate(Request(num_bars=num_bars, key=key, phrases=phrases, time_signature=time_signature,
+                                 style=style, ending=ending),
+                         Controls(num_samples=num_samples, seed=seed, temperature=temperature)).pieces
+
+  def harmonize(self, melody, *, key=None, phrases=None, ending=None, style=None, num_samples: int = 1,
+                seed: int = 0, temperature: float = 1.0) -> list[Piece]:
+    """Pieces harmonizing `melody` (a `Piece`, a music21 stream, or a MIDI or score file), which is kept exactly as
+    their top voice: `generate` for the common case (fields as in `Request` and `Controls`)."""
+    return self.generate(Request(melody=melody, key=key, phrases=phrases, ending=ending, style=style),
+                         Controls(num_samples=num_samples, seed=seed, temperature=temperature)).pieces
+
+  def continue_from(self, primer, num_bars: int | None = None, *, key=None, style=None, num_samples: int = 1,
+                    seed: int = 0, temperature: float = 1.0) -> list[Piece]:
+    """Pieces that continue `primer` (kept verbatim at their start) to `num_bars` bars: `generate` for the common
+    case (fields as in `Request` and `Controls`)."""
+    return self.generate(Request(primer=primer, num_bars=num_bars, key=key, style=style),
+                         Controls(num_samples=num_samples, seed=seed, temperature=temperature)).pieces
 
 
 def load_checkpoint(path: str | os.PathLike, best: bool = False) -> Composer:

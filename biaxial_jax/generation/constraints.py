@@ -12,20 +12,11 @@ import dataclasses
 
 import numpy as np
 
+from biaxial_jax.errors import GenerationError
 from biaxial_jax.music import structure
 from biaxial_jax.music.harmony import analyzed_key, beat_steps
-from biaxial_jax.music.piece import (ARTICULATE, PLAY, BiaxialError, Key, Piece, Tempo, TimeSignature,
+from biaxial_jax.music.piece import (ARTICULATE, PLAY, Key, Piece, Tempo, TimeSignature,
                                      bar_positions)
-
-
-class GenerationError(BiaxialError):
-  """A generation argument that cannot be honoured. `field` names the argument (`num_steps`, `melody` ...): the
-  scripts map it to their flag in one place."""
-
-  def __init__(self, field: str, message: str):
-    super().__init__(f'{field}: {message}')
-    self.field = field
-    self.message = message
 
 
 SOPRANO = 0  # the voice a melody is sung by (for a model with voices)
@@ -218,8 +209,8 @@ def tonic_ending(num_notes: int, lowest: int, key: tuple[int, bool],
 
 
 @dataclasses.dataclass(frozen=True)
-class Request:
-  """The constraints a user asked for, read into pieces (see `Composer.sample` for each argument)."""
+class Prepared:
+  """A `request.Request` read for one model: its material as pieces of the model's grid, its text parsed."""
   num_steps: int | None = None
   num_bars: int | None = None  # bars of the meter in force, from the first downbeat
   primer: Piece | None = None
@@ -243,7 +234,7 @@ DEFAULT_QPM = 100.0
 MAX_STEPS = 100_000
 
 
-def _meter_and_tempo(request: Request, steps_per_quarter: int) -> tuple[tuple[TimeSignature, ...], tuple[Tempo, ...]]:
+def _meter_and_tempo(request: Prepared, steps_per_quarter: int) -> tuple[tuple[TimeSignature, ...], tuple[Tempo, ...]]:
   source = request.primer or request.melody
   if source is not None:
     meters, tempos = source.time_signatures, source.tempos
@@ -259,7 +250,7 @@ def _meter_and_tempo(request: Request, steps_per_quarter: int) -> tuple[tuple[Ti
   return meters, tempos
 
 
-def _bridge_start(request: Request, meters, steps_per_quarter: int) -> int:
+def _bridge_start(request: Prepared, meters, steps_per_quarter: int) -> int:
   """Where fragment B starts: its first downbeat `bridge_bars` bars after the bar line that ends the primer."""
   after = len(request.primer.roll) if request.primer is not None else 0
   longest_bar = max(m.steps_per_bar(steps_per_quarter) for m in meters)
@@ -272,7 +263,7 @@ def _bridge_start(request: Request, meters, steps_per_quarter: int) -> int:
   return start
 
 
-def _length(request: Request, meters, steps_per_quarter: int) -> int:
+def _length(request: Prepared, meters, steps_per_quarter: int) -> int:
   if request.bridge_to is not None:
     length = _bridge_start(request, meters, steps_per_quarter) + request.bridge_to.num_steps
     for field in ('num_steps', 'num_bars'):
@@ -299,7 +290,7 @@ def _end_of_bar(bar: int, meters, steps_per_quarter: int) -> int:
 PHRASE_BEATS = 8  # the default plan's phrases: the fewest whole bars that hold 8 beats (2 bars of 4/4), as chorales
 
 
-def _phrase_ends(request: Request, num_steps: int, meters, steps_per_quarter: int) -> tuple[int, ...]:
+def _phrase_ends(request: Prepared, num_steps: int, meters, steps_per_quarter: int) -> tuple[int, ...]:
   """Where phrases end: the asked plan, else the melody's fermatas, else the default plan; the piece's end always
   ends the last phrase."""
   bars = downbeats(num_steps, meters, steps_per_quarter)
@@ -327,7 +318,7 @@ def _fixed_spans(mask: np.ndarray, meters, steps_per_quarter: int) -> list[int]:
   return spans
 
 
-def assemble(request: Request, lowest: int, num_notes: int, steps_per_quarter: int) -> Constraints:
+def assemble(request: Prepared, lowest: int, num_notes: int, steps_per_quarter: int) -> Constraints:
   """The masks and look-ahead spans of a request; every contradiction or misfit is a `GenerationError` naming the
   argument."""
   meters, tempos = _meter_and_tempo(request, steps_per_quarter)

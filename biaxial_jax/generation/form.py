@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from biaxial_jax.generation.constraints import GenerationError
+from biaxial_jax.errors import GenerationError
 from biaxial_jax.music.piece import PLAY
 
 Span = tuple[int, int]  # [start, end) steps of a phrase

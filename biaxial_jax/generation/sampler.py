@@ -32,7 +32,7 @@ Also returned: the chosen particle's log-weight and model log-likelihood (scored
 Temperature. Each note's Bernoulli is drawn at the temperature, and each particle is weighed by the normalizer of
 every tempered bit, `sigma(l)^(1/T) + sigma(-l)^(1/T)`: the weighted particles then target the model's whole
 piece tempered, `q(x)^(1/T)`, rather than a chain of notes each tempered along the note axis, which makes uncertain
-low notes rarer at every step and pushes the register up (BUILD_NOTES.md, "Voices"). At T = 1 nothing changes.
+low notes rarer at every step and pushes the register up (docs/design.md, "Voices"). At T = 1 nothing changes.
 
 Voices. A model with voices gives every played note its voices as it goes (`voice_leading.draw`) and weighs each
 step's voice leading (`voice_leading.weigh`: four voices or none, parallels, crossings, spacing).
@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from biaxial_jax import features, model, voicing
+from biaxial_jax import features, lstm, model, voicing
 from biaxial_jax.config import ModelConfig
 from biaxial_jax.generation import cadences, smc
 from biaxial_jax.generation import voice_leading as voice_leading_lib
@@ -197,7 +197,7 @@ def _sample_note(params, chord_inputs: bool, learned_articulation: bool, tempera
     voices_below = voicing.below_features(note_B, voice_carry.placed_Bx4, step_voices.prev_Bx4)
     below = jnp.concatenate([below, voices_below], axis=-1)
   gates = time_gates_Bx4H + model.note_gates_from_below(params, below)
-  states, out_BxH = model.stack_step_from_gates(params['note'], states, gates)
+  states, out_BxH = lstm.stack_step_from_gates(params['note'], states, gates)
   logits_Bx2 = model.output_logits(params, out_BxH)
   p_Bx2 = jax.nn.sigmoid(logits_Bx2 / temperature)
   p_play = p_Bx2[:, 0] ** conservativity_B
@@ -252,13 +252,13 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
            learned_articulation: bool = True, search: Search = Search()) -> Result:
   """Samples `S` rolls of `T` steps under `plan` with `search.particles` particles each (see the module docstring).
   `learned_articulation=False` (a model trained with `train.play_only`) articulates at onsets only."""
-  params = model.with_matmul_dtype(params, config)
+  params = lstm.with_matmul_dtype(params, config.matmul_dtype)
   s, t, n, _ = plan.mask_SxTxNx2.shape
   k = search.particles
   b = s * k
   length = search.lookahead_steps
-  time_states = model.zero_state(params['time'], b * n)
-  note_init = model.zero_state(params['note'], b)
+  time_states = lstm.zero_state(params['time'], b * n)
+  note_init = lstm.zero_state(params['note'], b)
 
   def particles(x):  # per-sample constraints, one copy per particle
     return jnp.repeat(x, k, axis=0)
@@ -300,7 +300,7 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
     dynamics_BxNxD = x_BxNxF[..., x_BxNxF.shape[-1] - (features.NUM_DYNAMICS_FEATURES if config.dynamics else 0):]
     previous_voices_BxNxD = x_BxNxF[..., features.voice_slice(config.structure) if config.voices else slice(0, 0)]
     x_BxNxF = model.with_style(x_BxNxF, style_BxY)
-    time_states, h = model.stack_step(params['time'], time_states, x_BxNxF.reshape(b * n, -1))
+    time_states, h = lstm.stack_step(params['time'], time_states, x_BxNxF.reshape(b * n, -1))
     uniform_BxNx2 = jax.random.uniform(step_key, (b, n, 2))
     gumbel_BxNxV = jax.random.gumbel(jax.random.fold_in(step_key, 2),
                                      (b, n, features.VELOCITY_BINS if config.dynamics else 0))

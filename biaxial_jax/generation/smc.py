@@ -17,7 +17,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from biaxial_jax import features, model, voicing
+from biaxial_jax import features, lstm, model, voicing
 from biaxial_jax.config import ModelConfig
 
 
@@ -145,7 +145,7 @@ def lookahead_log_prob(params, time_states, prev_BxNx2: jnp.ndarray, span_mask_B
     x = model.with_style(features.note_features(prev, jnp.full((b,), bar_position), lowest=lowest,
                                                 context_XxC=context, dynamics_XxN_X=dynamics,
                                                 prev_voices_Xx4=prev_voices), style_BxY)
-    return model.stack_step(params['time'], states, x.reshape(b * n, -1))
+    return lstm.stack_step(params['time'], states, x.reshape(b * n, -1))
 
   contexts = None if span_context_BxLxC is None else jnp.swapaxes(span_context_BxLxC, 0, 1)
   velocities = None if dynamics_BxN_B is None else jnp.concatenate(

@@ -13,7 +13,7 @@ from typing import Mapping
 
 import numpy as np
 
-from biaxial_jax.generation.constraints import GenerationError
+from biaxial_jax.errors import GenerationError
 
 
 def parse(style: str | Mapping[str, float], known: tuple[str, ...]) -> dict[str, float]:

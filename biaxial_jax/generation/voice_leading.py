@@ -25,7 +25,7 @@ recompile; 0 turns a condition off):
   only where it must, as under a melody that sinks below the alto's range;
 - at a struck step, the alto a semitone under the soprano (`clash`): the harshest sound under a melody, rare in
   Bach (0.8% of beats).
-The weights are what measurement chose (BUILD_NOTES.md, "Voices"): strong enough to bring the figures near Bach's,
+The weights are what measurement chose (docs/design.md, "Voices"): strong enough to bring the figures near Bach's,
 no stronger, since each makes the particles more alike.
 """
 
@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from biaxial_jax import voicing
+from biaxial_jax.errors import GenerationError
 from biaxial_jax.music import voices as music_voices
 
 
@@ -64,7 +65,6 @@ def parse(value) -> VoiceLeading:
   """The conditions asked for: None or 'all' (every one at its measured weight), 'none', names of `CONDITIONS` (a
   comma-separated string or an iterable: those on, the others off), or a `VoiceLeading`; `GenerationError` naming
   `voice_leading` otherwise."""
-  from biaxial_jax.generation.constraints import GenerationError  # pylint: disable=import-outside-toplevel
   if isinstance(value, VoiceLeading):
     weights = [getattr(value, c) for c in CONDITIONS]
     if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w < float('inf') for w in weights):

@@ -15,16 +15,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from biaxial_jax.music.piece import ARTICULATE, PLAY, BiaxialError, Piece, Tempo, TimeSignature, time_signature_for_steps
-
-
-class MeterError(BiaxialError):
-  """A meter or pickup that does not fit the piece or the grid; `field` is 'time_signature' or 'pickup'."""
-
-  def __init__(self, field: str, message: str):
-    super().__init__(f'{field}: {message}')
-    self.field = field
-    self.message = message
+from biaxial_jax.errors import GenerationError
+from biaxial_jax.music.piece import ARTICULATE, PLAY, Piece, Tempo, TimeSignature, time_signature_for_steps
 
 
 def parse_meter(meter, steps_per_quarter: int | None = None) -> tuple[int, int]:
@@ -32,13 +24,13 @@ def parse_meter(meter, steps_per_quarter: int | None = None) -> tuple[int, int]:
   try:
     numerator, denominator = (int(x) for x in (meter.split('/') if isinstance(meter, str) else meter))
   except (TypeError, ValueError):
-    raise MeterError('time_signature', f'expected a meter N/D such as 3/4, got {meter!r}') from None
+    raise GenerationError('time_signature', f'expected a meter N/D such as 3/4, got {meter!r}') from None
   try:
     signature = TimeSignature(0, numerator, denominator)
     if steps_per_quarter is not None:
       signature.steps_per_bar(steps_per_quarter)
   except ValueError as e:
-    raise MeterError('time_signature', str(e)) from None
+    raise GenerationError('time_signature', str(e)) from None
   return numerator, denominator
 
 
@@ -50,7 +42,7 @@ def with_pickup(meters: tuple[TimeSignature, ...], pickup: int, steps_per_quarte
   first = meters[0]
   pickup_meter = time_signature_for_steps(pickup, steps_per_quarter)
   if pickup_meter is None or pickup >= first.steps_per_bar(steps_per_quarter):
-    raise MeterError('pickup', f'{_quarters(Fraction(pickup, steps_per_quarter))} is not a pickup of a bar of '
+    raise GenerationError('pickup', f'{_quarters(Fraction(pickup, steps_per_quarter))} is not a pickup of a bar of '
                      f'{first.numerator}/{first.denominator}')
   return (pickup_meter, dataclasses.replace(first, step=pickup)) + tuple(m for m in meters[1:] if m.step > pickup)
 
@@ -111,7 +103,7 @@ def prepare(piece: Piece, what: str, *, trim_start: bool, meter: tuple[int, int]
     if pickup is not None:
       steps = pickup * spq
       if steps.denominator != 1 or steps < 0:
-        raise MeterError('pickup', f'{_quarters(pickup)} is not a whole number of grid steps ({spq} per quarter)')
+        raise GenerationError('pickup', f'{_quarters(pickup)} is not a whole number of grid steps ({spq} per quarter)')
       own_pickup = int(steps)
     meters = with_pickup(meters, own_pickup, spq)
     old, new = _meter_text(piece.time_signatures, spq), _meter_text(meters, spq)

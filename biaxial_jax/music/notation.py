@@ -19,7 +19,8 @@ import numpy as np
 
 from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.midi import note_spans, whole_given_notes
-from biaxial_jax.music.piece import ARTICULATE, PLAY, TONIC_NAMES, Piece
+from biaxial_jax.music.keys import TONIC_NAMES
+from biaxial_jax.music.piece import ARTICULATE, PLAY, Piece
 
 CHORALE_VOICES = ('Soprano', 'Alto', 'Tenor', 'Bass')
 MIDDLE_C = 60

@@ -14,7 +14,8 @@ from fractions import Fraction
 import numpy as np
 
 from biaxial_jax.music import dynamics, voices as voices_lib
-from biaxial_jax.music.inputs import MeterError, with_pickup
+from biaxial_jax.errors import GenerationError
+from biaxial_jax.music.inputs import with_pickup
 from biaxial_jax.music.midi import read_midi
 from biaxial_jax.music.piece import (BiaxialError, Key, Piece, RangePolicy, Tempo, TimeSignature, roll_from_notes,
                                      time_signature_for_steps, velocity_from_notes)
@@ -161,7 +162,7 @@ def _meters(part, steps_per_quarter: int) -> tuple[TimeSignature, ...]:
     try:
       meters = with_pickup(meters, _to_step(measures[0].duration.quarterLength, steps_per_quarter),
                            steps_per_quarter)
-    except MeterError:
+    except GenerationError:
       pass  # a pickup no time signature can spell (or a full first bar): read as a bar of its own
   return meters
 

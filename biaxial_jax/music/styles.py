@@ -24,7 +24,8 @@ import hashlib
 import logging
 import os
 
-from biaxial_jax.music.datasets import Dataset, DatasetError, cached_corpus, load_bach_chorales, progress
+from biaxial_jax.music.corpus import cached_corpus, load_bach_chorales
+from biaxial_jax.music.dataset import Dataset, DatasetError, progress
 from biaxial_jax.music.piece import Piece, RangePolicy
 from biaxial_jax.music.scores import score_to_piece
 
