@@ -9,6 +9,12 @@ source "$(dirname "$0")/_env.sh"
 python experiments/sample.py --checkpoint=bach --output_dir=out/bach --num_bars=16 --num_samples=2 \
   --temperature=0.8 --program=19 --tempo=80 --overwrite
 python experiments/prepare_data.py --dataset=bach_chorales --output_dir=out --overwrite
-python experiments/train.py --config=biaxial_jax/configs/small.py --workdir=runs/small "$@"
+# TCMalloc, where installed (apt-get install libtcmalloc-minimal4), serves XLA's per-step temporaries best on a CPU
+# (docs/results.md, "Speed"); without it the training script keeps glibc's freed memory itself.
+tcmalloc=$(ldconfig -p 2>/dev/null | awk '/libtcmalloc_minimal\.so\.4 /{print $NF; exit}' || true)
+preload=${LD_PRELOAD:-}
+if [ -n "$tcmalloc" ]; then preload="$tcmalloc${preload:+:$preload}"; fi
+LD_PRELOAD="$preload" \
+  python experiments/train.py --config=biaxial_jax/configs/small.py --workdir=runs/small "$@"
 python experiments/sample.py --checkpoint=runs/small --output_dir=out/samples --num_bars=16 --num_samples=2 \
   --program=19 --tempo=80 --overwrite

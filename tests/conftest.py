@@ -1,8 +1,15 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by the test modules, and jax's persistent compilation cache for the whole run."""
 
-import pytest
+import os
+import tempfile
 
-import biaxial_jax as bj
+# Set before jax is imported: the test processes and the scripts the tests start compile the same functions many
+# times over (the trainer of a tiny config, the sampler of a test model); each is compiled once per machine instead.
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.join(tempfile.gettempdir(), 'biaxial_jax_test_compilations'))
+
+import pytest  # pylint: disable=wrong-import-position
+
+import biaxial_jax as bj  # pylint: disable=wrong-import-position
 
 
 @pytest.fixture(scope='session')

@@ -56,6 +56,12 @@ def test_a_freed_block_is_reused_without_new_pages():
   assert second_round_faults('1', call='import only') > PAGES // 2  # importing the package changed nothing
 
 
+def test_it_leaves_the_allocator_to_tcmalloc_where_that_is_preloaded(monkeypatch):
+  monkeypatch.delenv(host_memory.ENV, raising=False)
+  monkeypatch.setenv('LD_PRELOAD', '/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4')
+  assert host_memory.keep_freed_memory() is False
+
+
 @pytest.mark.parametrize('value', ['0', 'false', 'Off', 'no'])
 def test_the_environment_variable_turns_it_off(monkeypatch, value):
   monkeypatch.setenv(host_memory.ENV, value)
