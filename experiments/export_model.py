@@ -10,6 +10,10 @@ import os
 from absl import app, flags
 
 from biaxial_jax import cli
+from biaxial_jax import pretrained
+from biaxial_jax.checkpoint import CheckpointError, load_config
+from biaxial_jax.music.files import atomic_path
+from biaxial_jax.train import read_metrics
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The training workdir to export.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Where model.json and params.npz go.')
@@ -31,10 +35,6 @@ def main(argv):
     cli.fail(f'--output_dir: {_OUTPUT_DIR.value} holds {existing[0]}; pass --overwrite')
   cli.writable_dir('--output_dir', _OUTPUT_DIR.value)
   cli.quiet_library_logs()
-  from biaxial_jax import pretrained  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.checkpoint import CheckpointError, load_config  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.music.files import atomic_path  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.train import read_metrics  # pylint: disable=import-outside-toplevel
 
   try:
     _, step = load_config(_WORKDIR.value, _BEST.value)

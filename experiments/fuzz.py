@@ -13,12 +13,16 @@ import tempfile
 import time
 import traceback
 import tracemalloc
+import warnings
 
 import mido
 import numpy as np
 from absl import app, flags
+from music21 import corpus
 
+import biaxial_jax as bj
 from biaxial_jax import cli
+from biaxial_jax.music import scores
 
 _SECONDS = flags.DEFINE_integer('seconds', 60, 'Fuzzing time per target.', lower_bound=1)
 _SEED = flags.DEFINE_integer('seed', 0, 'Random seed.', lower_bound=0)
@@ -29,7 +33,6 @@ _TARGETS = flags.DEFINE_multi_enum('target', ['midi', 'benchmark', 'musicxml'], 
 
 def real_midi_files(rng) -> list[bytes]:
   """A few real files: chorales written back to MIDI, plus multi-track files with meter and tempo changes."""
-  import biaxial_jax as bj  # pylint: disable=import-outside-toplevel
   data = bj.load_dataset('bach_chorales')
   files = []
   for piece in data.test[:5]:
@@ -115,14 +118,12 @@ def fuzz_files(tally, path: str, reader, expected, next_case, max_peak=None):
 
 
 def fuzz_midi(rng, folder, tally):
-  import biaxial_jax as bj  # pylint: disable=import-outside-toplevel
   seeds = real_midi_files(rng)
   fuzz_files(tally, os.path.join(folder, 'fuzz.mid'), bj.read_midi, bj.MidiReadError,
              lambda: mutate(seeds[int(rng.integers(len(seeds)))], rng), lambda size: 2_000_000 + 500_000 * size)
 
 
 def fuzz_benchmark(rng, folder, tally):
-  import biaxial_jax as bj  # pylint: disable=import-outside-toplevel
   good = pickle.dumps({'train': [[[60, 64], [62]], [[40]]], 'valid': [[[70, 71, 72]]], 'test': [[[21], [108]]]},
                       protocol=2)
   fuzz_files(tally, os.path.join(folder, 'fuzz.pickle'), lambda p: bj.load_dataset(p, lowest=21, num_notes=88),
@@ -130,8 +131,6 @@ def fuzz_benchmark(rng, folder, tally):
 
 
 def fuzz_musicxml(rng, folder, tally):
-  from music21 import corpus  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.music import scores  # pylint: disable=import-outside-toplevel
   seeds = []
   for name in ('bach/bwv269', 'bach/bwv347'):
     with open(corpus.parse(name).write('musicxml'), 'rb') as f:
@@ -151,7 +150,6 @@ def main(argv):
   if len(argv) > 1:
     cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.quiet_library_logs()
-  import warnings  # pylint: disable=import-outside-toplevel
   warnings.simplefilter('ignore')  # range-policy warnings on mutated files are expected
   rng = np.random.default_rng(_SEED.value)
   tallies = []

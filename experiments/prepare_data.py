@@ -10,6 +10,7 @@ import time
 
 from absl import app, flags
 
+import biaxial_jax as bj
 from biaxial_jax import cli
 
 _DATASET = flags.DEFINE_string('dataset', 'bach_chorales', 'bach_chorales, music21_styles, a folder of MIDI '
@@ -29,7 +30,6 @@ def main(argv):
     cli.fail(f'--lowest/--num_notes: notes {_LOWEST.value}..{_LOWEST.value + _NUM_NOTES.value - 1} fall outside '
              'MIDI 0..127')
   cli.writable_dir('--output_dir', _OUTPUT_DIR.value)
-  import biaxial_jax as bj  # pylint: disable=import-outside-toplevel
   start = time.perf_counter()
   try:
     data = bj.load_dataset(_DATASET.value, lowest=_LOWEST.value, num_notes=_NUM_NOTES.value,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from biaxial_jax.generation import cadences
-from biaxial_jax.music import harmony
+from biaxial_jax.analysis import harmony
 from biaxial_jax.music.piece import Key, TimeSignature
 from biaxial_jax.generation.request import Controls, Request
 

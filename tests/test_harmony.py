@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import biaxial_jax as bj
-from biaxial_jax.music import harmony
+from biaxial_jax.analysis import harmony
 
 
 def chords(*sonorities, beat=4, meters=(bj.TimeSignature(0, 4, 4),)) -> bj.Piece:

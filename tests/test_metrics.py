@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import biaxial_jax as bj
-from biaxial_jax import evaluation, metrics, model
+from biaxial_jax import evaluation, model
+from biaxial_jax.analysis import harmony, metrics
 from biaxial_jax.config import Config, DataConfig, ModelConfig
 from biaxial_jax.music.piece import time_signature_for_steps, TimeSignature
 
@@ -37,7 +38,7 @@ def test_histograms_and_shares():
 
 def test_key_estimate_and_in_key_share():
   c_major = piece_of([(i * 2, i * 2 + 2, p) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60])], 22)
-  assert metrics.estimate_key(c_major) == (0, True)
+  assert harmony.analyzed_key(c_major) == bj.Key(0, True)
   assert metrics.in_key_share([c_major]) == 1.0
   chromatic = piece_of([(4 * i, 4 * i + 4, 60 + i) for i in range(4)], 16)  # no scale here has 4 semitones in a row
   assert 0 < metrics.in_key_share([chromatic]) < 1.0

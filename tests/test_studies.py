@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import biaxial_jax as bj
-from biaxial_jax import model, studies
+from biaxial_jax import model
+from biaxial_jax.analysis import studies
 from biaxial_jax.config import Config, DataConfig, ModelConfig
 
 CONFIG = Config(data=DataConfig(lowest=36, num_notes=40), model=ModelConfig(time_sizes=(12,), note_sizes=(8,)))

@@ -4,7 +4,7 @@ textures; the corpus of styles lists its sources and caches the pieces' styles."
 import numpy as np
 import pytest
 
-from biaxial_jax import style_classifier as sc
+from biaxial_jax.analysis import style_classifier as sc
 from biaxial_jax.music.corpus import load_pieces, save_pieces
 from biaxial_jax.music.piece import Piece, TimeSignature, roll_from_notes
 

@@ -212,7 +212,7 @@ def test_sample_script_names_the_style_flag(trained, tmp_path):
 
 
 def test_style_study_classifies_generated_pieces_by_the_style_asked(trained, styled_folder):
-  from biaxial_jax.style_classifier import style_study
+  from biaxial_jax.analysis.style_classifier import style_study
   composer = load_checkpoint(trained)
   data = load_midi_folder(styled_folder, lowest=36, num_notes=36)
   result = style_study(composer, data, 'train', num_samples=4, num_steps=32, seed=0, windows_per_piece=2)

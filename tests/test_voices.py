@@ -11,7 +11,8 @@ import biaxial_jax as bj
 from biaxial_jax import loss, model, pretrained, voicing
 from biaxial_jax.config import Config, DataConfig, ModelConfig
 from biaxial_jax.generation import sampler, voice_leading
-from biaxial_jax.music import batches, corpus, dataset, harmony, inputs, voices
+from biaxial_jax.analysis import harmony
+from biaxial_jax.music import batches, corpus, dataset, inputs, voices
 from biaxial_jax.music.scores import score_to_piece
 from biaxial_jax.generation.request import Controls, Request
 

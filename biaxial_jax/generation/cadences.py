@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from biaxial_jax.music.harmony import beat_onsets
+from biaxial_jax.analysis.harmony import beat_onsets
 from biaxial_jax.music.piece import PLAY, Key
 
 NONE = -1

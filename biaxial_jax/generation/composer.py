@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from fractions import Fraction
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +28,7 @@ from biaxial_jax.generation.constraints import Constraints, Prepared
 from biaxial_jax.generation.request import Controls, Request
 from biaxial_jax.music.melodies import top_voice
 from biaxial_jax.music import inputs, scores, structure
-from biaxial_jax.music.harmony import beat_onsets
+from biaxial_jax.analysis.harmony import beat_onsets
 from biaxial_jax.music.piece import PLAY, BiaxialError, Grid, Key, Piece
 
 DEFAULT_PARTICLES = 32  # per sample, wherever constraints weigh the particles (or best-of / beam search asks)

@@ -14,7 +14,7 @@ import numpy as np
 
 from biaxial_jax.errors import GenerationError
 from biaxial_jax.music import structure
-from biaxial_jax.music.harmony import analyzed_key, beat_steps
+from biaxial_jax.analysis.harmony import analyzed_key, beat_steps
 from biaxial_jax.music.piece import (ARTICULATE, PLAY, Key, Piece, Tempo, TimeSignature,
                                      bar_positions)
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 import bisect
 from fractions import Fraction
 
+from music21 import dynamics
+
 LEVELS = {'ppp': 16, 'pp': 33, 'p': 49, 'mp': 64, 'mf': 80, 'f': 96, 'ff': 112, 'fff': 127}
 DEFAULT_LEVEL = LEVELS['mf']
 ACCENT = 24
@@ -31,14 +33,12 @@ HAIRPIN_STEP = 16
 
 
 def has_dynamics(score) -> bool:
-  from music21 import dynamics  # pylint: disable=import-outside-toplevel
   return any(True for _ in score.recurse().getElementsByClass(dynamics.Dynamic))
 
 
 def part_velocity(part, score):
   """A function from an onset (quarters from the start, a `Fraction`) to the velocity of a note of `part` struck
   there, by the table of the module docstring."""
-  from music21 import dynamics  # pylint: disable=import-outside-toplevel
   breakpoints: dict[Fraction, int] = {}  # offset -> level from there on
   accents: dict[Fraction, int] = {}  # offset -> velocity of the notes struck there
   for marking in part.flatten().getElementsByClass(dynamics.Dynamic):

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from music21 import corpus
+
 from biaxial_jax.music.piece import PLAY, Piece, canonical_roll
+from biaxial_jax.music.scores import score_to_piece
 
 # (corpus file, song number): the first two songs of each meter in Erk's collection with a pickup, 9-15 bars and no
 # change of meter.
@@ -31,8 +34,6 @@ def top_voice(piece: Piece) -> Piece:
 
 def folk_songs(*, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4) -> list[Piece]:
   """The `FOLK_SONGS` as `Piece`s (named `erk10#N`), parsed from music21's corpus (a few seconds)."""
-  from music21 import corpus  # pylint: disable=import-outside-toplevel
-  from biaxial_jax.music.scores import score_to_piece  # pylint: disable=import-outside-toplevel
   pieces = []
   for path, number in FOLK_SONGS:
     score = corpus.parse(path, number=number)

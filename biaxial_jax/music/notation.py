@@ -17,6 +17,8 @@ import os
 
 import numpy as np
 
+from music21 import chord, clef as m21clef, expressions, key as m21key, metadata, meter, note, pitch as m21pitch, stream, tempo, tie
+
 from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.midi import note_spans, whole_given_notes
 from biaxial_jax.music.keys import TONIC_NAMES
@@ -64,7 +66,6 @@ def _segments(roll: np.ndarray, breaks) -> list[tuple[int, int]]:
 def _part(roll: np.ndarray, piece: Piece, name: str, first: bool, pickup: int, clef: str | None = None):
   """A music21 Part of the notes of `roll` (notes, chords and rests; ties where a note goes on), in measures, in
   `clef` (a music21 clef class name) or the one music21 finds best."""
-  from music21 import chord, clef as m21clef, expressions, meter, note, stream, tempo, tie  # pylint: disable=import-outside-toplevel
   spq = piece.steps_per_quarter
   shift = 0
   meters = piece.time_signatures
@@ -127,9 +128,8 @@ _CHROMATIC = {True: {1: (1, 'A1'), 3: (2, 'A1'), 6: (4, 'A1'), 8: (5, 'A1'), 10:
 def _speller(key):
   """MIDI note number -> music21 Pitch spelled for `key`: the scale's own names (A-flat, not G-sharp, in F minor),
   and the other five as the alterations tonal music gives them (`_CHROMATIC`)."""
-  from music21 import pitch  # pylint: disable=import-outside-toplevel
   if key is None:
-    return lambda midi: pitch.Pitch(midi=midi)
+    return lambda midi: m21pitch.Pitch(midi=midi)
   m21 = _key(key)
   names = {}
   for degree in range(1, 8):
@@ -139,14 +139,13 @@ def _speller(key):
     names[(key.tonic + semitones) % 12] = m21.pitchFromDegree(degree).transpose(interval).name
 
   def spell(midi: int):
-    plain = pitch.Pitch(midi=midi)
+    plain = m21pitch.Pitch(midi=midi)
     return next((c for c in (plain, plain.getEnharmonic(), plain.getLowerEnharmonic(), plain.getHigherEnharmonic())
                  if c is not None and c.name == names[midi % 12]), plain)
   return spell
 
 
 def _key(key):
-  from music21 import key as m21key  # pylint: disable=import-outside-toplevel
   name = TONIC_NAMES[key.major][key.tonic].replace('b', '-')  # music21 writes flats as '-'
   return m21key.Key(name if key.major else name.lower())
 
@@ -172,7 +171,6 @@ def voice_rolls(piece: Piece) -> list[np.ndarray]:
 
 def to_score(piece: Piece, given: np.ndarray | None = None, *, given_name: str = 'Melody'):
   """The music21 Score of `piece` (see the module docstring); `given` (`bool[T, N]`) marks given notes."""
-  from music21 import metadata, stream  # pylint: disable=import-outside-toplevel
   roll = np.asarray(piece.roll)
   pickup = 0
   if len(piece.time_signatures) > 1 and piece.bar_position[0] != 0:

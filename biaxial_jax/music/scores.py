@@ -13,6 +13,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from music21 import converter, expressions, key as m21key, meter, stream, tempo as m21tempo
+
 from biaxial_jax.music import dynamics, voices as voices_lib
 from biaxial_jax.errors import GenerationError
 from biaxial_jax.music.inputs import with_pickup
@@ -34,7 +36,6 @@ def _to_step(quarters, steps_per_quarter) -> int:
 def _tied_notes(part) -> list[tuple[Fraction, Fraction, int, bool]]:
   """`(start, end, midi, fermata)` in quarters of every note of a part, tied notes joined pitch by pitch (music21's
   `stripTies` joins whole chords, so a chord holding one note on and striking another lost the new note)."""
-  from music21 import expressions  # pylint: disable=import-outside-toplevel
   held, out = {}, []  # held: midi -> [start, end, midi, fermata] of a note whose tie goes on
   for element in part.flatten().notes:
     start, end = Fraction(element.offset), Fraction(element.offset) + Fraction(element.quarterLength)
@@ -65,7 +66,6 @@ def score_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int =
   A score of exactly four vocal parts (`voices.vocal_parts`: Soprano, Alto, Tenor, Bass, or four unnamed parts)
   also gives each cell its voices (`Piece.voices`). With `vocal`, a score that has the four vocal parts beside
   instrumental ones is read as the four alone (a chorale whose instruments double or decorate the choir)."""
-  from music21 import key as m21key, tempo as m21tempo  # pylint: disable=import-outside-toplevel
 
   parts = list(score.parts)
   vocal_parts = voices_lib.vocal_parts(parts)
@@ -129,7 +129,6 @@ def _meters(part, steps_per_quarter: int) -> tuple[TimeSignature, ...]:
   measures that add up to a bar (a repeated section's end and the next section's pickup, notated as two measures)
   keep the bar grid; a short bar left incomplete becomes a bar of its own, so the bars after it fall where the score
   puts them."""
-  from music21 import meter  # pylint: disable=import-outside-toplevel
   measures = list(part.getElementsByClass('Measure'))
   signatures = {}
   for ts in part.flatten().getElementsByClass(meter.TimeSignature):
@@ -171,7 +170,6 @@ def read_score(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78
                out_of_range: RangePolicy = 'fold') -> Piece:
   """A score file music21 can parse (MusicXML, compressed MusicXML, ABC, Humdrum ...) as a `Piece`, all parts merged;
   of a file holding several songs (an ABC collection), the first. `ScoreReadError` naming the file otherwise."""
-  from music21 import converter, stream  # pylint: disable=import-outside-toplevel
   path = os.fspath(path)
   name = os.path.basename(path)
   try:
@@ -187,7 +185,6 @@ def read_score(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78
 def stream_to_piece(s, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
                     out_of_range: RangePolicy = 'fold') -> Piece:
   """A music21 stream (a score, a part, or notes) as a `Piece`; `ScoreReadError` when it holds nothing usable."""
-  from music21 import stream  # pylint: disable=import-outside-toplevel
   try:
     if not isinstance(s, stream.Score):
       s = stream.Score([s if isinstance(s, stream.Part) else stream.Part(s.flatten().notesAndRests)])

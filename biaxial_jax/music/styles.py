@@ -24,6 +24,8 @@ import hashlib
 import logging
 import os
 
+from music21 import corpus, stream
+
 from biaxial_jax.music.corpus import cached_corpus, load_bach_chorales
 from biaxial_jax.music.dataset import Dataset, DatasetError, progress
 from biaxial_jax.music.piece import Piece, RangePolicy
@@ -43,7 +45,6 @@ def _stable_order(path: str) -> bytes:
 
 def style_sources() -> list[tuple[str, str]]:
   """`(style, corpus path)` of every score of the styles besides the chorales, in a fixed order."""
-  from music21 import corpus  # pylint: disable=import-outside-toplevel
   out = []
   for style, (composers, extensions) in sorted(_SOURCES.items()):
     for composer in composers:
@@ -62,7 +63,6 @@ def _identifier(path: str) -> str:
 
 def _parse(path: str, identifier: str, style: str, kwargs) -> list[tuple[str, Piece]]:
   """The pieces of one file: a score, or each score of a collection (an ABC file of several songs)."""
-  from music21 import corpus, stream  # pylint: disable=import-outside-toplevel
   parsed = corpus.parse(path)
   scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
   out = []
@@ -79,10 +79,7 @@ def load_music21_styles(*, lowest: int = 24, num_notes: int = 78, steps_per_quar
   grid = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
 
   def build():
-    try:
-      sources = style_sources()
-    except ImportError as e:
-      raise DatasetError(f'music21_styles needs music21 (pip install music21): {e}') from None
+    sources = style_sources()
     chorales = load_bach_chorales(**grid)
     pieces = [(piece.name, dataclasses.replace(piece, style='chorale'))
               for split in ('train', 'valid', 'test') for piece in chorales.split(split)]

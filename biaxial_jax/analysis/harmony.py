@@ -29,6 +29,8 @@ from typing import Sequence
 
 import numpy as np
 
+from music21 import chord, note, stream
+
 from biaxial_jax.music import notation, scores, voices
 from biaxial_jax.music.midi import note_spans
 from biaxial_jax.music.piece import PLAY, Key, Piece, TimeSignature
@@ -71,7 +73,6 @@ def _classify_pitch_classes(pitch_classes: frozenset, bass_pc: int) -> tuple[str
   """(category, inversion of a major/minor triad: 0 root position, 1 six, 2 six-four; -1 for other sonorities).
 
   A triad without its fifth (root and third, as chorales often end) counts as incomplete, but has an inversion."""
-  from music21 import chord  # pylint: disable=import-outside-toplevel
   # One octave, bass first: music21 then spells the chord itself (simplifyEnharmonics) and finds its root.
   pitches = [60 + bass_pc] + [60 + bass_pc + (pc - bass_pc) % 12 for pc in sorted(pitch_classes) if pc != bass_pc]
   c = chord.Chord(pitches).simplifyEnharmonics()
@@ -99,7 +100,6 @@ def classify(pitches: Sequence[int]) -> tuple[str, int]:
 
 def _stream(piece: Piece, start: int = 0, end: int | None = None):
   """The notes of steps [start, end) as a flat music21 stream (offsets and lengths in quarter notes)."""
-  from music21 import note, stream  # pylint: disable=import-outside-toplevel
   end = piece.num_steps if end is None else end
   s = stream.Stream()
   for a, b, n in note_spans(piece.roll):

@@ -1,6 +1,6 @@
 """Measurements of generation under constraints, as `experiments/evaluate.py` reports them.
 
-- `harmonization_study`: melodies harmonized by a composer, their harmonic statistics (`music.harmony`) beside
+- `harmonization_study`: melodies harmonized by a composer, their harmonic statistics (`analysis.harmony`) beside
   those of reference pieces (Bach's own harmonizations of the same sopranos), and whether every melody came back
   exactly.
 - `join_study`: how smoothly constrained material joins the generated music around it (a motif's entries and exits,
@@ -18,7 +18,7 @@ import numpy as np
 
 from biaxial_jax import evaluation
 from biaxial_jax.generation import Composer, Controls, Request
-from biaxial_jax.music import harmony
+from biaxial_jax.analysis import harmony
 from biaxial_jax.music.melodies import top_voice
 from biaxial_jax.music.piece import PLAY, Piece, canonical_roll
 

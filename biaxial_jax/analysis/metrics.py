@@ -10,14 +10,13 @@ from typing import Sequence
 
 import numpy as np
 
+from biaxial_jax.analysis import harmony
 from biaxial_jax.music.midi import note_spans
 from biaxial_jax.music.piece import ARTICULATE, PLAY, Piece
 
 MAJOR = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)
 MINOR = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1], bool)  # natural minor plus the raised 7th (harmonic minor)
 # Krumhansl-Kessler key profiles, for estimating each piece's key.
-_MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 MAX_POLYPHONY = 12
 MAX_LENGTH = 32
 
@@ -74,21 +73,15 @@ def repeated_share(pieces: Sequence[Piece]) -> float:
   return restrikes / max(onsets, 1)
 
 
-def estimate_key(piece: Piece) -> tuple[int, bool]:
-  """(tonic pitch class, is_major) by correlating the pitch-class histogram with the Krumhansl-Kessler profiles."""
-  hist = pitch_class_histogram([piece])
-  best = max(((np.corrcoef(hist, np.roll(profile, tonic))[0, 1], tonic, major)
-              for major, profile in ((True, _MAJOR_PROFILE), (False, _MINOR_PROFILE)) for tonic in range(12)),
-             key=lambda x: -np.inf if np.isnan(x[0]) else x[0])
-  return best[1], best[2]
-
-
 def in_key_share(pieces: Sequence[Piece]) -> float:
-  """Share of sounding note-steps inside each piece's estimated key (major, or minor with the raised 7th)."""
+  """Share of sounding note-steps inside each piece's key (major, or minor with the raised 7th): music21's
+  Krumhansl-Schmuckler analysis (`harmony.analyzed_key`, the one key estimator here)."""
   inside = total = 0
   for p in pieces:
-    tonic, major = estimate_key(p)
-    scale = np.roll(MAJOR if major else MINOR, tonic)
+    key = harmony.analyzed_key(p)
+    if key is None:  # silence
+      continue
+    scale = np.roll(MAJOR if key.major else MINOR, key.tonic)
     per_note = p.roll[..., PLAY].sum(axis=0)
     pcs = (p.lowest + np.arange(p.num_notes)) % 12
     inside += int(per_note[scale[pcs]].sum())
