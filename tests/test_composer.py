@@ -207,11 +207,29 @@ CONTROL_FIELDS = {f.name for f in dataclasses.fields(Controls)}
     (dict(primer=bj.Piece(np.zeros((4, 78, 2)))), 'primer: a piece of 78 notes from MIDI 24'),
     (dict(time_signature=(5, 32)), 'time_signature'),
     (dict(num_samples=0), 'num_samples'),
+    # values of the wrong kind are refused, never read as something else
+    (dict(num_samples=True), 'num_samples: must be an integer'),
+    (dict(adaptive='yes'), 'adaptive: must be True or False'),
+    (dict(cadences='no'), 'cadences: must be True, False or None'),
+    (dict(phrases='\u00b2'), 'phrases: expected phrase lengths'),
+    (dict(phrases=[2.0]), 'phrases: expected phrase lengths'),
+    (dict(time_signature=(7.9, 8)), 'time_signature: expected a meter'),
+    (dict(key=bj.Key(99, True)), 'key: a Key needs a tonic pitch class'),
+    (dict(melody=bj.Piece(np.zeros((4, 40, 2)), lowest=36), pickup='1e1000000000'), 'pickup: expected a number'),
+    (dict(motif=bj.Piece(np.zeros((4, 40, 2)), lowest=36), motif_at=('1:+99999999999999999999',)), 'motif_at'),
 ])
 def test_bad_arguments_give_clear_errors(composer, kwargs, message):
   controls = {name: kwargs.pop(name) for name in list(kwargs) if name in CONTROL_FIELDS}
   with pytest.raises(bj.GenerationError, match=message):
     composer.generate(Request(**kwargs), Controls(**controls))
+
+
+def test_numpy_numbers_are_taken_as_python_numbers():
+  controls = Controls(num_samples=np.int8(100), seed=np.uint64(3), temperature=np.float32(0.8))
+  assert type(controls.num_samples) is int and controls.num_samples * 1000 == 100_000  # no int8 overflow
+  assert type(controls.temperature) is float
+  request = Request(num_bars=np.int64(2), phrases=np.array([1, 1]), tempo=np.float32(90))
+  assert request.num_bars == 2 and request.phrases == (1, 1) and type(request.tempo) is float
 
 
 def test_missing_or_foreign_checkpoints_give_clear_errors(tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import re
 import typing
 from fractions import Fraction
 
@@ -21,6 +22,7 @@ from biaxial_jax.errors import GenerationError
 from biaxial_jax.generation.constraints import MAX_STEPS
 from biaxial_jax.generation.sampler import MODES as SEARCH_MODES
 from biaxial_jax.music import inputs
+from biaxial_jax.music.keys import Key
 
 MAX_SAMPLES = 4096
 MAX_PARTICLES = 4096
@@ -128,6 +130,12 @@ class Request:
       raise GenerationError('num_bars', 'give num_steps or num_bars, not both')
     if self.tempo is not None and not (_is_number(self.tempo) and 0 < self.tempo <= 1000):
       raise GenerationError('tempo', f'must be in (0, 1000] quarter notes per minute, got {self.tempo!r}')
+    if isinstance(self.key, Key) and not (isinstance(self.key.tonic, numbers.Integral) and 0 <= self.key.tonic < 12
+                                          and isinstance(self.key.major, bool)):
+      raise GenerationError('key', f'a Key needs a tonic pitch class in [0, 12) and major True or False, got '
+                            f'{tuple(self.key)}')
+    _as_python(self, ('num_steps', 'num_bars', 'max_notes', 'bridge_bars'), int)
+    _as_python(self, ('tempo',), float)
     if self.phrases is not None:
       phrases = (self.phrases.split(',') if isinstance(self.phrases, str) else
                  self.phrases if isinstance(self.phrases, typing.Iterable) else None)
@@ -141,11 +149,7 @@ class Request:
     if self.time_signature is not None:
       inputs.parse_meter(self.time_signature)
     if self.pickup is not None:
-      try:
-        pickup = Fraction(str(self.pickup)) if isinstance(self.pickup, float) else Fraction(self.pickup)
-      except (TypeError, ValueError, ZeroDivisionError):
-        raise GenerationError('pickup', f'expected a number of quarter notes, got {self.pickup!r}') from None
-      object.__setattr__(self, 'pickup', pickup)
+      object.__setattr__(self, 'pickup', _quarters('pickup', self.pickup))
       if self.primer is None and self.melody is None:
         raise GenerationError('pickup', 'a pickup applies to a primer or melody; there is none')
 
@@ -179,6 +183,41 @@ class Controls:
       raise GenerationError('adaptive', f'must be True or False, got {self.adaptive!r}')
     if self.search not in SEARCH_MODES:
       raise GenerationError('search', f'must be one of {", ".join(SEARCH_MODES)}, got {self.search!r}')
+    _as_python(self, ('num_samples', 'seed', 'particles'), int)
+    _as_python(self, ('temperature', 'conservativity'), float)
+
+
+MAX_PICKUP = 64  # quarter notes: longer than any bar a score can have here
+_QUARTERS = re.compile(r'\s*\d{1,6}(\.\d{1,6})?(/\d{1,6})?\s*')
+
+
+def _quarters(name: str, value) -> Fraction:
+  """A number of quarter notes in [0, MAX_PICKUP]: an int, a float, a Fraction, or text such as '1', '0.5', '3/2'
+  (read digit by digit: '1e1000000000' is refused, never expanded)."""
+  try:
+    if isinstance(value, str):
+      if not _QUARTERS.fullmatch(value):
+        raise ValueError(value)
+      quarters = Fraction(value.strip())
+    elif isinstance(value, bool) or not isinstance(value, (numbers.Rational, float)):
+      raise TypeError(value)
+    else:
+      if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(value)
+      quarters = Fraction(str(value)) if isinstance(value, float) else Fraction(value)
+  except (TypeError, ValueError, ZeroDivisionError):
+    raise GenerationError(name, f'expected a number of quarter notes such as 1, 0.5 or 3/2, got {value!r}') from None
+  if not 0 <= quarters <= MAX_PICKUP:
+    raise GenerationError(name, f'must be in [0, {MAX_PICKUP}] quarter notes, got {value!r}')
+  return quarters
+
+
+def _as_python(value, names, kind):
+  """Numbers given as numpy scalars (np.int8, np.float32) become Python's, so that sizes computed from them
+  cannot overflow."""
+  for name in names:
+    if getattr(value, name) is not None:
+      object.__setattr__(value, name, kind(getattr(value, name)))
 
 
 def _is_number(value) -> bool:

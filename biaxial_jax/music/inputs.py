@@ -11,6 +11,7 @@ first bar becomes a pickup). Every change is reported in words for the user's lo
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from fractions import Fraction
 
 import numpy as np
@@ -22,7 +23,12 @@ from biaxial_jax.music.piece import ARTICULATE, PLAY, Piece, Tempo, TimeSignatur
 def parse_meter(meter, steps_per_quarter: int | None = None) -> tuple[int, int]:
   """`(numerator, denominator)` from a pair or text such as '3/4', checked against the grid where one is given."""
   try:
-    numerator, denominator = (int(x) for x in (meter.split('/') if isinstance(meter, str) else meter))
+    parts = meter.split('/') if isinstance(meter, str) else list(meter)
+    if len(parts) != 2 or not all(isinstance(x, numbers.Integral) and not isinstance(x, bool) or
+                                  isinstance(x, str) and x.strip().isascii() and x.strip().isdecimal()
+                                  for x in parts):
+      raise ValueError(meter)
+    numerator, denominator = (int(x) for x in parts)
   except (TypeError, ValueError):
     raise GenerationError('time_signature', f'expected a meter N/D such as 3/4, got {meter!r}') from None
   try:
