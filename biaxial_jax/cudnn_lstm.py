@@ -6,13 +6,13 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import rnn
 
-from biaxial_jax import host_memory
+from biaxial_jax.platforms import accelerator_plugin_installed
 
 
 def available() -> bool:
   """Whether jax runs on a GPU here (cuDNN's LSTM has no lowering elsewhere). Without a GPU plugin of jax the answer
   is no before jax looks for devices, so a refusal stays one line (no backend start-up logging)."""
-  return host_memory.accelerator_plugin_installed() and jax.default_backend() == 'gpu'
+  return accelerator_plugin_installed() and jax.default_backend() == 'gpu'
 
 
 def packed_weights(layer: dict) -> jnp.ndarray:

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import importlib.metadata
-import importlib.util
 import os
-import pkgutil
 import sys
+
+from biaxial_jax.platforms import accelerator_plugin_installed
 
 ENV = 'BIAXIAL_JAX_KEEP_HOST_MEMORY'
 
@@ -31,16 +30,6 @@ ENV = 'BIAXIAL_JAX_KEEP_HOST_MEMORY'
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _M_ARENA_MAX = -8
-
-
-def accelerator_plugin_installed() -> bool:
-  """Whether jax will find a GPU or TPU backend to run on: a plugin (entry point or `jax_plugins` module), or libtpu."""
-  if os.environ.get('JAX_PLATFORMS', '').strip().lower() == 'cpu':
-    return False
-  if importlib.metadata.entry_points(group='jax_plugins') or importlib.util.find_spec('libtpu'):
-    return True
-  namespace = importlib.util.find_spec('jax_plugins')
-  return bool(namespace and any(pkgutil.iter_modules(namespace.submodule_search_locations)))
 
 
 def tcmalloc_preloaded() -> bool:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from biaxial_jax import host_memory
+from biaxial_jax import host_memory, platforms
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -71,8 +71,8 @@ def test_the_environment_variable_turns_it_off(monkeypatch, value):
 def test_it_leaves_the_allocator_alone_where_jax_has_an_accelerator_plugin(monkeypatch):
   monkeypatch.delenv(host_memory.ENV, raising=False)
   monkeypatch.delenv('JAX_PLATFORMS', raising=False)
-  monkeypatch.setattr(host_memory.importlib.metadata, 'entry_points', lambda group: ['xla_cuda13'])
-  assert host_memory.accelerator_plugin_installed()
+  monkeypatch.setattr(platforms.importlib.metadata, 'entry_points', lambda group: ['xla_cuda13'])
+  assert platforms.accelerator_plugin_installed()
   assert host_memory.keep_freed_memory() is False
   monkeypatch.setenv('JAX_PLATFORMS', 'cpu')  # the plugin is there but jax is told to run on the CPU
-  assert not host_memory.accelerator_plugin_installed()
+  assert not platforms.accelerator_plugin_installed()
