@@ -163,17 +163,8 @@ class Composer:
         bridge_bars=request.bridge_bars, ending=ending,
         fixed=None if request.fixed is None else self._fixed(request.fixed),
         forbid_above_melody=not request.allow_above_melody, time_signature=meter or (4, 4), tempo=request.tempo,
-        key=self._key(request.key), phrases=request.phrases, changes=tuple(changes))
+        key=request.key, phrases=request.phrases, changes=tuple(changes))
     return constraints_lib.assemble(prepared, self.lowest, self.num_notes, self.steps_per_quarter)
-
-  @staticmethod
-  def _key(key) -> Key | None:
-    if key is None or isinstance(key, Key):
-      return key
-    try:
-      return Key.parse(key)
-    except ValueError as e:
-      raise GenerationError('key', str(e)) from None
 
   def generate(self, request: Request = Request(), controls: Controls = Controls()) -> Generation:
     """Generates `controls.num_samples` independent pieces of `request` (free, or under constraints, which

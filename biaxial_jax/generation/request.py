@@ -11,6 +11,7 @@ construction); what needs the model (its grid, its styles) is checked by the `Co
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import math
 import numbers
@@ -130,6 +131,11 @@ class Request:
       raise GenerationError('num_bars', 'give num_steps or num_bars, not both')
     if self.tempo is not None and not (_is_number(self.tempo) and 0 < self.tempo <= 1000):
       raise GenerationError('tempo', f'must be in (0, 1000] quarter notes per minute, got {self.tempo!r}')
+    if self.key is not None and not isinstance(self.key, Key):
+      try:
+        object.__setattr__(self, 'key', Key.parse(self.key))
+      except ValueError as e:
+        raise GenerationError('key', str(e)) from None
     if isinstance(self.key, Key) and not (isinstance(self.key.tonic, numbers.Integral) and 0 <= self.key.tonic < 12
                                           and isinstance(self.key.major, bool)):
       raise GenerationError('key', f'a Key needs a tonic pitch class in [0, 12) and major True or False, got '
@@ -138,7 +144,7 @@ class Request:
     _as_python(self, ('tempo',), float)
     if self.phrases is not None:
       phrases = (self.phrases.split(',') if isinstance(self.phrases, str) else
-                 self.phrases if isinstance(self.phrases, typing.Iterable) else None)
+                 self.phrases if isinstance(self.phrases, collections.abc.Iterable) else None)
       object.__setattr__(self, 'phrases', None if phrases is None else tuple(_bars(p) for p in phrases))
       if not self.phrases:
         raise GenerationError('phrases', f'expected phrase lengths in whole bars such as 2,2,2,2, got {phrases!r}')
