@@ -13,9 +13,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from music21 import converter, expressions, key as m21key, meter, stream, tempo as m21tempo
+from music21 import articulations, converter, expressions, key as m21key, meter, stream, tempo as m21tempo
 
-from biaxial_jax.music import dynamics, voices as voices_lib
+from biaxial_jax.music import abc, dynamics, voices as voices_lib
 from biaxial_jax.errors import GenerationError
 from biaxial_jax.music.inputs import with_pickup
 from biaxial_jax.music.midi import read_midi
@@ -34,12 +34,14 @@ def _to_step(quarters, steps_per_quarter) -> int:
 
 
 def _tied_notes(part) -> list[tuple[Fraction, Fraction, int, bool]]:
-  """`(start, end, midi, fermata)` in quarters of every note of a part, tied notes joined pitch by pitch (music21's
-  `stripTies` joins whole chords, so a chord holding one note on and striking another lost the new note)."""
+  """`(start, end, midi, phrase_mark)` in quarters of every note of a part (a phrase mark: a fermata or a breath
+  mark), tied notes joined pitch by pitch (music21's `stripTies` joins whole chords, so a chord holding one note on
+  and striking another lost the new note)."""
   held, out = {}, []  # held: midi -> [start, end, midi, fermata] of a note whose tie goes on
   for element in part.flatten().notes:
     start, end = Fraction(element.offset), Fraction(element.offset) + Fraction(element.quarterLength)
-    fermata = any(isinstance(e, expressions.Fermata) for e in element.expressions)
+    fermata = (any(isinstance(e, expressions.Fermata) for e in element.expressions) or
+               any(isinstance(a, articulations.BreathMark) for a in element.articulations))
     for member in ([element] if element.isNote else list(element.notes)):
       midi = member.pitch.midi
       tie = (member.tie or element.tie) and (member.tie or element.tie).type
@@ -58,10 +60,13 @@ def _tied_notes(part) -> list[tuple[Fraction, Fraction, int, bool]]:
 
 
 def score_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-                   out_of_range: RangePolicy = 'fold', vocal: bool = False) -> Piece:
+                   out_of_range: RangePolicy = 'fold', vocal: bool = False, mode_named: bool = True,
+                   phrase_lines: tuple[Fraction, ...] = ()) -> Piece:
   """A music21 score (all parts merged) as a `Piece`: tied notes joined, pickup bar and meter changes kept, its key
-  (the first notated key with a mode, else music21's analysis), its phrase ends (where fermata notes end; None
-  when it has no fermata) and, where it has dynamic markings, velocities from them (`music.dynamics`).
+  (`_notated_key`; `mode_named` False: the notation's mode is not to be trusted, as in an ABC `K:D`), its phrase ends
+  (where notes marked with a fermata or a breath mark end, else the ends of `phrase_lines`, offsets in quarters,
+  each moved back to the end of the last note before it; None when nothing marks them) and, where it has dynamic
+  markings, velocities from them (`music.dynamics`).
 
   A score of exactly four vocal parts (`voices.vocal_parts`: Soprano, Alto, Tenor, Bass, or four unnamed parts)
   also gives each cell its voices (`Piece.voices`). With `vocal`, a score that has the four vocal parts beside
@@ -89,20 +94,47 @@ def score_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int =
   voices = None
   if vocal_parts is not None:
     voices = voices_lib.voices_from_notes(notes, sung, roll, lowest=lowest, out_of_range=out_of_range)
-  notated = [k for k in score.flatten().getElementsByClass(m21key.Key) if k.mode in ('major', 'minor')]
-  found = notated[0] if notated else score.analyze('key')
-  key = Key(found.tonic.pitchClass, found.mode == 'major')
+  key = _notated_key(score, mode_named)
 
   first_part = parts[0]
   flat = first_part.flatten()
   meters = _meters(first_part, steps_per_quarter)
   marks = flat.getElementsByClass(m21tempo.MetronomeMark)
   qpm = next((m.getQuarterBPM() for m in marks if m.getQuarterBPM()), 100.0)
+  if not fermata_ends:
+    note_ends = sorted({end for _, end, _ in notes})
+    for line_end in phrase_lines:
+      before = [e for e in note_ends if e <= _to_step(line_end, steps_per_quarter)]
+      if before:
+        fermata_ends.add(before[-1])
   ends = tuple(sorted(e for e in fermata_ends if 0 < e <= len(roll))) if fermata_ends else None
   return Piece(roll, lowest=lowest, steps_per_quarter=steps_per_quarter, time_signatures=tuple(meters),
                tempos=(Tempo(0, float(qpm)),), name=identifier, key=key, phrase_ends=ends, velocity=velocities,
                voices=voices)
 
+
+
+def _notated_key(score, mode_named: bool) -> Key:
+  """The first notated key with a mode (where `mode_named`); else the key music21's analysis finds likeliest among
+  those the notation allows: a bare key signature, its major key or relative minor; a named tonic whose mode is
+  open (ABC `K:D`), its major or minor key or the signature's relative minor; nothing notated, any key."""
+  signatures = list(score.flatten().getElementsByClass(m21key.KeySignature))
+  if signatures and mode_named and getattr(signatures[0], 'mode', None) in ('major', 'minor'):
+    found = signatures[0]
+    return Key(found.tonic.pitchClass, found.mode == 'major')
+  analysis = score.analyze('key')
+  candidates = None
+  if signatures:
+    major = signatures[0].asKey('major').tonic.pitchClass
+    candidates = {Key(major, True), Key((major + 9) % 12, False)}
+    if getattr(signatures[0], 'mode', None) in ('major', 'minor'):
+      tonic = signatures[0].tonic.pitchClass
+      candidates |= {Key(tonic, True), Key(tonic, False)}
+  for found in [analysis, *analysis.alternateInterpretations]:
+    key = Key(found.tonic.pitchClass, found.mode == 'major')
+    if candidates is None or key in candidates:
+      return key
+  return Key(analysis.tonic.pitchClass, analysis.mode == 'major')
 
 
 def score_lines(score, steps_per_quarter: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -167,17 +199,35 @@ def _meters(part, steps_per_quarter: int) -> tuple[TimeSignature, ...]:
 
 
 def read_score(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-               out_of_range: RangePolicy = 'fold') -> Piece:
-  """A score file music21 can parse (MusicXML, compressed MusicXML, ABC, Humdrum ...) as a `Piece`, all parts merged;
-  of a file holding several songs (an ABC collection), the first. `ScoreReadError` naming the file otherwise."""
+               out_of_range: RangePolicy = 'fold', tune: int | str | None = None) -> Piece:
+  """A score file music21 can parse (MusicXML, compressed MusicXML, ABC, Humdrum ...) as a `Piece`, all parts merged.
+  Of a file holding several tunes (an ABC tunebook, an opus), the one `tune` names (`music.abc.choose`: its number
+  or part of its title; `abc.TuneError` listing them where that is ambiguous); an ABC tune's lines mark its phrases
+  where nothing else does. `ScoreReadError` naming the file otherwise."""
   path = os.fspath(path)
   name = os.path.basename(path)
+  grid = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
   try:
+    if path.lower().endswith('.abc'):
+      with open(path, 'rb') as f:
+        raw = f.read()
+      try:
+        text = raw.decode('utf-8')
+      except UnicodeDecodeError:
+        text = raw.decode('latin-1')  # older tunebooks (the Essen collection among them)
+      chosen = abc.choose(abc.tunes(text), tune, path)
+      return score_to_piece(chosen.score(), name if chosen.number is None else f'{name}#{chosen.number}',
+                            mode_named=chosen.mode_named, phrase_lines=chosen.line_ends(), **grid)
     score = converter.parse(path)
     if isinstance(score, stream.Opus):
-      score = score.scores[0]
-    return score_to_piece(score, name, lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter,
-                          out_of_range=out_of_range)
+      book = [abc.Tune(s.metadata.number if s.metadata else None, s.metadata.title if s.metadata else '', '')
+              for s in score.scores]
+      score = score.scores[book.index(abc.choose(book, tune, path))]
+    elif tune not in (None, 1):
+      raise abc.TuneError(f'{path}: holds one tune; tune {tune!r} asks for another')
+    return score_to_piece(score, name, **grid)
+  except abc.TuneError:
+    raise
   except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on damaged files
     raise ScoreReadError(f'{path}: not a readable score ({type(e).__name__}: {str(e)[:200]})') from None
 
@@ -208,14 +258,16 @@ def is_midi(path: str | os.PathLike) -> bool:
 
 
 def read_piece(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-               out_of_range: RangePolicy = 'fold') -> Piece:
-  """MIDI or a score, by content and extension (see the module docstring); the package's own error naming the file
-  otherwise."""
+               out_of_range: RangePolicy = 'fold', tune: int | str | None = None) -> Piece:
+  """MIDI or a score, by content and extension (see the module docstring; `tune` as in `read_score`, for a score);
+  the package's own error naming the file otherwise."""
   kwargs = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
   if is_midi(path):
+    if tune not in (None, 1):
+      raise abc.TuneError(f'{path}: a MIDI file holds one tune; tune {tune!r} asks for another')
     return read_midi(path, **kwargs)
   if not os.path.isfile(path):
     raise ScoreReadError(f'{path}: no such file')
   if not os.fspath(path).lower().endswith(SCORE_EXTENSIONS):
     raise ScoreReadError(f'{path}: neither a MIDI file nor a score ({", ".join(SCORE_EXTENSIONS)})')
-  return read_score(path, **kwargs)
+  return read_score(path, tune=tune, **kwargs)
