@@ -102,7 +102,8 @@ def exact_conditional(params, config, t, melody_note, lowest):
 def test_particles_converge_to_the_exact_conditional_and_one_particle_does_not():
   """Three notes, three steps, the middle note given as a melody: the distribution of 4,000 outputs against the
   exact conditional by enumeration. The plain sampler draws the note below without knowing the melody and is off
-  by a total-variation distance of about 0.15; sixteen particles come within sampling noise (about 0.03)."""
+  by a total-variation distance of about 0.15; sixteen particles come within sampling noise (about 0.03), and so do
+  two particles drawing the melody's onset sixteen times each."""
   config = Config(data=DataConfig(lowest=60, num_notes=3), model=ModelConfig(time_sizes=(8,), note_sizes=(6,)))
   params = model.init_params(jax.random.key(1), config.model)
   params['out']['w'] = params['out']['w'] * 10  # a confident model: what the note below does matters
@@ -112,11 +113,14 @@ def test_particles_converge_to_the_exact_conditional_and_one_particle_does_not()
   melody[0, 1, 1] = 1
   composer = bj.Composer(config, params, 0)
   distances = {}
-  for k in (1, 16):
-    pieces = composer.generate(Request(melody=bj.Piece(melody, lowest=60)), Controls(num_samples=4000, seed=0, particles=k)).pieces
+  for k, proposals in ((1, 1), (16, 1), (2, 16), (2, 1)):
+    pieces = composer.generate(Request(melody=bj.Piece(melody, lowest=60)),
+                               Controls(num_samples=4000, seed=0, particles=k, proposals=proposals)).pieces
     counts = collections.Counter(p.roll.tobytes() for p in pieces)
-    distances[k] = 0.5 * sum(abs(counts[r] / 4000 - exact.get(r, 0)) for r in set(counts) | set(exact))
-  assert distances[16] < 0.06 and distances[1] > 0.1, distances
+    distances[k, proposals] = 0.5 * sum(abs(counts[r] / 4000 - exact.get(r, 0)) for r in set(counts) | set(exact))
+  assert distances[16, 1] < 0.06 and distances[1, 1] > 0.1, distances
+  # proposals where the melody is struck (`Search.proposals`) leave the target exact and bring two particles close
+  assert distances[2, 16] < 0.06 and distances[2, 16] < distances[2, 1], distances
 
 
 def test_resampled_particles_still_obey_every_constraint(params):

@@ -10,7 +10,7 @@ import pytest
 import biaxial_jax as bj
 from biaxial_jax import loss, model, pretrained, voicing
 from biaxial_jax.config import Config, DataConfig, ModelConfig
-from biaxial_jax.generation import sampler, voice_leading
+from biaxial_jax.generation import note_step, sampler, voice_leading
 from biaxial_jax.analysis import harmony
 from biaxial_jax.music import batches, corpus, dataset, inputs, voices
 from biaxial_jax.music.scores import score_to_piece
@@ -194,10 +194,10 @@ def test_tempering_weighs_each_drawn_bit_by_its_normalizer(params):
   logits = model.teacher_forced_logits(plain, roll, jnp.arange(t)[None] % 16, config, lowest=24)
   prev_play = np.pad(roll[:, :-1, :, 0], ((0, 0), (1, 0), (0, 0))) > 0
   drawn_art = (roll[..., 0] > 0) & prev_play
-  expected = (sampler.tempered_log_normalizer(logits[..., 0], temperature).sum()
-              + jnp.where(drawn_art, sampler.tempered_log_normalizer(logits[..., 1], temperature), 0).sum())
+  expected = (note_step.tempered_log_normalizer(logits[..., 0], temperature).sum()
+              + jnp.where(drawn_art, note_step.tempered_log_normalizer(logits[..., 1], temperature), 0).sum())
   np.testing.assert_allclose(result.log_weight[0], expected, rtol=1e-4)
-  np.testing.assert_allclose(sampler.tempered_log_normalizer(jnp.array([-3.0, 0.0, 2.0]), 1.0), 0.0, atol=1e-6)
+  np.testing.assert_allclose(note_step.tempered_log_normalizer(jnp.array([-3.0, 0.0, 2.0]), 1.0), 0.0, atol=1e-6)
   assert float(expected) < 0
 
 

@@ -22,6 +22,16 @@ toward what comes, never what the output approximates; with a span that is fully
 `psi` is exact. A phrase's close is steered the same way (`cadences.weigh`'s twist: a potential added a beat or two before a
 close that asks for a bass leap, and removed at it).
 
+Proposals. Under a melody the particles' weights are uneven wherever a given note sounds (the chord a particle drew
+below it makes the note, or its holding on, likely or not) and at a requirement (a phrase's closing chord, an
+ending's third); there the effective sample size collapses, and a close that no particle meets goes unmet. At such
+a step each particle
+draws the step `Search.proposals` times (M), keeps one with probability proportional to its weight, and takes the
+mean of the M weights: an unbiased estimate of the step's weight under the better proposal, so the output still
+approximates `pi` (a random-weight particle filter). Only those steps pay M note scans; a wider batch costs the CPU
+little, and the proposals hold the whole history of the particle fixed, so they complement particles rather than
+replace them.
+
 Outputs. Per sample, one particle drawn by its final weight (`mode='sample'`, an approximate draw from `pi`), or
 the one with the highest model log-likelihood (`'best'`: best-of-K), with its ancestry traced back; with
 `'beam'`, resampling is replaced at every bar line by keeping the quarter of the particles with the highest model
@@ -55,7 +65,7 @@ import numpy as np
 
 from biaxial_jax import features, lstm, model, voicing
 from biaxial_jax.config import ModelConfig
-from biaxial_jax.generation import cadences, smc
+from biaxial_jax.generation import cadences, note_step, smc
 from biaxial_jax.generation import voice_leading as voice_leading_lib
 
 MODES = ('sample', 'best', 'beam')
@@ -96,14 +106,19 @@ class Search:
     'beam' (bar-wise beam search by model log-likelihood).
   resample_below: resample a sample's particles when their effective sample size falls below this fraction of K.
   lookahead_steps: steps of a future fixed span that look-ahead scores (from its start).
+  proposals: at a step where a given note sounds (a melody's) or with a requirement (a phrase's closing chord, an
+    ending's third), each particle draws the step this many times and keeps one by weight (see the module
+    docstring); 1 draws it once, as every other step.
   """
   particles: int = 1
   mode: str = 'sample'
   resample_below: float = 0.5
   lookahead_steps: int = 16
+  proposals: int = 1
 
   def __post_init__(self):
-    if self.particles < 1 or self.mode not in MODES or not 0 <= self.resample_below <= 1 or self.lookahead_steps < 1:
+    if (self.particles < 1 or self.mode not in MODES or not 0 <= self.resample_below <= 1 or self.lookahead_steps < 1
+        or self.proposals < 1):
       raise ValueError(f'bad search settings: {self}')
 
 
@@ -168,77 +183,6 @@ class Result(typing.NamedTuple):
   voices: jnp.ndarray
 
 
-class StepVoices(typing.NamedTuple):
-  """What the note scan of a model with voices needs of its step: where each voice sang at the previous step
-  (`[B, 4]` note indices, -1 silent), the voices closed to generated notes (`[B]` bits), and the voices' ranges
-  (`[4, 2]` MIDI)."""
-  prev_Bx4: jnp.ndarray
-  closed_B: jnp.ndarray
-  ranges_Vx2: jnp.ndarray
-
-
-def tempered_log_normalizer(logit_B: jnp.ndarray, temperature) -> jnp.ndarray:
-  """`log(sigmoid(l)^(1/T) + sigmoid(-l)^(1/T))`: the weight that turns a bit drawn at temperature T into a share
-  of the whole piece tempered (see the module docstring); 0 at T = 1."""
-  return jnp.logaddexp(jax.nn.log_sigmoid(logit_B) / temperature, jax.nn.log_sigmoid(-logit_B) / temperature)
-
-
-def _sample_note(params, chord_inputs: bool, learned_articulation: bool, temperature, conservativity_B, max_notes,
-                 lowest: int, step_voices: StepVoices | None, carry, per_note):
-  """One note of one step for every particle; carry = (note-axis states, the lower note's pair, the chord drawn
-  below: `features.ChordCarry`, whose `voices_B` also counts the notes sounding so far at this step for
-  `max_notes`; the voices placed so far: `voicing.VoiceCarry`); `reserved_B` in `per_note` counts the given notes
-  still to come above this one."""
-  states, lower_Bx2, chord, voice_carry = carry
-  (time_gates_Bx4H, uniform_Bx2, gumbel_BxV, dynamics_BxD, mask_Bx2, values_Bx2, force_B, prev_play_B, reserved_B,
-   note_B, previous_voices_BxD, given_voices_B, prev_bits_B, gumbel_BxC) = per_note
-  below = chord.features(lower_Bx2, chord_inputs)
-  if step_voices is not None:
-    voices_below = voicing.below_features(note_B, voice_carry.placed_Bx4, step_voices.prev_Bx4)
-    below = jnp.concatenate([below, voices_below], axis=-1)
-  gates = time_gates_Bx4H + model.note_gates_from_below(params, below)
-  states, out_BxH = lstm.stack_step_from_gates(params['note'], states, gates)
-  logits_Bx2 = model.output_logits(params, out_BxH)
-  p_Bx2 = jax.nn.sigmoid(logits_Bx2 / temperature)
-  p_play = p_Bx2[:, 0] ** conservativity_B
-  full_B = (chord.voices_B + reserved_B >= max_notes) & ~mask_Bx2[:, 0]  # no room left: silence, weighed as given
-  if step_voices is not None:  # and no voice left that may sing it
-    open_B = voice_leading_lib.open_voices(voice_carry, step_voices.closed_B)
-    take_B = voice_leading_lib.takeable(lowest + note_B, open_B, prev_bits_B, step_voices.ranges_Vx2)
-    may_take_B = voice_leading_lib.may_take(mask_Bx2[:, 0], given_voices_B, open_B, take_B)
-    full_B |= (take_B == 0) & ~mask_Bx2[:, 0]
-  play = jnp.where(mask_Bx2[:, 0], values_Bx2[:, 0], ~full_B & (uniform_Bx2[:, 0] < p_play))
-  if step_voices is not None:  # a note held on whose voices all went elsewhere is struck anew by another
-    force_B = force_B | (play & prev_play_B & ((prev_bits_B & may_take_B) == 0) & ~mask_Bx2[:, 1])
-  drawn = uniform_Bx2[:, 1] < p_Bx2[:, 1] if learned_articulation else jnp.zeros_like(play)
-  art = jnp.where(mask_Bx2[:, 1], values_Bx2[:, 1], drawn)
-  art = play & (art | force_B | ~prev_play_B)  # articulate only if played; always at an onset
-  pair_Bx2 = jnp.stack([play, art], axis=-1).astype(jnp.float32)
-  constrained_Bx2 = mask_Bx2 | jnp.stack([full_B, force_B], axis=-1)
-  log_w = smc.constrained_log_prob(logits_Bx2, pair_Bx2, prev_play_B, constrained_Bx2, temperature,
-                                   conservativity_B, learned_articulation)
-  art_drawn = play & prev_play_B & learned_articulation
-  log_w += jnp.where(temperature == 1, 0.0, tempered_log_normalizer(logits_Bx2[:, 0], temperature)
-                     + jnp.where(art_drawn, tempered_log_normalizer(logits_Bx2[:, 1], temperature), 0.0))
-  log_lik = smc.model_log_prob(logits_Bx2, pair_Bx2)
-  velocity_B = jnp.zeros(play.shape, jnp.int32)
-  if 'velocity' in params:  # a velocity bin for a struck note, drawn at the temperature (Gumbel-max)
-    velocity_logits = model.velocity_logits(params, out_BxH, dynamics_BxD)
-    bin_B = jnp.argmax(velocity_logits / temperature + gumbel_BxV, axis=-1)
-    velocity_B = jnp.where(art, features.bin_velocity(bin_B), 0)
-    log_lik += jnp.where(art, jnp.take_along_axis(jax.nn.log_softmax(velocity_logits), bin_B[:, None], -1)[:, 0], 0.0)
-  bits_B = jnp.zeros(play.shape, jnp.int32)
-  if step_voices is not None:
-    head = jnp.concatenate([art[:, None].astype(jnp.float32), previous_voices_BxD, voices_below], axis=-1)
-    bits_B, voice_log_w, voice_log_lik = voice_leading_lib.draw(
-        model.voice_logits(params, out_BxH, head), gumbel_BxC, play, play & ~art, mask_Bx2[:, 0], given_voices_B,
-        may_take_B, prev_bits_B)
-    log_w, log_lik = log_w + voice_log_w, log_lik + voice_log_lik
-    voice_carry = voice_carry.step(note_B, bits_B)
-  return ((states, pair_Bx2, chord.step(play, chord_inputs), voice_carry),
-          (pair_Bx2, log_w, log_lik, velocity_B, bits_B))
-
-
 def _adapt(conservativity_B: jnp.ndarray, notes_BxNx2: jnp.ndarray, controls: Controls) -> jnp.ndarray:
   """The original's adaptive rule (`gen_adaptive` in its main.py), when `controls.adaptive` is on."""
   few = notes_BxNx2[..., 0].sum(axis=-1) < 2
@@ -258,7 +202,6 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
   b = s * k
   length = search.lookahead_steps
   time_states = lstm.zero_state(params['time'], b * n)
-  note_init = lstm.zero_state(params['note'], b)
 
   def particles(x):  # per-sample constraints, one copy per particle
     return jnp.repeat(x, k, axis=0)
@@ -301,36 +244,64 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
     previous_voices_BxNxD = x_BxNxF[..., features.voice_slice(config.structure) if config.voices else slice(0, 0)]
     x_BxNxF = model.with_style(x_BxNxF, style_BxY)
     time_states, h = lstm.stack_step(params['time'], time_states, x_BxNxF.reshape(b * n, -1))
-    uniform_BxNx2 = jax.random.uniform(step_key, (b, n, 2))
-    gumbel_BxNxV = jax.random.gumbel(jax.random.fold_in(step_key, 2),
-                                     (b, n, features.VELOCITY_BINS if config.dynamics else 0))
-    gumbel_BxNxC = jax.random.gumbel(jax.random.fold_in(step_key, 3),
-                                     (b, n, voicing.NUM_CLASSES if config.voices else 0))
-    per_note = (model.note_gates_from_time(params, h.reshape(b, n, -1), style_BxY), uniform_BxNx2, gumbel_BxNxV,
-                dynamics_BxNxD, mask_BxNx2, values_BxNx2, force_BxN, prev_BxNx2[..., 0] > 0, reserved_BxN,
-                jnp.broadcast_to(jnp.arange(n), (b, n)), previous_voices_BxNxD, given_voices_BxN, voices_BxN,
-                gumbel_BxNxC)
-    per_note = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), per_note)  # notes lead: the scan runs over them
-    step_voices = StepVoices(prev_pitch_Bx4, closed_B, jnp.asarray(controls.voice_leading.ranges, jnp.int32))
-    note = functools.partial(_sample_note, params, config.chord_inputs, learned_articulation, controls.temperature,
-                             conservativity_B, controls.max_notes, lowest, step_voices if config.voices else None)
-    _, (pairs_NxBx2, log_w_NxB, log_lik_NxB, velocity_NxB, voices_NxB) = jax.lax.scan(
-        note, (note_init, jnp.zeros((b, 2)), features.ChordCarry.empty(b), voicing.VoiceCarry.empty(b)), per_note)
-    notes_BxNx2 = jnp.swapaxes(pairs_NxBx2, 0, 1)
-    velocity_BxN = jnp.swapaxes(velocity_NxB, 0, 1)
-    voices_BxN = jnp.swapaxes(voices_NxB, 0, 1)
+    time_gates_BxNx4H = model.note_gates_from_time(params, h.reshape(b, n, -1), style_BxY)
+    step_voices = note_step.StepVoices(prev_pitch_Bx4, closed_B, jnp.asarray(controls.voice_leading.ranges, jnp.int32))
+
+    def draw(m, keys):
+      """`m` proposals of this step per particle (rows grouped by particle): what each drew, and its log-weight."""
+      def tile(x):
+        return jnp.repeat(x, m, axis=0)
+      rows = b * m
+      uniform_RxNx2 = jax.random.uniform(keys[0], (rows, n, 2))
+      gumbel_RxNxV = jax.random.gumbel(keys[1], (rows, n, features.VELOCITY_BINS if config.dynamics else 0))
+      gumbel_RxNxC = jax.random.gumbel(keys[2], (rows, n, voicing.NUM_CLASSES if config.voices else 0))
+      per_note = (tile(time_gates_BxNx4H), uniform_RxNx2, gumbel_RxNxV, tile(dynamics_BxNxD), tile(mask_BxNx2),
+                  tile(values_BxNx2), tile(force_BxN), tile(prev_BxNx2[..., 0] > 0), tile(reserved_BxN),
+                  jnp.broadcast_to(jnp.arange(n), (rows, n)), tile(previous_voices_BxNxD), tile(given_voices_BxN),
+                  tile(voices_BxN), gumbel_RxNxC)
+      per_note = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), per_note)  # notes lead: the scan runs over them
+      note = functools.partial(note_step.sample_note, params, config.chord_inputs, learned_articulation, controls.temperature,
+                               tile(conservativity_B), controls.max_notes, lowest,
+                               jax.tree.map(tile, step_voices)._replace(ranges_Vx2=step_voices.ranges_Vx2)
+                               if config.voices else None)
+      _, (pairs_NxRx2, log_w_NxR, log_lik_NxR, velocity_NxR, voices_NxR) = jax.lax.scan(
+          note, (lstm.zero_state(params['note'], rows), jnp.zeros((rows, 2)), features.ChordCarry.empty(rows),
+                 voicing.VoiceCarry.empty(rows)), per_note)
+      notes_RxNx2 = jnp.swapaxes(pairs_NxRx2, 0, 1)
+      new_voices_RxN = jnp.swapaxes(voices_NxR, 0, 1)
+      require_RxN = tile(require_BxN)
+      met_R = ~require_RxN.any(axis=-1) | (require_RxN & (notes_RxNx2[..., 0] > 0)).any(axis=-1)
+      beat_play_RxN, arrival_R = cadences.arrival(tile(beat_play_BxN), tile(arrival_B), notes_RxNx2[..., 0], is_beat,
+                                                  lowest)
+      cadence_log_w_R, twist_R = cadences.weigh(notes_RxNx2[..., 0], tile(particles(cadence)), lowest, arrival_R,
+                                                tile(twist_B), UNMET_LOG_WEIGHT)
+      log_w_R = (log_w_NxR.sum(axis=0) + jnp.where(met_R, 0.0, UNMET_LOG_WEIGHT) + cadence_log_w_R + twist_R
+                 - tile(twist_B))
+      if config.voices:
+        log_w_R += voice_leading_lib.weigh(tile(prev_pitch_Bx4), voicing.voice_pitches(new_voices_RxN),
+                                           (notes_RxNx2[..., 1] > 0).any(axis=-1), tile(closed_B),
+                                           controls.voice_leading, lowest, UNMET_LOG_WEIGHT)
+      drawn = (notes_RxNx2, jnp.swapaxes(velocity_NxR, 0, 1), new_voices_RxN, log_lik_NxR.sum(axis=0), beat_play_RxN,
+               arrival_R, twist_R)
+      return drawn, log_w_R
+
+    def one():
+      return draw(1, (step_key, jax.random.fold_in(step_key, 2), jax.random.fold_in(step_key, 3)))
+
+    def several():  # `search.proposals` per particle, one kept by weight, their mean weight taken
+      m = search.proposals
+      drawn, log_w_R = draw(m, tuple(jax.random.fold_in(step_key, i) for i in (4, 5, 6)))
+      log_w_BxM = log_w_R.reshape(b, m)
+      kept_B = jnp.arange(b) * m + jax.random.categorical(jax.random.fold_in(step_key, 7), log_w_BxM, axis=-1)
+      return (jax.tree.map(lambda x: x[kept_B], drawn),
+              jax.nn.logsumexp(log_w_BxM, axis=-1) - jnp.log(jnp.float32(m)))
+
+    weighed = jnp.any(mask[..., 0] & values[..., 0]) | jnp.any(require) | jnp.any(cadences.closes(cadence))
+    drawn, step_log_w_B = jax.lax.cond(weighed, several, one) if search.proposals > 1 else one()
+    notes_BxNx2, velocity_BxN, voices_BxN, step_log_lik_B, beat_play_BxN, arrival_B, new_twist_B = drawn
     level_B = features.step_level(velocity_BxN, level_B)
-    met_B = ~require_BxN.any(axis=-1) | (require_BxN & (notes_BxNx2[..., 0] > 0)).any(axis=-1)
-    beat_play_BxN, arrival_B = cadences.arrival(beat_play_BxN, arrival_B, notes_BxNx2[..., 0], is_beat, lowest)
-    cadence_log_w_B, new_twist_B = cadences.weigh(notes_BxNx2[..., 0], particles(cadence), lowest, arrival_B, twist_B,
-                                                  UNMET_LOG_WEIGHT)
-    log_w_B = (log_w_B + log_w_NxB.sum(axis=0) + jnp.where(met_B, 0.0, UNMET_LOG_WEIGHT) + cadence_log_w_B
-               + new_twist_B - twist_B)
-    if config.voices:
-      log_w_B += voice_leading_lib.weigh(prev_pitch_Bx4, voicing.voice_pitches(voices_BxN),
-                                         (notes_BxNx2[..., 1] > 0).any(axis=-1), closed_B, controls.voice_leading,
-                                         lowest, UNMET_LOG_WEIGHT)
-    log_lik_B = log_lik_B + log_lik_NxB.sum(axis=0)
+    log_w_B = log_w_B + step_log_w_B
+    log_lik_B = log_lik_B + step_log_lik_B
     conservativity_B = _adapt(conservativity_B, notes_BxNx2, controls)
 
     new_psi_B = jax.lax.cond(lookahead_start >= 0,
