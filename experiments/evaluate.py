@@ -9,15 +9,17 @@ r"""Evaluates a checkpoint: likelihood on whole pieces (the papers' protocol), o
   python experiments/evaluate.py --checkpoint=runs/styles --best --mode=styles --num_steps=128 --output_dir=out/styles
 
 Modes: `likelihood`; `music`: statistics of free samples against the split's pieces (histograms, copying, and the
-harmonic statistics, voice leading and register of `biaxial_jax.analysis.harmony`); `harmonize`: the split's chorale sopranos harmonized against
-Bach's own harmonizations of them, and the folk songs of `biaxial_jax.music.melodies` harmonized (one output per
-melody and seed, --num_samples seeds from --seed); `continue`: the first 4 bars of each of the split's pieces
+harmonic statistics, voice leading and register of `biaxial_jax.analysis.harmony`); `harmonize`: the split's chorale
+sopranos harmonized against Bach's own harmonizations of them, and the folk songs of `biaxial_jax.music.melodies`
+harmonized as their tunebook marks their phrases and with the phrases heard in the melody (one output per melody
+and seed, --num_samples seeds from --seed); `continue`: the first 4 bars of each of the split's pieces
 continued to 16 bars, the continuations' harmonic statistics against the real pieces; `joins`: motif return, bridging and a prepared ending, one output
 per seed, the model's NLL around each join for the SMC sampler and the plain masked sampler; `styles` (a model with
 styles): a style classifier (`biaxial_jax.analysis.style_classifier`) fitted to passages of the train split, its accuracy on
 the split's passages, and the share of --num_samples pieces per style classified as the style asked for.
 """
 
+import dataclasses
 import json
 import os
 
@@ -115,9 +117,12 @@ def main(argv):
         grid = composer.grid
         args = dict(request=Request(max_notes=_MAX_NOTES.value, cadences=_CADENCES.value),
                     controls=Controls(temperature=_TEMPERATURE.value, particles=_PARTICLES.value))
+        folk = melodies.folk_songs(**grid._asdict())
         result = {'sopranos': studies.harmonization_study(composer, [melodies.top_voice(p) for p in pieces], seeds,
                                                           references=pieces, **args),
-                  'folk': studies.harmonization_study(composer, melodies.folk_songs(**grid._asdict()), seeds, **args)}
+                  'folk': studies.harmonization_study(composer, folk, seeds, **args),
+                  'folk_heard': studies.harmonization_study(
+                      composer, [dataclasses.replace(p, phrase_ends=None) for p in folk], seeds, **args)}
       elif _MODE.value == 'styles':
         if not composer.config.model.styles:
           cli.fail(f'--mode: styles needs a model with styles; {_CHECKPOINT.value} has none', code=1)

@@ -100,8 +100,10 @@ def main(argv):
       warning = ('no note at all: the sampler wrote silence (a high --conservativity silences the model; try a '
                  'lower one or --adaptive)')
     elif generation.unmet[i]:
-      warning = (f'no particle met a requirement (the ending\'s third above the bass, a phrase\'s closing chord, or '
-                 f'four voices) at step {generation.unmet[i][0]}: try more --particles or another --seed')
+      missed = generation.unmet[i]
+      warning = (f'no particle met {"a requirement" if len(missed) == 1 else f"{len(missed)} requirements"}: '
+                 + '; '.join(map(str, missed[:3])) + (' ...' if len(missed) > 3 else '')
+                 + ': try more --particles or another --seed')
     render.piano_roll_png(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.png'), title=f'{name}: {info}',
                           given=generation.given)
     wav, no_audio = None, 'not rendered (--nowav)' if not _WAV.value else 'the piece is silent'

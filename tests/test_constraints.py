@@ -29,7 +29,9 @@ def test_keys_are_read_as_musicians_write_them(text, key):
 def test_a_melody_fixes_its_notes_silences_above_and_forces_restrikes_where_it_ends():
   melody = line([(0, 4, 60), (4, 8, 60), (8, 16, 57)], 16)  # C struck twice, then A
   c = assemble(melody=melody)
-  assert c.num_steps == 16 and c.weighs and not c.spans
+  assert c.num_steps == 16 and c.weighs
+  assert c.key == bj.Key(5, True) and c.spans == (8,)  # F major's triad under the last note, steered toward
+  assert c.values[8, 41 - 36, 0] and c.mask[8:, 42 - 36].all()  # the tonic F2 in the bass, nothing outside the triad
   np.testing.assert_array_equal(c.values[:, 60 - 36], melody.roll[:, 60 - 36].astype(bool))
   assert c.mask[:8, 60 - 36 + 1:].all() and not c.values[:8, 60 - 36 + 1:].any()  # nothing above the C
   assert not c.mask[:8, :60 - 36].any()  # the voices below are free
@@ -77,8 +79,9 @@ def test_an_ending_on_a_key_fixes_the_bass_allows_the_triad_and_requires_its_thi
   free = np.flatnonzero(~c.mask[56, :, 0]) + 36
   assert {p % 12 for p in free} == {7, 11, 2} and free.min() > 43
   assert {(p + 36) % 12 for p in np.flatnonzero(c.require[56])} == {11} and not c.require[:56].any()
+  assert (c.require[63] == c.require[56]).all() and not c.require[57:63].any()  # and where the piece ends
   roll = np.zeros((64, 40, 2), np.uint8)
-  assert c.unmet(roll) == [56]
+  assert c.unmet(roll) == [56, 63]
 
 
 def test_contradictions_name_both_constraints():

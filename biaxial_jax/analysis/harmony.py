@@ -189,7 +189,8 @@ def piece_statistics(piece: Piece) -> dict:
       bass_move = (notes[0] - sonorities[i - 1][0]) % 12 if notes and sonorities[i - 1] else 0
       cadences += inversion == 0 and held and bass_move in (5, 7)
   sounding = np.flatnonzero(piece.roll[..., PLAY].any(axis=1))
-  final_category, final_inversion = classify(sonority(piece, int(sounding[-1]))) if sounding.size else ('rest', -1)
+  final = sonority(piece, int(sounding[-1])) if sounding.size else ()
+  final_category, final_inversion = classify(final) if final else ('rest', -1)
   windows, in_key, in_signature = key_windows(piece)
   phrase_ends, closing_triads, closing_leaps = phrase_closes(piece)
   bars = max(int((piece.bar_position == 0).sum()), 1)
@@ -199,7 +200,16 @@ def piece_statistics(piece: Piece) -> dict:
           'windows_in_signature': in_signature, 'pieces': 1, 'phrase_ends': phrase_ends,
           'phrase_ends_on_triads': closing_triads, 'phrase_ends_by_leaps': closing_leaps,
           'final_root_position_triad': int(final_inversion == 0),
+          'final_tonic_triad': int(is_tonic_triad(final, piece.key or analyzed_key(piece))),
           f'final_{final_category}': 1, **register_windows(piece)}
+
+
+def is_tonic_triad(pitches: Sequence[int], key: Key | None) -> bool:
+  """Whether a sonority (MIDI pitches, lowest first) is `key`'s tonic triad in root position, doublings allowed."""
+  if not pitches or key is None:
+    return False
+  bass = pitches[0] % 12
+  return bass == key.tonic and {(p - bass) % 12 for p in pitches} == {0, 4 if key.major else 3, 7}
 
 
 def register_windows(piece: Piece) -> dict:
@@ -248,6 +258,7 @@ def summary(total: dict) -> dict:
       phrase_end_triad_share=total.get('phrase_ends_on_triads', 0) / max(total.get('phrase_ends', 0), 1),
       phrase_end_leap_share=total.get('phrase_ends_by_leaps', 0) / max(total.get('phrase_ends', 0), 1),
       final_root_position_triad_share=total.get('final_root_position_triad', 0) / max(total.get('pieces', 0), 1),
+      final_tonic_triad_share=total.get('final_tonic_triad', 0) / max(total.get('pieces', 0), 1),
       pieces=total.get('pieces', 0), beats=total.get('beats', 0))
   return out
 

@@ -14,6 +14,7 @@ HARMONY_ROWS = (('complete major/minor triads, share of beats', 'share_triad'),
                 ('phrase ends on a root-position major/minor triad, share of them', 'phrase_end_triad_share'),
                 ('phrase ends reached by a bass 4th/5th, share of them', 'phrase_end_leap_share'),
                 ('final chord a root-position major/minor triad', 'final_root_position_triad_share'),
+                ("final chord the key's tonic triad in root position", 'final_tonic_triad_share'),
                 ('parallel fifths per 100 chord transitions', 'parallel_fifths_per_100'),
                 ('parallel octaves/unisons per 100 chord transitions', 'parallel_octaves_per_100'),
                 ('onsets where every voice sounds', 'every_voice_share'),
@@ -55,12 +56,16 @@ def music_table(comparison: dict) -> str:
 
 
 def harmonize_table(result: dict) -> str:
-  columns = {'sopranos harmonized': result['sopranos']['generated'], 'folk songs harmonized':
-             result['folk']['generated'], "Bach's harmonizations": result['sopranos']['reference']}
-  exact = [result[k]['melody_exact'] == result[k]['outputs'] for k in ('sopranos', 'folk')]
-  return (harmony_table(columns) + f'\n\nmelody exact in every output: {all(exact)}; '
-          f'{result["sopranos"]["outputs"] + result["folk"]["outputs"]} outputs in '
-          f'{result["sopranos"]["seconds"] + result["folk"]["seconds"]:.0f} s')
+  sets = {'sopranos': 'sopranos harmonized', 'folk': 'folk songs harmonized',
+          'folk_heard': 'folk songs, phrases heard'}
+  columns = {label: result[k]['generated'] for k, label in sets.items() if k in result}
+  columns["Bach's harmonizations"] = result['sopranos']['reference']
+  studies = [result[k] for k in sets if k in result]
+  unmet = ', '.join(f'{label} {result[k]["with_unmet_requirement"]}/{result[k]["outputs"]}'
+                    for k, label in sets.items() if k in result)
+  return (harmony_table(columns) + f'\n\nharmonizations with an unmet requirement: {unmet}\n\nmelody exact in every '
+          f'output: {all(s["melody_exact"] == s["outputs"] for s in studies)}; '
+          f'{sum(s["outputs"] for s in studies)} outputs in {sum(s["seconds"] for s in studies):.0f} s')
 
 
 def joins_table(result: dict) -> str:

@@ -1,8 +1,8 @@
 """Measurements of generation under constraints, as `experiments/evaluate.py` reports them.
 
 - `harmonization_study`: melodies harmonized by a composer, their harmonic statistics (`analysis.harmony`) beside
-  those of reference pieces (Bach's own harmonizations of the same sopranos), and whether every melody came back
-  exactly.
+  those of reference pieces (Bach's own harmonizations of the same sopranos), whether every melody came back
+  exactly, and how many harmonizations missed a requirement (a phrase's close, the final chord: `Generation.unmet`).
 - `join_study`: how smoothly constrained material joins the generated music around it (a motif's entries and exits,
   a bridge's two ends, a prepared ending): the model's own NLL per step around each join, for the SMC sampler and
   for the plain masked sampler (one particle) on the same inputs, against the median step elsewhere.
@@ -37,17 +37,18 @@ def harmonization_study(composer: Composer, melodies: Sequence[Piece], seeds: Se
                         controls: Controls = Controls()) -> dict:
   """Harmonizes each melody once per seed (under `request`, with `controls`); the statistics of the outputs (and of
   `references`)."""
-  outputs, givens, kept, start = [], [], 0, time.perf_counter()
+  outputs, givens, kept, unmet, start = [], [], 0, 0, time.perf_counter()
   for melody in melodies:
     for seed in seeds:
       generation = composer.generate(dataclasses.replace(request, melody=melody),
                                      dataclasses.replace(controls, seed=seed))
       piece = generation.pieces[0]
       kept += melody_kept(piece, top_voice(melody))
+      unmet += bool(generation.unmet[0])
       outputs.append(piece)
       givens.append(generation.given)
   result = {'generated': harmony.statistics(outputs, givens), 'outputs': len(outputs), 'melody_exact': kept,
-            'seconds': time.perf_counter() - start}
+            'with_unmet_requirement': unmet, 'seconds': time.perf_counter() - start}
   if references:
     result['reference'] = harmony.statistics(references)
   return result

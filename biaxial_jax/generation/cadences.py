@@ -37,6 +37,8 @@ ANY = (1 << 12) - 1
 LEAP = 1 << 12  # the closing triad arrived by a bass leap of a fourth or fifth
 APPROACH = 1 << 13  # the beat before a leap: a necessary condition of it and a potential (`weigh`)
 PREPARE = 1 << 14  # the beat before that: a potential only
+SOFT = 1 << 15  # with LEAP: the leap is preferred (a missed one costs SOFT_LOG_WEIGHT), not required
+SOFT_LOG_WEIGHT = -3.0  # a close under a melody that did not arrive by the leap asked for
 NO_BASS = -1  # the arrival bass before anything has sounded
 TWIST = 3.0  # log-potentials that steer particles toward a leap (`weigh`)
 # Shares of Bach's phrase ends whose closing chord is a root-position triad reached by a bass fourth or fifth (the
@@ -64,9 +66,10 @@ def draw_leaps(num_phrases: int, rng: np.random.Generator) -> list[bool]:
 
 
 def targets(phrase_ends, bar_position: np.ndarray, time_signatures, steps_per_quarter: int, mask: np.ndarray,
-            values: np.ndarray, lowest: int, key: Key | None, leaps: Sequence[bool] = ()) -> np.ndarray:
+            values: np.ndarray, lowest: int, key: Key | None, leaps: Sequence[bool] = (),
+            soft: bool = False) -> np.ndarray:
   """`int32[T]`: the chords each phrase may end on, at the last beat before its end (`leaps`: per phrase end,
-  whether it must arrive by a bass leap; default none). Where `key` is known, a triad on a degree of it, the last on
+  whether it must arrive by a bass leap, default none; `soft`: whether that leap is only preferred). Where `key` is known, a triad on a degree of it, the last on
   its tonic; roots that the given notes of the step (a melody) do not fit are left out, and where none is left, any
   root will do. A step whose cells are all given (a primer) is left alone."""
   out = np.full(len(bar_position), NONE, np.int32)
@@ -85,10 +88,11 @@ def targets(phrase_ends, bar_position: np.ndarray, time_signatures, steps_per_qu
     else:
       allowed = [key.tonic + degree for degree in DEGREES[key.major]]
     allowed = roots(r for r in allowed if _fits(given, r % 12)) or ANY
-    out[step] = allowed | (LEAP if leap else 0)
+    soft_bit = SOFT if soft and leap else 0
+    out[step] = allowed | (LEAP if leap else 0) | soft_bit
     for back, bit in ((2, APPROACH), (3, PREPARE)):
       if leap and before.size >= back and out[before[-back]] == NONE and not mask[before[-back]].all():
-        out[before[-back]] = allowed | bit
+        out[before[-back]] = allowed | bit | soft_bit
   return out
 
 
@@ -131,6 +135,12 @@ def _at(target_B, bit):
   return (target_B != NONE) & ((target_B & bit) > 0)
 
 
+def closes(target):
+  """Whether each target asks for a closing chord at its step (not only steers toward one)."""
+  target = jnp.asarray(target)
+  return (target != NONE) & ((target & (APPROACH | PREPARE)) == 0)
+
+
 def weigh(play_BxN, target_B, lowest: int, arrival_B, twist_B, unmet_log_weight: float):
   """`(log_weight_B, twist_B)` of each row's chord at a step, against its target.
 
@@ -153,8 +163,9 @@ def weigh(play_BxN, target_B, lowest: int, arrival_B, twist_B, unmet_log_weight:
   approach_B, prepare_B = _at(target_B, APPROACH), _at(target_B, PREPARE)
   closing_B = (target_B != NONE) & ~approach_B & ~prepare_B
   missed_leap_B = (closing_B & ((target_B & LEAP) > 0) & ~leapt_B) | (approach_B & ~poised_B & ~(chord_B & leapt_B))
+  soft_B = (target_B & SOFT) > 0
   log_weight_B = (jnp.where(closing_B & ~chord_B, unmet_log_weight, 0.0)
-                  + jnp.where(missed_leap_B, unmet_log_weight / 10, 0.0))
+                  + jnp.where(missed_leap_B, jnp.where(soft_B, SOFT_LOG_WEIGHT, unmet_log_weight / 10), 0.0))
   twist_B = jnp.where(prepare_B, jnp.where(poised_B, TWIST, 0.0),
                       jnp.where(approach_B, jnp.where(chord_B & leapt_B, TWIST, 0.0),
                                 jnp.where(closing_B, 0.0, twist_B)))
@@ -162,10 +173,13 @@ def weigh(play_BxN, target_B, lowest: int, arrival_B, twist_B, unmet_log_weight:
 
 
 def met(play_BxN, target_B, lowest: int, arrival_B=None):
-  """`bool[B]`: whether each row's notes meet its target (`NONE` and `PREPARE` always do: that only steers);
-  `arrival_B` (`arrival`) is the bass the row's chord came from, needed where a target asks for a leap. jnp; numpy
-  arrays work too."""
-  return weigh(play_BxN, target_B, lowest, arrival_B, 0.0, -1.0)[0] == 0
+  """`bool[B]`: whether each row's notes meet its target (`NONE` and `PREPARE` always do: that only steers; a
+  `SOFT` leap is a preference, not a requirement); `arrival_B` (`arrival`) is the bass the row's chord came from,
+  needed where a target asks for a leap. jnp; numpy arrays work too."""
+  target_B = jnp.asarray(target_B)
+  soft_B = (target_B != NONE) & ((target_B & SOFT) > 0)
+  hard_B = jnp.where(soft_B, jnp.where(closes(target_B), target_B & ANY, NONE), target_B)
+  return weigh(play_BxN, hard_B, lowest, arrival_B, 0.0, -1.0)[0] == 0
 
 
 def unmet(roll: np.ndarray, targets_T: np.ndarray, lowest: int, beat_T: np.ndarray) -> list[int]:

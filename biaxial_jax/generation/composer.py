@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import typing
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +21,7 @@ from biaxial_jax.config import Config
 from biaxial_jax.generation import cadences as cadences_lib
 from biaxial_jax.generation import constraints as constraints_lib
 from biaxial_jax.generation import form as form_lib
+from biaxial_jax.generation import outline
 from biaxial_jax.generation import sampler
 from biaxial_jax.generation import styles as styles_lib
 from biaxial_jax.generation import voice_leading as voice_leading_lib
@@ -27,7 +29,7 @@ from biaxial_jax.errors import GenerationError
 from biaxial_jax.generation.constraints import Constraints, Prepared
 from biaxial_jax.generation.request import Controls, Request
 from biaxial_jax.music.melodies import top_voice
-from biaxial_jax.music import inputs, scores, structure
+from biaxial_jax.music import abc, inputs, scores, structure
 from biaxial_jax.analysis.harmony import beat_onsets
 from biaxial_jax.music.piece import PLAY, BiaxialError, Grid, Key, Piece
 
@@ -44,9 +46,8 @@ class Generation:
   log_evidence: the sampler's estimate of log P(given cells) under the sampling process, over all particles.
   ess: `[samples, steps]` effective number of particles after each step (K where nothing weighs them).
   particles: particles per sample (K).
-  unmet: per piece, the steps where no particle met a requirement (an ending's third, a phrase's closing chord, four
-    voices);
-    normally empty.
+  unmet: per piece, the requirements no particle met (`Unmet`: an ending's third, a phrase's closing chord, four
+    voices), in order of their steps; normally empty.
   keys: per piece, the key the model was told (meaningful for a model with phrase and key inputs).
   given: `bool[steps, notes]`, the notes that were given (melody, primer, motif, fragments, fixed notes).
   changes: what reading the given material changed, in words (silence dropped, a meter or pickup applied).
@@ -58,11 +59,45 @@ class Generation:
   log_evidence: np.ndarray
   ess: np.ndarray
   particles: int
-  unmet: list[list[int]]
+  unmet: list[list[Unmet]]
   keys: list[Key]
   given: np.ndarray
   changes: tuple[str, ...] = ()
   style: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+class Unmet(typing.NamedTuple):
+  """A requirement no particle met: its step, where that is ('bar 8 beat 2') and what it asked."""
+  step: int
+  where: str
+  requirement: str
+
+  def __str__(self):
+    return f'{self.where}: {self.requirement}'
+
+
+def _unmet(c: Constraints, piece: Piece, close: np.ndarray, lowest: int, beat_T: np.ndarray,
+           voiced: bool) -> list[Unmet]:
+  """The requirements of `c` and of the cadence targets `close` that `piece` misses, in order."""
+  found = [(t, 'the first chord (every voice)' if t == 0 and voiced else "the final chord's third")
+           for t in c.unmet(piece.roll)]
+  closes = [t for t in np.flatnonzero(close != cadences_lib.NONE) if not close[t] & (cadences_lib.APPROACH |
+                                                                                          cadences_lib.PREPARE)]
+  for t in cadences_lib.unmet(piece.roll, close, lowest, beat_T):
+    if t not in closes:
+      found.append((t, 'the approach to a cadence (a bass a fourth or fifth from its close)'))
+    elif t == closes[-1] and c.key is not None:
+      found.append((t, f'the final chord (the tonic of {c.key} in root position{_leap(close[t])})'))
+    else:
+      found.append((t, f'the close of phrase {closes.index(t) + 1} (a root-position triad{_leap(close[t])})'))
+  if voiced:
+    found += [(t, 'four voices') for t in voice_leading_lib.missing(piece.voices, c.closed)]
+  return [Unmet(int(t), outline.bar_and_beat(int(t), c.time_signatures, c.steps_per_quarter), what)
+          for t, what in sorted(set(found))]
+
+
+def _leap(target: int) -> str:
+  return ', reached by a bass leap of a fourth or fifth' if target & cadences_lib.LEAP else ''
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +125,7 @@ class Composer:
   def steps_per_quarter(self) -> int:
     return self.config.data.steps_per_quarter
 
-  def _piece(self, field: str, given, out_of_range: str) -> Piece:
+  def _piece(self, field: str, given, out_of_range: str, tune=None) -> Piece:
     """A primer, melody, motif or fragment as a `Piece` in this model's representation: a `Piece`, a music21
     stream, or a MIDI or score file (MusicXML, ABC, Humdrum: `music.scores.read_piece`)."""
     if isinstance(given, Piece):
@@ -100,9 +135,11 @@ class Composer:
     grid = self.grid._asdict()
     try:
       if isinstance(given, (str, os.PathLike)):
-        return scores.read_piece(given, out_of_range=out_of_range, **grid)
+        return scores.read_piece(given, out_of_range=out_of_range, tune=tune, **grid)
       if type(given).__module__.startswith('music21.'):
         return scores.stream_to_piece(given, out_of_range=out_of_range, **grid)
+    except abc.TuneError as e:
+      raise GenerationError('tune', str(e)) from None
     except BiaxialError as e:
       raise GenerationError(field, str(e)) from None
     raise GenerationError(field, f'expected a Piece, a music21 stream or a MIDI or score file path, got '
@@ -124,10 +161,10 @@ class Composer:
     return mask.astype(bool), values.astype(bool)
 
   def _given(self, field: str, given, what: str, out_of_range: str, *, meter_source: bool = False, meter=None,
-             pickup=None, changes: list[str]) -> Piece:
-    """A given piece (`_piece`) cut to its notes, with the asked meter and pickup where it sets the meter
-    (`inputs.prepare`); what was changed goes to `changes`."""
-    piece = self._piece(field, given, out_of_range)
+             pickup=None, tune=None, changes: list[str]) -> Piece:
+    """A given piece (`_piece`; of a tunebook, the `tune` where it sets the meter) cut to its notes, with the asked
+    meter and pickup where it sets the meter (`inputs.prepare`); what was changed goes to `changes`."""
+    piece = self._piece(field, given, out_of_range, tune if meter_source else None)
     try:
       piece, changed = inputs.prepare(piece, what, trim_start=meter_source, meter=meter if meter_source else None,
                                       pickup=pickup if meter_source else None)
@@ -147,7 +184,7 @@ class Composer:
     if isinstance(ending, str) and not os.path.exists(ending):
       ending = constraints_lib.parse_key(ending)
     changes = []
-    given = functools.partial(self._given, meter=meter, pickup=pickup, changes=changes)
+    given = functools.partial(self._given, meter=meter, pickup=pickup, tune=request.tune, changes=changes)
     if ending is not None and not isinstance(ending, Key):
       ending = given('ending', ending, 'the ending', data.out_of_range)
     prepared = Prepared(
@@ -163,7 +200,8 @@ class Composer:
         bridge_bars=request.bridge_bars, ending=ending,
         fixed=None if request.fixed is None else self._fixed(request.fixed),
         forbid_above_melody=not request.allow_above_melody, time_signature=meter or (4, 4), tempo=request.tempo,
-        key=request.key, phrases=request.phrases, changes=tuple(changes))
+        key=request.key, phrases=request.phrases, changes=tuple(changes),
+        final_chord=self.config.model.structure if request.cadences is None else request.cadences)
     return constraints_lib.assemble(prepared, self.lowest, self.num_notes, self.steps_per_quarter)
 
   def generate(self, request: Request = Request(), controls: Controls = Controls()) -> Generation:
@@ -204,7 +242,8 @@ class Composer:
       raise GenerationError('num_samples', f'{c.num_steps} steps x {num_samples} samples x {particles} particles x '
                             f'{self.num_notes} notes is {cells:,} cells, over the limit of {MAX_CELLS:,}: ask for '
                             'fewer samples, particles or steps')
-    search_settings = sampler.Search(particles=int(particles), mode=search)
+    search_settings = sampler.Search(particles=int(particles), mode=search,
+                                     proposals=controls.proposals if particles > 1 else 1)
     lookahead, drop = c.lookahead_schedule(search_settings.lookahead_steps)
 
     def batched(x):
@@ -215,13 +254,14 @@ class Composer:
       rng = np.random.default_rng([int(seed), 0x6b6579])  # 'key': its own stream of the seed
       keys = [Key(int(t), bool(m)) for t, m in zip(rng.integers(12, size=num_samples), rng.random(num_samples) < .5)]
     contexts = np.stack([structure.context(c.num_steps, k, c.phrase_ends) for k in keys])
-    # Which phrases close by a leap of the bass, at Bach's rates; not under a melody, which already fixes the top of
-    # every close: asking the bass too leaves the particles too little room (docs/design.md, "Cadences that cadence").
+    # Which phrases close by a leap of the bass, at Bach's rates; under a melody, which already fixes the top of every
+    # close, a leap is preferred, not required: asking the bass too leaves the particles too little room
+    # (docs/design.md, "Cadences that cadence").
     leap_rng = np.random.default_rng([int(seed), 0x636164])  # 'cad'
     closes = np.stack([cadences_lib.targets(c.phrase_ends, c.bar_position, c.time_signatures, c.steps_per_quarter,
                                             c.mask, c.values, self.lowest, k,
-                                            () if request.melody is not None else
-                                            cadences_lib.draw_leaps(len(c.phrase_ends), leap_rng)) if cadences else
+                                            cadences_lib.draw_leaps(len(c.phrase_ends), leap_rng),
+                                            soft=request.melody is not None) if cadences else
                        np.full(c.num_steps, cadences_lib.NONE, np.int32) for k in keys])
     beat_T = np.zeros(c.num_steps, bool)
     beat_T[beat_onsets(c.bar_position, c.time_signatures, c.steps_per_quarter)] = True
@@ -264,10 +304,8 @@ class Composer:
                                                                   np.asarray(result.voices)))]
     return Generation(pieces, np.asarray(result.log_likelihood), np.asarray(result.log_weight),
                       np.asarray(result.log_evidence), np.asarray(result.ess_SxT), int(particles),
-                      [sorted(c.unmet(piece.roll) + cadences_lib.unmet(piece.roll, close, self.lowest, beat_T)
-                              + (voice_leading_lib.missing(piece.voices, c.closed) if voiced else []))
-                       for piece, close in zip(pieces, closes)], keys, c.mask[..., PLAY] & c.values[..., PLAY],
-                      c.changes, style)
+                      [_unmet(c, piece, close, self.lowest, beat_T, voiced) for piece, close in zip(pieces, closes)],
+                      keys, c.mask[..., PLAY] & c.values[..., PLAY], c.changes, style)
 
   def sample(self, num_bars: int | None = None, *, key=None, phrases=None, time_signature=None, style=None,
              ending=None, num_samples: int = 1, seed: int = 0, temperature: float = 1.0) -> list[Piece]:

@@ -13,8 +13,9 @@ import dataclasses
 import numpy as np
 
 from biaxial_jax.errors import GenerationError
-from biaxial_jax.music import structure
-from biaxial_jax.analysis.harmony import analyzed_key, beat_steps
+from biaxial_jax.analysis.harmony import beat_steps
+from biaxial_jax.generation import outline
+from biaxial_jax.generation.outline import downbeats, pickup_steps
 from biaxial_jax.music.piece import (ARTICULATE, PLAY, Key, Piece, Tempo, TimeSignature,
                                      bar_positions)
 
@@ -29,17 +30,6 @@ def parse_key(text: str) -> Key:
     return Key.parse(text)
   except ValueError as e:
     raise GenerationError('ending', f'{e}, or a piece') from None
-
-
-def downbeats(num_steps: int, time_signatures, steps_per_quarter: int) -> np.ndarray:
-  """The steps where bars 1, 2, ... begin."""
-  return np.flatnonzero(bar_positions(num_steps, time_signatures, steps_per_quarter) == 0)
-
-
-def pickup_steps(piece: Piece) -> int:
-  """Steps before a piece's first downbeat (its pickup; 0 if it starts on one)."""
-  first = np.flatnonzero(piece.bar_position == 0)
-  return int(first[0]) if first.size else 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,6 +216,7 @@ class Prepared:
   tempo: float | None = None
   key: Key | None = None  # the key the model is told (with phrase and key inputs)
   phrases: tuple[int, ...] | None = None  # phrase lengths in bars, from bar 1
+  final_chord: bool = True  # under a melody ending in the tonic triad, the tonic in root position under its last note
   changes: tuple[str, ...] = ()  # what reading the given material changed, in words
 
 
@@ -287,23 +278,6 @@ def _end_of_bar(bar: int, meters, steps_per_quarter: int) -> int:
   return int(downbeats(meters[-1].step + (bar + 2) * longest, meters, steps_per_quarter)[bar])
 
 
-PHRASE_BEATS = 8  # the default plan's phrases: the fewest whole bars that hold 8 beats (2 bars of 4/4), as chorales
-
-
-def _phrase_ends(request: Prepared, num_steps: int, meters, steps_per_quarter: int) -> tuple[int, ...]:
-  """Where phrases end: the asked plan, else the melody's fermatas, else the default plan; the piece's end always
-  ends the last phrase."""
-  bars = downbeats(num_steps, meters, steps_per_quarter)
-  if request.phrases:
-    return structure.phrase_plan(list(request.phrases), bars, num_steps)
-  if request.melody is not None and request.melody.phrase_ends:
-    return tuple(e for e in request.melody.phrase_ends if e < num_steps) + (num_steps,)
-  meter = [m for m in meters if m.step <= (bars[0] if bars.size else 0)][-1]
-  per_bar = meter.steps_per_bar(steps_per_quarter) // beat_steps(meter, steps_per_quarter)
-  length = -(-PHRASE_BEATS // per_bar)
-  return structure.phrase_plan([length] * (len(bars) // length + 1), bars, num_steps)
-
-
 def _fixed_spans(mask: np.ndarray, meters, steps_per_quarter: int) -> list[int]:
   """Steps where fixed cells resume after at least a bar of free steps (look-ahead targets of an infilling)."""
   any_fixed = mask.any(axis=(1, 2))
@@ -321,6 +295,8 @@ def _fixed_spans(mask: np.ndarray, meters, steps_per_quarter: int) -> list[int]:
 def assemble(request: Prepared, lowest: int, num_notes: int, steps_per_quarter: int) -> Constraints:
   """The masks and look-ahead spans of a request; every contradiction or misfit is a `GenerationError` naming the
   argument."""
+  if request.ending is not None and not isinstance(request.ending, (Piece, Key)):
+    request = dataclasses.replace(request, ending=Key(*request.ending))
   meters, tempos = _meter_and_tempo(request, steps_per_quarter)
   num_steps = _length(request, meters, steps_per_quarter)
   if not 1 <= num_steps <= MAX_STEPS:
@@ -351,28 +327,43 @@ def assemble(request: Prepared, lowest: int, num_notes: int, steps_per_quarter: 
     if request.ending.num_steps >= num_steps:
       raise GenerationError('ending', f'{request.ending.num_steps} steps long, not shorter than the piece')
     builder.fix_steps('ending', request.ending, num_steps - request.ending.num_steps, 'the ending')
-  elif request.ending is not None:
-    meter = meters[-1]
-    beat = beat_steps(meter, steps_per_quarter)
-    length = min(-(-meter.steps_per_bar(steps_per_quarter) // beat // 2) * beat, num_steps)
-    mask, values, third = tonic_ending(num_notes, lowest, request.ending, length)
-    builder.fix('ending', mask, values, num_steps - length, 'the ending')
-    builder.require[num_steps - length] |= third
-    if num_steps > length:
-      builder.spans.add(num_steps - length)
   if request.fixed is not None:
     mask, values = request.fixed
     if mask.shape[0] > num_steps:
       raise GenerationError('fixed', f'{mask.shape[0]} steps long, longer than the {num_steps} steps asked for')
     builder.fix('fixed', mask, values & mask, 0, 'the fixed notes')
     builder.spans.update(_fixed_spans(mask, meters, steps_per_quarter))
+  key, key_note = outline.told_key(request, lowest, steps_per_quarter)
+  notes = list(request.changes) + [key_note]
+  ending = request.ending if isinstance(request.ending, Key) else None
+  if (request.melody is not None and request.melody.num_steps == num_steps and not isinstance(request.ending, Piece)
+      and (ending is not None or request.final_chord)):
+    final = outline.final_under_melody(request.melody, ending or key, lowest)
+    if final is None and ending is not None:
+      raise GenerationError('ending', f'the melody\'s last note is not in the tonic triad of {ending}')
+    if final is not None and ending is None:
+      try:
+        tonic_ending(num_notes, lowest, key, 1)
+      except GenerationError:
+        final = None  # no room for the tonic in the bass (a model of few notes)
+    if final is None:
+      notes.append(f'the melody ends outside the tonic triad of {key}: its last chord is left free'
+                   if key is not None else 'no key: the last chord is left free')
+    else:
+      ending, length = ending or key, num_steps - final
+  elif ending is not None:
+    meter = meters[-1]
+    beat = beat_steps(meter, steps_per_quarter)
+    length = min(-(-meter.steps_per_bar(steps_per_quarter) // beat // 2) * beat, num_steps)
+  if ending is not None:
+    mask, values, third = tonic_ending(num_notes, lowest, ending, length)
+    builder.fix('ending', mask, values, num_steps - length, 'the ending')
+    builder.require[num_steps - length] |= third
+    builder.require[num_steps - 1] |= third  # the last chord is the full triad
+    if num_steps > length:
+      builder.spans.add(num_steps - length)
   if request.phrases is not None and not all(isinstance(p, int) and p >= 1 for p in request.phrases):
     raise GenerationError('phrases', f'expected phrase lengths in whole bars >= 1, got {request.phrases}')
-  source = request.primer or request.melody
-  key, changes = request.key or (source.key if source is not None else None), request.changes
-  if key is None and source is not None and source.roll.any():
-    key = analyzed_key(source)
-    changes += (f'key: {key}, by analysis of the {"primer" if request.primer is not None else "melody"} (it names '
-                'none)',)
-  return builder.build(meters, tempos, steps_per_quarter, key,
-                       _phrase_ends(request, num_steps, meters, steps_per_quarter), changes)
+  ends, phrase_note = outline.phrase_ends(request, num_steps, meters, steps_per_quarter, key)
+  return builder.build(meters, tempos, steps_per_quarter, key, ends,
+                       tuple(notes) + ((phrase_note,) if phrase_note else ()))

@@ -27,6 +27,7 @@ from biaxial_jax.music.keys import Key
 
 MAX_SAMPLES = 4096
 MAX_PARTICLES = 4096
+MAX_PROPOSALS = 64
 MAX_SEED = 2**63 - 1
 
 # How a flag reads its value: as absl's DEFINE_<kind> (a 'file' is a string naming a file that must exist; 'list' a
@@ -63,7 +64,11 @@ class Request:
   primer: typing.Any = _field(None, 'Music kept verbatim at the start; the model continues it.', 'file')
   melody: typing.Any = _field(
       None, 'A melody (the top voice of what is given) kept exactly (pitch, onset, length, repeats) and harmonized '
-      'under it; a score brings its pickup, key and fermatas.', 'file', flag='harmonize')
+      'under it; a score brings its pickup, key and phrase marks (fermatas, breath marks, an ABC tune\'s lines), and '
+      'its last note gets the tonic triad in root position when it belongs to it.', 'file', flag='harmonize')
+  tune: typing.Any = _field(
+      None, 'Of a tunebook given as the melody or primer (an ABC file of many tunes, an opus): the tune to take, by '
+      'number (its X: field) or by part of its title.', 'string')
   motif: typing.Any = _field(None, 'A motif (a melody or a few voices) that recurs exactly where motif_at says.',
                              'file')
   motif_at: tuple = _field(
@@ -75,7 +80,8 @@ class Request:
   bridge_bars: int = _field(4, 'Bars generated between the primer and bridge_to.', 'integer')
   ending: typing.Any = _field(
       None, "End on the tonic triad of a key ('D minor', 'Bb major': the tonic in the bass, held for the last half "
-      'bar), or with a final passage (music), prepared by look-ahead.', 'string')
+      'bar, or under a melody from its last note; the key the model is told unless key says another), or with a final '
+      'passage (music), prepared by look-ahead.', 'string')
   fixed: typing.Any = _field(
       None, 'Notes the sampler must obey (infilling): (mask, values), [T, N, 2] arrays (T <= steps; a [T, N] mask fixes '
       'play and articulate together); as a flag, an .npz file with arrays mask and values.', 'npz',
@@ -92,10 +98,12 @@ class Request:
       None, 'Quarter notes per minute of the output (default: the primer/melody tempo, else 100).', 'float')
   key: typing.Any = _field(
       None, "The key a model with phrase and key inputs is told ('D minor', or a Key; default: the primer's or "
-      "melody's, else one drawn per sample).", 'string')
+      "melody's (its notation, or an analysis), else the ending's, else the key of the motif, fragment or fixed "
+      "notes, else one drawn per sample; the log says which).", 'string')
   phrases: tuple | None = _field(
       None, "Phrase lengths in bars from bar 1 (2,2,2,2) for a model with phrase inputs; without a length the piece "
-      "ends with its last phrase (default: the melody's fermatas, else phrases of 2 bars of 4/4).", 'list')
+      "ends with its last phrase (default: the melody's phrase marks, else the phrases heard in the melody, else "
+      "phrases of 2 bars of 4/4).", 'list')
   form: str | None = _field(
       None, "One capital letter per phrase (AABA, with phrases or the melody's fermatas): a repeated letter repeats "
       "that phrase's melody (its top voice), sampled in rounds; given notes win where they cover the same cells.",
@@ -154,6 +162,10 @@ class Request:
                             'recurs (motif_at), and motif_at needs a motif')
     if self.time_signature is not None:
       inputs.parse_meter(self.time_signature)
+    if self.tune is not None:
+      object.__setattr__(self, 'tune', _tune(self.tune))
+      if self.primer is None and self.melody is None:
+        raise GenerationError('tune', 'a tune is chosen from the melody or primer; there is none')
     if self.pickup is not None:
       object.__setattr__(self, 'pickup', _quarters('pickup', self.pickup))
       if self.primer is None and self.melody is None:
@@ -176,6 +188,10 @@ class Controls:
   search: str = _field('sample', "sample: a draw from the model given the constraints; best: the most likely of the "
                        'particles (best-of-N); beam: bar-wise beam search by likelihood.', 'enum',
                        choices=SEARCH_MODES)
+  proposals: int = _field(
+      8, "At a step where a given note sounds (a melody's) or with a requirement (a phrase's closing chord, the final "
+      "chord's third), each particle draws the step this many times and keeps one by weight; with particles, what "
+      'meets a melody and its closes (1: once, as elsewhere).', 'integer')
 
   def __post_init__(self):
     for name in ('temperature', 'conservativity'):
@@ -185,11 +201,12 @@ class Controls:
     _check_integer('num_samples', self.num_samples, 1, MAX_SAMPLES)
     _check_integer('seed', self.seed, 0, MAX_SEED)
     _check_integer('particles', self.particles, 1, MAX_PARTICLES, optional=True)
+    _check_integer('proposals', self.proposals, 1, MAX_PROPOSALS)
     if not isinstance(self.adaptive, bool):
       raise GenerationError('adaptive', f'must be True or False, got {self.adaptive!r}')
     if self.search not in SEARCH_MODES:
       raise GenerationError('search', f'must be one of {", ".join(SEARCH_MODES)}, got {self.search!r}')
-    _as_python(self, ('num_samples', 'seed', 'particles'), int)
+    _as_python(self, ('num_samples', 'seed', 'particles', 'proposals'), int)
     _as_python(self, ('temperature', 'conservativity'), float)
 
 
@@ -228,6 +245,16 @@ def _as_python(value, names, kind):
 
 def _is_number(value) -> bool:
   return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _tune(value) -> int | str:
+  """A tune's number (ASCII digits, or an integer >= 0) or a non-empty part of its title."""
+  if isinstance(value, numbers.Integral) and not isinstance(value, bool) and 0 <= value < 2**31:
+    return int(value)
+  if isinstance(value, str) and value.strip():
+    text = value.strip()
+    return int(text) if text.isascii() and text.isdecimal() and len(text) < 10 else text
+  raise GenerationError('tune', f'expected a tune number (its X: field) or part of its title, got {value!r}')
 
 
 def _check_integer(name: str, value, low: int, high: int | None, optional: bool = False):

@@ -1,8 +1,9 @@
 """Melodies to harmonize: the top voice of a piece, and a fixed set of folk songs from music21's Essen collection.
 
 The folk songs are the evaluation set of the harmonizer (`experiments/evaluate.py --mode=harmonize`): melodies nobody
-here wrote, two per meter (2/4, 3/4, 4/4, 6/8), each with a pickup, 9 to 15 bars, read from music21's ABC files with
-their true bar lines.
+here wrote, without fermatas, four per meter (2/4, 3/4, 4/4, 6/8), each with a pickup, 8 to 15 bars, read from
+music21's ABC file as a user's tunebook is read (`scores.read_score`: the tune's lines mark its phrases; its `K:`
+names the final, the mode comes from analysis).
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import numpy as np
 from music21 import corpus
 
 from biaxial_jax.music.piece import PLAY, Piece, canonical_roll
-from biaxial_jax.music.scores import score_to_piece
+from biaxial_jax.music.scores import read_score
 
-# (corpus file, song number): the first two songs of each meter in Erk's collection with a pickup, 9-15 bars and no
-# change of meter.
-FOLK_SONGS = (('essenFolksong/erk10', 1), ('essenFolksong/erk10', 5),  # 2/4
-              ('essenFolksong/erk10', 32), ('essenFolksong/erk10', 33),  # 3/4
-              ('essenFolksong/erk10', 4), ('essenFolksong/erk10', 41),  # 4/4
-              ('essenFolksong/erk10', 14), ('essenFolksong/erk10', 16))  # 6/8
+FOLK_BOOK = 'essenFolksong/erk10'
+# Song numbers in Erk's collection: the first two of each meter with a pickup, 9-15 bars and no change of meter (as
+# music21's corpus reader counted bars), then two more of each meter (one of them in a minor key) found by
+# `scores.read_score`'s reading.
+FOLK_SONGS = (1, 5, 32, 33, 4, 41, 14, 16,  # 2/4, 2/4, 3/4, 3/4, 4/4, 4/4, 6/8, 6/8
+              2, 6, 95, 99, 9, 49, 28, 29)  # the same meters again
 
 
 def top_voice(piece: Piece) -> Piece:
@@ -33,11 +34,7 @@ def top_voice(piece: Piece) -> Piece:
 
 
 def folk_songs(*, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4) -> list[Piece]:
-  """The `FOLK_SONGS` as `Piece`s (named `erk10#N`), parsed from music21's corpus (a few seconds)."""
-  pieces = []
-  for path, number in FOLK_SONGS:
-    score = corpus.parse(path, number=number)
-    name = f'{path.rsplit("/", 1)[-1]}#{number}'
-    pieces.append(score_to_piece(score, name, lowest=lowest, num_notes=num_notes,
-                                   steps_per_quarter=steps_per_quarter, out_of_range='error'))
-  return pieces
+  """The `FOLK_SONGS` as `Piece`s (named `erk10.abc#N`), read from music21's corpus (a few seconds)."""
+  path = corpus.getWork(FOLK_BOOK)
+  return [read_score(path, tune=number, lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter,
+                     out_of_range='error') for number in FOLK_SONGS]

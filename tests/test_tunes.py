@@ -1,0 +1,143 @@
+"""Tunes as a musician brings them: an ABC tunebook (which tune, its lines as phrases, a K: without a mode), phrases
+heard in a melody that marks none, the key from whatever is given, and the final chord under a melody."""
+
+import numpy as np
+import pytest
+
+import biaxial_jax as bj
+from biaxial_jax.analysis import harmony, phrases
+from biaxial_jax.errors import GenerationError
+from biaxial_jax.generation import outline
+from biaxial_jax.generation.request import Controls, Request
+from biaxial_jax.music import abc, scores
+from biaxial_jax.music.piece import Key, TimeSignature
+
+# Two tunes: the first a D-dorian tune written as Essen writes it (K: names the final; F and C natural), two phrases
+# of two bars each, one per line, each starting with its quarter pickup.
+BOOK = """%a tunebook
+L:1/8
+M:4/4
+
+X:7
+T:Dorian Song
+K:D
+A2 | d2 e2 =f2 e2 | d4 =c2
+A2 | =F2 G2 A2 E2 | D6 |]
+
+X:8
+T:Second Song
+K:G
+D2 | G2 A2 B2 c2 | d6 |]
+"""
+
+
+@pytest.fixture
+def book(tmp_path):
+  path = tmp_path / 'book.abc'
+  path.write_text(BOOK)
+  return path
+
+
+def test_a_tunebook_lists_its_tunes_and_a_tune_is_chosen_by_number_or_title(book):
+  tunes = abc.tunes(BOOK)
+  assert [(t.number, t.title) for t in tunes] == [(7, 'Dorian Song'), (8, 'Second Song')]
+  assert 'L:1/8' in tunes[1].text  # the file header's fields apply to every tune
+  assert abc.choose(tunes, 8, 'b').title == 'Second Song'
+  assert abc.choose(tunes, 'dorian', 'b').number == 7
+  with pytest.raises(abc.TuneError, match=r'holds 2 tunes.*7: Dorian Song, 8: Second Song'):
+    abc.choose(tunes, None, 'b')
+  with pytest.raises(abc.TuneError, match=r"2 tunes match 'song'"):
+    abc.choose(tunes, 'song', 'b')
+  with pytest.raises(abc.TuneError, match='no tune numbered 9'):
+    abc.choose(tunes, 9, 'b')
+  assert len(abc.tunes('K:C\nCDEF|\n')) == 1  # no X: at all: one tune
+
+
+def test_an_abc_tune_reads_its_lines_as_phrases_ending_before_the_next_pickup_and_its_mode_by_analysis(book):
+  piece = scores.read_score(book, tune=7)
+  # steps of a sixteenth: the pickup is 4 steps, a bar 16; line 1 ends after bar 2's c, where the next pickup begins
+  assert piece.phrase_ends == (4 + 16 + 12,)
+  assert piece.key == Key(2, False)  # K:D with F and C natural: D minor, not the D major a bare K:D names
+  second = scores.read_score(book, tune='second')
+  assert second.key == Key(7, True) and second.phrase_ends is None
+
+
+def test_the_tune_field_names_its_flag_and_lists_the_tunes(book, shipped_bach):
+  with pytest.raises(GenerationError, match='holds 2 tunes') as e:
+    shipped_bach.constraints(Request(melody=str(book)))
+  assert e.value.field == 'tune'
+  c = shipped_bach.constraints(Request(melody=str(book), tune=7))
+  assert c.key == Key(2, False) and c.phrase_ends == (32, c.num_steps)
+  assert any('phrases: as the melody marks them' in note for note in c.changes)
+  with pytest.raises(GenerationError, match='tune'):
+    Request(melody=str(book), tune=True)
+
+
+def melody_piece(pitches_and_lengths, pickup: int, key=None) -> bj.Piece:
+  """A one-voice piece in 4/4 (4 steps a quarter, the shipped model's grid) from (MIDI, steps) pairs; None is a
+  rest."""
+  total = sum(length for _, length in pitches_and_lengths)
+  roll = np.zeros((total, 78, 2), np.uint8)
+  t = 0
+  for pitch, length in pitches_and_lengths:
+    if pitch is not None:
+      roll[t:t + length, pitch - 24, 0] = 1
+      roll[t, pitch - 24, 1] = 1
+    t += length
+  meters = (TimeSignature(0, 1, 4), TimeSignature(pickup, 4, 4)) if pickup else (TimeSignature(0, 4, 4),)
+  return bj.Piece(roll, lowest=24, time_signatures=meters, key=key)
+
+
+def test_phrases_are_heard_at_long_notes_on_the_tonic_before_the_pickup_returns():
+  q, h = 4, 8
+  phrase = [(67, q), (72, q), (74, q), (76, q), (74, q), (72, h), (None, q)]
+  piece = melody_piece(phrase * 3 + [(67, q), (72, h + q)], pickup=q, key=Key(0, True))
+  # each phrase: the pickup G, a bar of quarters, a half-note C and a rest: it closes where the C ends, and the
+  # next begins with the pickup on beat 4
+  length = sum(n for _, n in phrase)
+  assert phrases.heard_phrase_ends(piece) == (length - q, 2 * length - q, 3 * length - q, piece.num_steps)
+
+
+def test_the_key_comes_from_what_is_given_and_the_log_says_where(shipped_bach):
+  assert shipped_bach.constraints(Request(ending='D minor')).key == Key(2, False)
+  c = shipped_bach.constraints(Request(ending='D minor', key='F major'))
+  assert c.key == Key(5, True) and 'key: F major, as asked' in c.changes
+  motif = melody_piece([(62, 4), (65, 4), (69, 4), (74, 4), (73, 4), (74, 12)], pickup=0)
+  c = shipped_bach.constraints(Request(motif=motif, motif_at=(1, '3:+2')))
+  assert c.key == analysis_key(motif).transposed(0)
+  assert any(note.startswith(f'key: {c.key}, by analysis of the motif') for note in c.changes)
+  free = shipped_bach.constraints(Request(num_bars=2))
+  assert free.key is None and any('drawn at random' in note for note in free.changes)
+
+
+def analysis_key(piece):
+  return harmony.analyzed_key(piece)
+
+
+def test_an_ending_in_d_minor_always_ends_in_d_minor_on_its_root_position_triad(shipped_bach):
+  generation = shipped_bach.generate(Request(num_bars=4, ending='D minor'), Controls(num_samples=4, seed=3))
+  assert generation.keys == [Key(2, False)] * 4
+  for piece in generation.pieces:
+    final = harmony.sonority(piece, int(np.flatnonzero(piece.roll[..., 0].any(axis=1))[-1]))
+    assert harmony.is_tonic_triad(final, Key(2, False)), final
+
+
+def test_a_melody_ending_on_the_tonic_gets_the_tonic_triad_in_root_position_under_its_last_note(shipped_bach):
+  q = 4
+  melody = melody_piece([(67, q), (72, q), (71, q), (74, q), (72, q), (76, q), (74, q), (71, q), (72, 4 * q)],
+                        pickup=0, key=Key(0, True))
+  generation = shipped_bach.generate(Request(melody=melody), Controls(seed=1))
+  piece = generation.pieces[0]
+  assert generation.unmet == [[]]
+  assert harmony.is_tonic_triad(harmony.sonority(piece, piece.num_steps - 1), Key(0, True))
+  with pytest.raises(GenerationError, match='not in the tonic triad of D minor') as e:
+    shipped_bach.constraints(Request(melody=melody, ending='D minor'))
+  assert e.value.field == 'ending'
+
+
+def test_bars_and_beats_count_from_bar_1_and_a_pickup_is_bar_0():
+  meters = (TimeSignature(0, 1, 4), TimeSignature(4, 3, 4))
+  assert outline.bar_and_beat(0, meters, 4) == 'bar 0 beat 3'
+  assert outline.bar_and_beat(4, meters, 4) == 'bar 1 beat 1'
+  assert outline.bar_and_beat(10, meters, 4) == 'bar 1 beat 2.5'
+  assert outline.bar_and_beat(16, meters, 4) == 'bar 2 beat 1'
