@@ -141,3 +141,8 @@ def test_bars_and_beats_count_from_bar_1_and_a_pickup_is_bar_0():
   assert outline.bar_and_beat(4, meters, 4) == 'bar 1 beat 1'
   assert outline.bar_and_beat(10, meters, 4) == 'bar 1 beat 2.5'
   assert outline.bar_and_beat(16, meters, 4) == 'bar 2 beat 1'
+
+
+def test_phrases_heard_in_essen_songs_mostly_fall_where_the_collection_wrote_them():
+  agreement = phrases.essen_agreement(('erk10',), tunes_per_book=12)
+  assert agreement['tunes'] >= 10 and agreement['recall'] > 0.8 and agreement['precision'] > 0.7, agreement

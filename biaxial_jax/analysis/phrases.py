@@ -4,15 +4,18 @@ A phrase of a song closes on a note that lasts (a long note, or one followed by 
 degree of the tonic triad (1 most), and the next phrase begins as the tune began: with its pickup, and often with
 its opening notes again. Phrases last a few bars, 2 most often. `heard_phrase_ends` scores every note end by those
 cues (`boundary_scores`) and picks the best set of ends by dynamic programming, each phrase's length weighed
-against `TYPICAL_BARS`. Measured against the phrase lines of Essen folk songs (`experiments/evaluate.py
---mode=phrases`; docs/results.md, "Phrases heard in a melody").
+against `TYPICAL_BARS`. Measured against the phrase lines of Essen folk songs (`essen_agreement`; docs/results.md,
+"Phrases heard in a melody").
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from music21 import corpus
+
 from biaxial_jax.analysis.harmony import beat_steps
+from biaxial_jax.music import abc, scores
 from biaxial_jax.music.midi import note_spans
 from biaxial_jax.music.piece import Key, Piece
 
@@ -111,3 +114,24 @@ def heard_phrase_ends(piece: Piece, key: Key | None = None) -> tuple[int, ...]:
     b = back[b] - 1
   return tuple(sorted(set(chosen)))
 
+
+def essen_agreement(books=('erk10', 'erk20'), tunes_per_book: int = 80) -> dict:
+  """How the phrases heard in Essen folk songs (music21's corpus: `essenFolksong/<book>`, the first tunes of each
+  book) agree with the phrase lines the collection wrote: recall and precision of the phrase ends (the piece's end
+  counted once in each), and the share of tunes heard exactly as written. Tunes with a meter change are left out."""
+  found = marked = agreed = exact = tunes = 0
+  for book in books:
+    with open(corpus.getWork(f'essenFolksong/{book}'), encoding='latin-1') as f:
+      text = f.read()
+    for tune in abc.tunes(text)[:tunes_per_book]:
+      try:
+        piece = scores.score_to_piece(tune.score(), book, mode_named=tune.mode_named, phrase_lines=tune.line_ends())
+      except Exception:  # pylint: disable=broad-except  # a few tunes of the collection music21 cannot read
+        continue
+      if not piece.phrase_ends or len(piece.time_signatures) > 3:
+        continue
+      written, heard = set(piece.phrase_ends) | {piece.num_steps}, set(heard_phrase_ends(piece))
+      found, marked, agreed = found + len(heard), marked + len(written), agreed + len(written & heard)
+      exact, tunes = exact + (written == heard), tunes + 1
+  return {'tunes': tunes, 'recall': agreed / max(marked, 1), 'precision': agreed / max(found, 1),
+          'exact_share': exact / max(tunes, 1)}
