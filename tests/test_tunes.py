@@ -146,3 +146,10 @@ def test_bars_and_beats_count_from_bar_1_and_a_pickup_is_bar_0():
 def test_phrases_heard_in_essen_songs_mostly_fall_where_the_collection_wrote_them():
   agreement = phrases.essen_agreement(('erk10',), tunes_per_book=12)
   assert agreement['tunes'] >= 10 and agreement['recall'] > 0.8 and agreement['precision'] > 0.7, agreement
+
+
+def test_the_tonic_triad_in_root_position_counts_a_picardy_third_in_minor():
+  assert harmony.is_tonic_triad([50, 57, 62, 65], Key(2, False))  # D minor
+  assert harmony.is_tonic_triad([50, 57, 62, 66], Key(2, False))  # D major ending a D-minor piece
+  assert not harmony.is_tonic_triad([50, 57, 62, 65], Key(2, True))  # D minor is no tonic of D major
+  assert not harmony.is_tonic_triad([53, 57, 62], Key(2, False))  # first inversion

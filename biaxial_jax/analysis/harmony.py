@@ -205,11 +205,12 @@ def piece_statistics(piece: Piece) -> dict:
 
 
 def is_tonic_triad(pitches: Sequence[int], key: Key | None) -> bool:
-  """Whether a sonority (MIDI pitches, lowest first) is `key`'s tonic triad in root position, doublings allowed."""
+  """Whether a sonority (MIDI pitches, lowest first) is `key`'s tonic triad in root position, doublings allowed (in
+  minor, with its Picardy third too)."""
   if not pitches or key is None:
     return False
   bass = pitches[0] % 12
-  return bass == key.tonic and {(p - bass) % 12 for p in pitches} == {0, 4 if key.major else 3, 7}
+  return bass == key.tonic and {(p - bass) % 12 for p in pitches} in ({0, 4, 7}, {0, 4 if key.major else 3, 7})
 
 
 def register_windows(piece: Piece) -> dict:
