@@ -97,7 +97,8 @@ def _unmet(c: Constraints, piece: Piece, close: np.ndarray, lowest: int, beat_T:
 
 
 def _leap(target: int) -> str:
-  return ', reached by a bass leap of a fourth or fifth' if target & cadences_lib.LEAP else ''
+  required = target & cadences_lib.LEAP and not target & cadences_lib.SOFT
+  return ', reached by a bass leap of a fourth or fifth' if required else ''
 
 
 @dataclasses.dataclass(frozen=True)
