@@ -21,7 +21,7 @@ from biaxial_jax.music import structure
 from biaxial_jax.config import Config
 from biaxial_jax.music.batches import Batch, piece_batches
 from biaxial_jax.music.datasets import Dataset, load_dataset
-from biaxial_jax.music.piece import PLAY
+from biaxial_jax.music.piece import PLAY, Grid
 
 PIANO_LOWEST, PIANO_KEYS = 21, 88
 MAX_EVAL_STEPS_PER_ROW = 1024  # a batch of whole pieces holds at most eval_batch_size x this many padded steps
@@ -79,10 +79,8 @@ def benchmark_likelihood(composer: Composer, dataset: str, split: str, batch_siz
   """The BL protocol on a benchmark file: 88 keys, play bits only, mean over all frames of `split`."""
   data = composer.config.data
   # Notes outside the model's range are dropped for the model (not folded: they are scored separately below).
-  inside = load_dataset(dataset, lowest=data.lowest, num_notes=data.num_notes,
-                        steps_per_quarter=data.steps_per_quarter, out_of_range='drop')
-  piano = load_dataset(dataset, lowest=PIANO_LOWEST, num_notes=PIANO_KEYS, steps_per_quarter=data.steps_per_quarter,
-                       out_of_range='drop')
+  inside = load_dataset(dataset, grid=data.grid, out_of_range='drop')
+  piano = load_dataset(dataset, grid=Grid(PIANO_LOWEST, PIANO_KEYS, data.steps_per_quarter), out_of_range='drop')
   result = likelihood(composer, inside.split(split), batch_size)
   outside, keys = outside_keys_nll(piano.train, piano.split(split), data.lowest, data.num_notes)
   result['bl_play_nll_per_frame_88_keys'] = result['play_nll_per_frame'] + outside / result['frames']
@@ -95,8 +93,7 @@ def benchmark_likelihood(composer: Composer, dataset: str, split: str, batch_siz
 def dataset_for(composer: Composer, name_or_path: str) -> Dataset:
   """A data set in the model's own representation."""
   data = composer.config.data
-  return load_dataset(name_or_path, lowest=data.lowest, num_notes=data.num_notes,
-                      steps_per_quarter=data.steps_per_quarter, out_of_range=data.out_of_range)
+  return load_dataset(name_or_path, grid=data.grid, out_of_range=data.out_of_range)
 
 
 @functools.partial(jax.jit, static_argnames=('config', 'lowest'))

@@ -126,7 +126,7 @@ def fuzz_midi(rng, folder, tally):
 def fuzz_benchmark(rng, folder, tally):
   good = pickle.dumps({'train': [[[60, 64], [62]], [[40]]], 'valid': [[[70, 71, 72]]], 'test': [[[21], [108]]]},
                       protocol=2)
-  fuzz_files(tally, os.path.join(folder, 'fuzz.pickle'), lambda p: bj.load_dataset(p, lowest=21, num_notes=88),
+  fuzz_files(tally, os.path.join(folder, 'fuzz.pickle'), lambda p: bj.load_dataset(p, grid=bj.Grid(21, 88, 4)),
              bj.DatasetError, lambda: mutate(good, rng))
 
 

@@ -32,8 +32,8 @@ def main(argv):
   cli.writable_dir('--output_dir', _OUTPUT_DIR.value)
   start = time.perf_counter()
   try:
-    data = bj.load_dataset(_DATASET.value, lowest=_LOWEST.value, num_notes=_NUM_NOTES.value,
-                           steps_per_quarter=_STEPS_PER_QUARTER.value, out_of_range=_OUT_OF_RANGE.value)
+    data = bj.load_dataset(_DATASET.value, grid=bj.Grid(_LOWEST.value, _NUM_NOTES.value, _STEPS_PER_QUARTER.value),
+                           out_of_range=_OUT_OF_RANGE.value)
   except bj.BiaxialError as e:
     cli.fail(f'--dataset: {e}')
   print(f'{data.summary()} (loaded in {time.perf_counter() - start:.2f} s)')
@@ -52,4 +52,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=cli.parse_flags)
+  app.run(cli.full_disk_is_one_line(main), flags_parser=cli.parse_flags)

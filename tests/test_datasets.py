@@ -39,7 +39,7 @@ def test_split_is_by_stable_hash_not_load_order():
 def test_benchmark_json_fills_articulation_at_onsets(tmp_path):
   path = tmp_path / 'tiny.json'
   path.write_text(json.dumps({'train': [[[60, 64], [60], [], [60]]], 'valid': [[[40]]], 'test': [[[107.0]]]}))
-  data = bj.load_dataset(str(path), lowest=21, num_notes=88, steps_per_quarter=1)
+  data = bj.load_dataset(str(path), grid=bj.Grid(21, 88, 1))
   roll = data.train[0].roll
   assert roll[:, 60 - 21].tolist() == [[1, 1], [1, 0], [0, 0], [1, 1]]
   assert roll[:, 64 - 21].tolist() == [[1, 1], [0, 0], [0, 0], [0, 0]]
@@ -94,7 +94,7 @@ def test_unknown_dataset_name_is_a_clear_error():
                                                  ('nottingham_bl2012.pickle', (694, 173, 170), 2),
                                                  ('jsb_chorales_16th_satb.json', (229, 76, 77), 4)])
 def test_shared_benchmark_files_load(name, splits, spq):
-  data = bj.load_dataset(os.path.join(SHARED, name), lowest=21, num_notes=88, steps_per_quarter=spq,
+  data = bj.load_dataset(os.path.join(SHARED, name), grid=bj.Grid(21, 88, spq),
                          out_of_range='error')
   assert (len(data.train), len(data.valid), len(data.test)) == splits
   assert all(p.roll[..., 0].any() for p in data.test)

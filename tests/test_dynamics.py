@@ -19,7 +19,7 @@ from biaxial_jax.generation import load_checkpoint, sampler
 from biaxial_jax.music.corpus import load_pieces, save_pieces
 from biaxial_jax.music.inputs import crop
 from biaxial_jax.music.midi import read_midi, write_midi
-from biaxial_jax.music.piece import Piece, roll_from_notes
+from biaxial_jax.music.piece import Grid, Piece, roll_from_notes
 from biaxial_jax.music.scores import score_to_piece
 from biaxial_jax.generation.request import Controls, Request
 from tests.midi_util import STEP, make_midi
@@ -50,13 +50,13 @@ def test_velocity_must_strike_exactly_the_articulated_cells():
 
 def test_midi_velocities_round_trip_and_flat_files_have_none(tmp_path):
   p = piece_with_velocity()
-  back = read_midi(write_midi(p, tmp_path / 'dyn.mid'), lowest=36, num_notes=48)
+  back = read_midi(write_midi(p, tmp_path / 'dyn.mid'), grid=Grid(36, 48))
   np.testing.assert_array_equal(back.velocity, p.velocity)
   assert back == p
-  flat = read_midi(write_midi(p, tmp_path / 'flat.mid', dynamics=False, velocity=70), lowest=36, num_notes=48)
+  flat = read_midi(write_midi(p, tmp_path / 'flat.mid', dynamics=False, velocity=70), grid=Grid(36, 48))
   assert flat.velocity is None  # every note struck alike: no dynamics to learn
   plain = write_midi(Piece(p.roll, lowest=36), tmp_path / 'none.mid')
-  assert read_midi(plain, lowest=36, num_notes=48).velocity is None
+  assert read_midi(plain, grid=Grid(36, 48)).velocity is None
 
 
 def _score(markings, wedge=None):
@@ -82,19 +82,19 @@ def _struck(piece):
 
 def test_dynamic_markings_become_velocities():
   pytest.importorskip('music21')
-  assert score_to_piece(_score({}), 'plain', lowest=36, num_notes=48).velocity is None
-  levels = score_to_piece(_score({0: 'p', 2: 'f', 4: 'sf', 5: 'fp', 6: 'pp'}), 'levels', lowest=36, num_notes=48)
+  assert score_to_piece(_score({}), 'plain', grid=Grid(36, 48)).velocity is None
+  levels = score_to_piece(_score({0: 'p', 2: 'f', 4: 'sf', 5: 'fp', 6: 'pp'}), 'levels', grid=Grid(36, 48))
   assert _struck(levels) == [49, 49, 96, 96, 96 + 24, 96, 33, 33]  # sf accents the level; fp: f, then p...
   # ... but pp follows at once here; before any marking, mf
-  assert _struck(score_to_piece(_score({3: 'f'}), 'late', lowest=36, num_notes=48))[:4] == [80, 80, 80, 96]
+  assert _struck(score_to_piece(_score({3: 'f'}), 'late', grid=Grid(36, 48)))[:4] == [80, 80, 80, 96]
 
 
 def test_hairpins_ramp_to_the_next_marking_or_by_one_level():
   pytest.importorskip('music21')
-  ramp = _struck(score_to_piece(_score({0: 'p', 5: 'f'}, ('cresc', 1, 4)), 'cresc', lowest=36, num_notes=48))
+  ramp = _struck(score_to_piece(_score({0: 'p', 5: 'f'}, ('cresc', 1, 4)), 'cresc', grid=Grid(36, 48)))
   assert ramp[0] == 49 and ramp[5:] == [96, 96, 96]
   assert ramp[1] == 49 and ramp[1] < ramp[2] < ramp[3] < ramp[4] < 96  # rising over the hairpin's four notes
-  open_ended = _struck(score_to_piece(_score({0: 'f'}, ('dim', 2, 3)), 'dim', lowest=36, num_notes=48))
+  open_ended = _struck(score_to_piece(_score({0: 'f'}, ('dim', 2, 3)), 'dim', grid=Grid(36, 48)))
   assert open_ended[:3] == [96, 96, 96] and open_ended[3] < 96 and open_ended[4:] == [80] * 4  # one level down
 
 
@@ -107,14 +107,14 @@ def test_a_hairpin_across_parts_leaves_the_levels():
   upper.insert(0, a)
   lower.insert(0, b)
   upper.insert(0, dynamics.Crescendo(a, b))  # a damaged score: its end lies in another part
-  piece = score_to_piece(stream.Score([upper, lower]), 'across', lowest=36, num_notes=48)
+  piece = score_to_piece(stream.Score([upper, lower]), 'across', grid=Grid(36, 48))
   assert sorted(_struck(piece)) == [49, 80]  # p above, mf (no marking) below
 
 
 def test_cache_and_crop_keep_velocities(tmp_path):
   p = piece_with_velocity()
   save_pieces(str(tmp_path / 'c.npz'), [('a', p), ('b', Piece(p.roll, lowest=36))])
-  (_, a), (_, b) = load_pieces(str(tmp_path / 'c.npz'), 36, 4)
+  (_, a), (_, b) = load_pieces(str(tmp_path / 'c.npz'), Grid(36, 48))
   np.testing.assert_array_equal(a.velocity, p.velocity)
   assert b.velocity is None
   cut = crop(p, 6, 16)  # D4 cut after it was struck: struck again at the cut, as loud
@@ -243,12 +243,12 @@ def test_a_model_with_dynamics_keeps_the_loudness_it_chose(loud_or_soft_folder, 
                             f'--output_dir={tmp_path / "out"}', '--num_steps=32', '--nowav', '--noengrave'],
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert written.returncode == 0, written.stderr
-  assert read_midi(tmp_path / 'out' / 'sample_0_0.mid', lowest=36, num_notes=36).velocity is not None
+  assert read_midi(tmp_path / 'out' / 'sample_0_0.mid', grid=Grid(36, 36)).velocity is not None
   flat = subprocess.run([sys.executable, 'experiments/sample.py', f'--checkpoint={tmp_path / "run"}',
                          f'--output_dir={tmp_path / "flat"}', '--num_steps=32', '--nowav', '--noengrave',
                          '--dynamics=flat'], cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert flat.returncode == 0, flat.stderr
-  assert read_midi(tmp_path / 'flat' / 'sample_0_0.mid', lowest=36, num_notes=36).velocity is None
+  assert read_midi(tmp_path / 'flat' / 'sample_0_0.mid', grid=Grid(36, 36)).velocity is None
 
 
 def test_styles_without_dynamics_in_their_data_are_played_flat(loud_or_soft_folder, tmp_path):
@@ -278,7 +278,7 @@ def test_styles_without_dynamics_in_their_data_are_played_flat(loud_or_soft_fold
                          '--style=plain'], cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert flat.returncode == 0, flat.stderr
   assert 'learned dynamics for dynamic only (the data of plain has none): every note at --velocity=80' in flat.stdout
-  assert read_midi(tmp_path / 'out' / 'sample_0_0.mid', lowest=36, num_notes=36).velocity is None
+  assert read_midi(tmp_path / 'out' / 'sample_0_0.mid', grid=Grid(36, 36)).velocity is None
   flat_only = tmp_path / 'flat_only'
   shutil.copytree(folder / 'plain', flat_only / 'plain')
   none = dataclasses.replace(config, data=dataclasses.replace(config.data, dataset=str(flat_only)),

@@ -71,7 +71,7 @@ def test_music21_midi_with_a_declared_pickup_has_the_bar_lines_of_the_score(comp
 def test_trailing_silence_is_dropped_unless_a_length_includes_it(composer, tmp_path):
   with_rest = make_midi(tmp_path / 'rest.mid', [(s * STEP, e * STEP, p) for s, e, p in TUNE],
                         meters=[(0, 1, 4), (4 * STEP, 3, 4)], last_tick=48 * STEP)  # 2 beats of silence at the end
-  assert bj.read_midi(with_rest, lowest=36, num_notes=40).num_steps == 48
+  assert bj.read_midi(with_rest, grid=bj.Grid(36, 40)).num_steps == 48
   c = composer.constraints(Request(melody=str(with_rest)))
   assert c.num_steps == 40 and c.changes[0] == 'the melody: 2 quarters of silence after its last note dropped'
   assert c.key is not None and c.changes[1] == f'key: {c.key}, by analysis of the melody' 

@@ -115,7 +115,7 @@ def test_out_of_range_policies(tmp_path):
 
 
 def test_piano_range_works(tmp_path):
-  piece = bj.read_midi(make_midi(tmp_path / 'a.mid', [(0, STEP, 21), (0, STEP, 108)]), lowest=21, num_notes=88)
+  piece = bj.read_midi(make_midi(tmp_path / 'a.mid', [(0, STEP, 21), (0, STEP, 108)]), grid=bj.Grid(21, 88))
   assert piece.roll[0, [0, 87], 0].tolist() == [1, 1]
 
 
@@ -161,8 +161,7 @@ def pieces(draw):
 def test_read_of_write_is_exact(tmp_path_factory, piece):
   path = tmp_path_factory.mktemp('rt') / 'p.mid'
   bj.write_midi(piece, path)
-  back = bj.read_midi(path, lowest=piece.lowest, num_notes=piece.num_notes,
-                      steps_per_quarter=piece.steps_per_quarter, out_of_range='error')
+  back = bj.read_midi(path, grid=bj.Grid.of(piece), out_of_range='error')
   assert np.array_equal(back.roll, piece.roll)
   assert back == piece
 

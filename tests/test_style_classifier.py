@@ -6,7 +6,7 @@ import pytest
 
 from biaxial_jax.analysis import style_classifier as sc
 from biaxial_jax.music.corpus import load_pieces, save_pieces
-from biaxial_jax.music.piece import Piece, TimeSignature, roll_from_notes
+from biaxial_jax.music.piece import Grid, Piece, TimeSignature, roll_from_notes
 
 
 def piece(notes, steps=32, style=None, meters=(TimeSignature(0, 4, 4),)):
@@ -63,7 +63,7 @@ def test_fit_separates_two_textures():
 def test_cache_keeps_styles(tmp_path):
   pieces = [('a', piece([(0, 4, 60)], style='chorale')), ('b', piece([(0, 4, 62)]))]
   save_pieces(str(tmp_path / 'cache.npz'), pieces)
-  loaded = load_pieces(str(tmp_path / 'cache.npz'), 36, 4)
+  loaded = load_pieces(str(tmp_path / 'cache.npz'), Grid(36, 48))
   assert [(i, p.style) for i, p in loaded] == [('a', 'chorale'), ('b', None)]
 
 

@@ -158,7 +158,7 @@ from biaxial_jax.music.datasets import load_dataset
 assert jax.device_count() == 4
 config = Config(data=DataConfig(dataset=FOLDER, lowest=36, num_notes=36, seq_len=16),
                 model=ModelConfig(time_sizes=(8,), note_sizes=(6,), dropout=0.0), train=TrainConfig(batch_size=4))
-pieces = load_dataset(FOLDER, lowest=36, num_notes=36).train
+pieces = load_dataset(FOLDER, grid=config.data.grid).train
 batch = training_batch(pieces, batch_size=4, seq_len=16, seed=0, step=0)
 opt = train.make_optimizer(config.train)
 out = []

@@ -83,10 +83,9 @@ def test_a_four_part_score_gives_voices_and_leaves_instruments_out():
 def test_voices_survive_the_cache_and_transposition(tmp_path, monkeypatch):
   monkeypatch.setenv('BIAXIAL_JAX_CACHE', str(tmp_path))
   piece = chords((72, 67, 64, 48), (74, 65, 62, 50))
-  built = corpus.cached_corpus('t', lambda: ([('a', piece), ('b', piece.with_roll(piece.roll))], []), lowest=24,
-                                 num_notes=78, steps_per_quarter=4, out_of_range='fold')
-  loaded = corpus.cached_corpus('t', lambda: pytest.fail('rebuilt'), lowest=24, num_notes=78,
-                                  steps_per_quarter=4, out_of_range='fold')
+  built = corpus.cached_corpus('t', lambda: ([('a', piece), ('b', piece.with_roll(piece.roll))], []), grid=bj.Grid(),
+                                 out_of_range='fold')
+  loaded = corpus.cached_corpus('t', lambda: pytest.fail('rebuilt'), grid=bj.Grid(), out_of_range='fold')
   for got, want in zip(sorted(p.name for s in dataset.SPLITS for p in loaded.split(s)), ('a', 'b')):
     assert got == want
   pieces = {p.name: p for s in dataset.SPLITS for p in loaded.split(s)}

@@ -19,7 +19,7 @@ import reprlib
 import numpy as np
 
 from biaxial_jax.music.dataset import SPLITS, Dataset, DatasetError
-from biaxial_jax.music.piece import Piece, RangePolicy, canonical_roll, fit_pitch
+from biaxial_jax.music.piece import Grid, Piece, RangePolicy, canonical_roll, fit_pitch
 
 
 class _PlainUnpickler(pickle._Unpickler):  # pylint: disable=protected-access
@@ -45,6 +45,9 @@ class _Budget:
     if self.left < 0:
       raise DatasetError(f'{self.path}: holds more elements than a file of its size can (shared references?)')
 
+
+# The benchmarks' own representation: the piano's 88 keys, one frame per step.
+BENCHMARK_GRID = Grid(lowest=21, num_notes=88, steps_per_quarter=1)
 
 # Opcodes that import, call or build objects: a data file needs none of them.
 _REFUSED_OPCODES = {'GLOBAL', 'STACK_GLOBAL', 'REDUCE', 'BUILD', 'INST', 'OBJ', 'NEWOBJ', 'NEWOBJ_EX', 'PERSID',
@@ -136,7 +139,8 @@ def _plain_unpickle(raw: bytes):
   return _PlainUnpickler(io.BytesIO(raw)).load()
 
 
-def _frames_to_piece(frames, name, budget: _Budget, *, lowest, num_notes, steps_per_quarter, out_of_range) -> Piece:
+def _frames_to_piece(frames, name, budget: _Budget, grid: Grid, out_of_range: RangePolicy) -> Piece:
+  lowest, num_notes, steps_per_quarter = grid
   if not isinstance(frames, (list, tuple)) or not frames:
     raise DatasetError(f'{name}: a piece must be a non-empty list of frames')
   budget.spend(len(frames))
@@ -162,8 +166,7 @@ def _frames_to_piece(frames, name, budget: _Budget, *, lowest, num_notes, steps_
   return Piece(roll, lowest=lowest, steps_per_quarter=steps_per_quarter, name=name)
 
 
-def load_benchmark(path: str, *, lowest: int = 21, num_notes: int = 88, steps_per_quarter: int = 1,
-                   out_of_range: RangePolicy = 'fold') -> Dataset:
+def load_benchmark(path: str, *, grid: Grid = BENCHMARK_GRID, out_of_range: RangePolicy = 'fold') -> Dataset:
   """A Boulanger-Lewandowski style file (pickle, read safely, or JSON); frames become steps one to one."""
   try:
     with open(path, 'rb') as f:
@@ -181,9 +184,8 @@ def load_benchmark(path: str, *, lowest: int = 21, num_notes: int = 88, steps_pe
     if not isinstance(data[split], (list, tuple)):
       raise DatasetError(f'{path}: {split} must be a list of pieces')
     budget.spend(len(data[split]))
-    splits[split] = tuple(_frames_to_piece(frames, f'{os.path.basename(path)}:{split}[{i}]', budget, lowest=lowest,
-                                           num_notes=num_notes, steps_per_quarter=steps_per_quarter,
-                                           out_of_range=out_of_range)
+    splits[split] = tuple(_frames_to_piece(frames, f'{os.path.basename(path)}:{split}[{i}]', budget, grid,
+                                           out_of_range)
                           for i, frames in enumerate(data[split]))
   if not any(splits.values()):
     raise DatasetError(f'{path}: holds no pieces')

@@ -12,7 +12,7 @@ from music21 import corpus as music21_corpus
 
 from biaxial_jax.music.dataset import Dataset, DatasetError, by_split, progress
 from biaxial_jax.music.files import atomic_path
-from biaxial_jax.music.piece import ARTICULATE, PLAY, Key, Piece, RangePolicy, Tempo, TimeSignature
+from biaxial_jax.music.piece import ARTICULATE, PLAY, Grid, Key, Piece, RangePolicy, Tempo, TimeSignature
 from biaxial_jax.music.scores import score_to_piece
 
 _CACHE_VERSION = 6  # 2: keys and phrase ends; 3: short bars keep the bar lines; 4: ties inside chords;
@@ -49,7 +49,7 @@ def save_pieces(path: str, pieces: list[tuple[str, Piece]]):
                         styles=styles, dynamic=dynamic, velocities=velocities, voiced=voiced, voices=voices)
 
 
-def load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[str, Piece]]:
+def load_pieces(path: str, grid: Grid) -> list[tuple[str, Piece]]:
   with np.load(path) as z:
     shape = tuple(z['shape'])
     rolls = np.unpackbits(z['rolls'], count=int(np.prod(shape))).reshape(shape)
@@ -75,8 +75,8 @@ def load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[st
     piece_meters = tuple(TimeSignature(int(s), int(n), int(d)) for _, s, n, d in meters[meters[:, 0] == i])
     piece_tempos = tuple(Tempo(int(s), float(q)) for _, s, q in tempos[tempos[:, 0] == i])
     ends = tuple(int(e) for e in phrases[phrases[:, 0] == i, 1])
-    out.append((str(identifier), Piece(roll, lowest=lowest,
-                                       steps_per_quarter=steps_per_quarter, time_signatures=piece_meters,
+    out.append((str(identifier), Piece(roll, lowest=grid.lowest,
+                                       steps_per_quarter=grid.steps_per_quarter, time_signatures=piece_meters,
                                        tempos=piece_tempos, name=str(identifier),
                                        key=Key(int(keys[i][0]), bool(keys[i][1])) if keys[i][0] >= 0 else None,
                                        phrase_ends=ends or None, style=str(styles[i]) or None,
@@ -85,15 +85,15 @@ def load_pieces(path: str, lowest: int, steps_per_quarter: int) -> list[tuple[st
 
 
 def cached_corpus(name: str, build: Callable[[], tuple[list[tuple[str, Piece]], list[tuple[str, str]]]], *,
-                  lowest: int, num_notes: int, steps_per_quarter: int, out_of_range: RangePolicy,
-                  refresh: bool = False) -> Dataset:
+                  grid: Grid, out_of_range: RangePolicy, refresh: bool = False) -> Dataset:
   """A corpus parsed once by `build()` (its `(identifier, piece)` pairs and skipped `(identifier, reason)`), cached
   per representation, and then loaded from the cache (rebuilt when unreadable or `refresh`)."""
-  key = f'{name}-v{_CACHE_VERSION}-lowest{lowest}-notes{num_notes}-spq{steps_per_quarter}-{out_of_range}.npz'
+  key = (f'{name}-v{_CACHE_VERSION}-lowest{grid.lowest}-notes{grid.num_notes}-spq{grid.steps_per_quarter}-'
+         f'{out_of_range}.npz')
   path = os.path.join(cache_dir(), key)
   if os.path.exists(path) and not refresh:
     try:
-      return by_split(name, load_pieces(path, lowest, steps_per_quarter))
+      return by_split(name, load_pieces(path, grid))
     except (OSError, ValueError, KeyError) as e:
       logging.warning('%s: unreadable cache (%s), rebuilding it', path, e)
   pieces, skipped = build()
@@ -102,22 +102,21 @@ def cached_corpus(name: str, build: Callable[[], tuple[list[tuple[str, Piece]], 
   return by_split(name, pieces, skipped)
 
 
-def load_bach_chorales(*, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-                       out_of_range: RangePolicy = 'fold', refresh: bool = False) -> Dataset:
+def load_bach_chorales(*, grid: Grid = Grid(), out_of_range: RangePolicy = 'fold', refresh: bool = False) -> Dataset:
   """The Bach chorales of music21's corpus, de-duplicated, parsed once and then loaded from the cache: the four
   vocal parts of each (instrumental parts beside them left out) with their voices (`Piece.voices`)."""
-  grid = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
+  on_grid = dict(grid=grid, out_of_range=out_of_range)
 
   def build():
     files = sorted(set(music21_corpus.chorales.Iterator(returnType='filename')))
     pieces, skipped = [], []
     for identifier in progress(files, len(files), 'parsing Bach chorales (first use only)'):
       try:
-        pieces.append((identifier, score_to_piece(music21_corpus.parse(identifier), identifier, vocal=True, **grid)))
+        pieces.append((identifier, score_to_piece(music21_corpus.parse(identifier), identifier, vocal=True, **on_grid)))
       except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on odd scores; skip them
         skipped.append((identifier, f'{type(e).__name__}: {e}'))
     if not pieces:
       raise DatasetError(f'bach_chorales: no chorale could be parsed (first error: {skipped[0][1]})')
     return pieces, skipped
 
-  return cached_corpus('bach_chorales', build, refresh=refresh, **grid)
+  return cached_corpus('bach_chorales', build, refresh=refresh, **on_grid)

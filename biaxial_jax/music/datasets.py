@@ -17,18 +17,17 @@ from biaxial_jax.music.benchmark_files import load_benchmark
 from biaxial_jax.music.corpus import load_bach_chorales
 from biaxial_jax.music.dataset import SPLITS, Dataset, DatasetError
 from biaxial_jax.music.midi_folders import load_midi_folder
-from biaxial_jax.music.piece import RangePolicy
+from biaxial_jax.music.piece import Grid, RangePolicy
 
 EMBEDDED = ('bach_chorales', 'music21_styles')
 
 __all__ = ['EMBEDDED', 'SPLITS', 'Dataset', 'DatasetError', 'load_dataset']
 
 
-def load_dataset(name_or_path: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-                 out_of_range: RangePolicy = 'fold') -> Dataset:
+def load_dataset(name_or_path: str, *, grid: Grid = Grid(), out_of_range: RangePolicy = 'fold') -> Dataset:
   """Loads a data set by name (`'bach_chorales'`, `'music21_styles'`), MIDI folder, or benchmark file (`.pickle`,
-  `.pkl`, `.json`)."""
-  kwargs = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
+  `.pkl`, `.json`), on `grid`."""
+  kwargs = dict(grid=grid, out_of_range=out_of_range)
   if name_or_path == 'bach_chorales':
     return load_bach_chorales(**kwargs)
   if name_or_path == 'music21_styles':

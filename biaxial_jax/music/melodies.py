@@ -12,7 +12,7 @@ import numpy as np
 
 from music21 import corpus
 
-from biaxial_jax.music.piece import PLAY, Piece, canonical_roll
+from biaxial_jax.music.piece import PLAY, Grid, Piece, canonical_roll
 from biaxial_jax.music.scores import read_score
 
 FOLK_BOOK = 'essenFolksong/erk10'
@@ -33,8 +33,7 @@ def top_voice(piece: Piece) -> Piece:
   return piece.with_roll(canonical_roll(roll))
 
 
-def folk_songs(*, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4) -> list[Piece]:
+def folk_songs(*, grid: Grid = Grid()) -> list[Piece]:
   """The `FOLK_SONGS` as `Piece`s (named `erk10.abc#N`), read from music21's corpus (a few seconds)."""
   path = corpus.getWork(FOLK_BOOK)
-  return [read_score(path, tune=number, lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter,
-                     out_of_range='error') for number in FOLK_SONGS]
+  return [read_score(path, tune=number, grid=grid, out_of_range='error') for number in FOLK_SONGS]

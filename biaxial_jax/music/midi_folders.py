@@ -10,11 +10,10 @@ import os
 from biaxial_jax.errors import BiaxialError
 from biaxial_jax.music.dataset import Dataset, DatasetError, by_split, progress
 from biaxial_jax.music.midi import read_midi_with_stats
-from biaxial_jax.music.piece import STYLE_NAME, Piece, RangePolicy
+from biaxial_jax.music.piece import STYLE_NAME, Grid, Piece, RangePolicy
 
 
-def load_midi_folder(folder: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-                     out_of_range: RangePolicy = 'fold') -> Dataset:
+def load_midi_folder(folder: str, *, grid: Grid = Grid(), out_of_range: RangePolicy = 'fold') -> Dataset:
   """Every `.mid`/`.midi` file under `folder` (recursive); files that fail are skipped and listed in `skipped`."""
   paths = sorted(os.path.join(root, f) for root, _, files in os.walk(folder) for f in files
                  if f.lower().endswith(('.mid', '.midi')))
@@ -23,8 +22,7 @@ def load_midi_folder(folder: str, *, lowest: int = 24, num_notes: int = 78, step
   pieces, skipped = [], []
   for path in progress(paths, len(paths), f'reading {folder}'):
     try:
-      piece, _ = read_midi_with_stats(path, lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter,
-                                      out_of_range=out_of_range)
+      piece, _ = read_midi_with_stats(path, grid=grid, out_of_range=out_of_range)
       if not piece.roll.any():
         raise DatasetError(f'{path}: contains no notes')
       pieces.append((os.path.relpath(path, folder), piece))

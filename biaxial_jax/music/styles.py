@@ -28,7 +28,7 @@ from music21 import corpus, stream
 
 from biaxial_jax.music.corpus import cached_corpus, load_bach_chorales
 from biaxial_jax.music.dataset import Dataset, DatasetError, progress
-from biaxial_jax.music.piece import Piece, RangePolicy
+from biaxial_jax.music.piece import Grid, Piece, RangePolicy
 from biaxial_jax.music.scores import score_to_piece
 
 STYLES = ('chorale', 'classical', 'medieval', 'renaissance')
@@ -72,22 +72,21 @@ def _parse(path: str, identifier: str, style: str, kwargs) -> list[tuple[str, Pi
   return out
 
 
-def load_music21_styles(*, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-                        out_of_range: RangePolicy = 'fold', refresh: bool = False) -> Dataset:
+def load_music21_styles(*, grid: Grid = Grid(), out_of_range: RangePolicy = 'fold', refresh: bool = False) -> Dataset:
   """The styles of the table above, parsed once (a few minutes, with a progress bar) and then loaded from the
   cache; each piece's `style` is set."""
-  grid = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
+  on_grid = dict(grid=grid, out_of_range=out_of_range)
 
   def build():
     sources = style_sources()
-    chorales = load_bach_chorales(**grid)
+    chorales = load_bach_chorales(**on_grid)
     pieces = [(piece.name, dataclasses.replace(piece, style='chorale'))
               for split in ('train', 'valid', 'test') for piece in chorales.split(split)]
     skipped = list(chorales.skipped)
     for style, source in progress(sources, len(sources), 'parsing the styles corpus (first use only)'):
       identifier = _identifier(source)
       try:
-        pieces += _parse(source, identifier, style, grid)
+        pieces += _parse(source, identifier, style, on_grid)
       except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on odd scores; skip them
         skipped.append((identifier, f'{type(e).__name__}: {str(e)[:200]}'))
     for identifier, reason in skipped:
@@ -96,4 +95,4 @@ def load_music21_styles(*, lowest: int = 24, num_notes: int = 78, steps_per_quar
       raise DatasetError(f'music21_styles: none of its {len(sources)} scores could be parsed')
     return pieces, skipped
 
-  return cached_corpus('music21_styles', build, refresh=refresh, **grid)
+  return cached_corpus('music21_styles', build, refresh=refresh, **on_grid)
