@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 
@@ -21,6 +22,7 @@ from orbax.checkpoint import checkpoint_managers
 from biaxial_jax import model
 from biaxial_jax.config import Config, ConfigError
 from biaxial_jax.errors import BiaxialError, brief
+from biaxial_jax.music.files import read_json
 
 FORMAT_VERSION = 1
 BEST_METRIC = 'valid_nll_per_frame'
@@ -37,7 +39,8 @@ class CheckpointError(BiaxialError):
 
 def open_manager(workdir: str, keep: int = 3, *, read_only: bool = False) -> ocp.CheckpointManager:
   """A manager that keeps the latest `keep` checkpoints plus the best by valid NLL (`read_only`: for
-  looking only, it creates no folder)."""
+  looking only, it creates no folder). Metrics files it could not read are set aside first."""
+  _set_aside_unreadable_metrics(workdir)
   policy = checkpoint_managers.AnyPreservationPolicy([
       checkpoint_managers.LatestN(n=keep),
       checkpoint_managers.BestN(get_metric_fn=lambda m: m[BEST_METRIC], reverse=True, n=1,
@@ -47,6 +50,33 @@ def open_manager(workdir: str, keep: int = 3, *, read_only: bool = False) -> ocp
   options = ocp.CheckpointManagerOptions(create=not read_only, preservation_policy=policy,
                                          best_fn=lambda m: m[BEST_METRIC], best_mode='min')
   return ocp.CheckpointManager(os.path.abspath(workdir), options=options)
+
+
+def _set_aside_unreadable_metrics(workdir: str):
+  """Renames each checkpoint's metrics file that is not a small JSON object holding a finite `BEST_METRIC` to
+  `metrics.unreadable-TIME` (nothing is deleted): orbax reads every step's metrics when it opens a workdir and fails
+  on a damaged one, and its best-checkpoint choice fails on one without the metric. That step then has no metrics
+  and cannot be chosen as the best."""
+  if not os.path.isdir(workdir):
+    return
+  for name in sorted(os.listdir(workdir)):
+    path = os.path.join(workdir, name, 'metrics', 'metrics')
+    if not name.isdigit() or not os.path.lexists(path):
+      continue
+    try:
+      metrics = read_json(path)
+      value = metrics.get(BEST_METRIC) if isinstance(metrics, dict) else None
+      readable = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    except (OSError, ValueError):
+      readable = False
+    if readable:
+      continue
+    aside = f'{path}.unreadable-{time.time_ns()}'
+    try:
+      os.replace(path, aside)
+    except OSError as e:
+      raise CheckpointError(f'{path}: unreadable metrics that cannot be set aside ({e.strerror or e})') from None
+    logging.warning('%s: unreadable metrics, kept as %s; that checkpoint cannot be chosen as the best', path, aside)
 
 
 def digest(tree) -> str:
@@ -88,7 +118,10 @@ def _read_record(manager: ocp.CheckpointManager, step: int) -> dict:
     raise CheckpointError(f'checkpoint format {record.get("format_version")!r}, this version reads {FORMAT_VERSION}')
   if not all(isinstance(record.get(k), str) for k in ('state_sha256', 'params_sha256')):
     raise CheckpointError('its record lacks the digests of its arrays (damaged)')
-  if 'record_sha256' in record and record['record_sha256'] != record_digest(record):
+  if 'record_sha256' not in record:
+    raise CheckpointError('its record has no digest of its own (record_sha256), so an edit could not be told from '
+                          'the saved config (edited or damaged)')
+  if record['record_sha256'] != record_digest(record):
     raise CheckpointError('its record does not match its digest (edited or damaged)')
   return record
 

@@ -4,17 +4,35 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
+import functools
 import logging
 import os
 import shutil
 import sys
 import tempfile
+import zipfile
 from collections.abc import Mapping
 
-import numpy as np
 from absl import flags
 
 from biaxial_jax.errors import BiaxialError, ConfigError
+from biaxial_jax.generation.constraints import MAX_STEPS
+from biaxial_jax.music.files import read_npz
+
+
+def full_disk_is_one_line(main):
+  """A script's `main`, with a full disk met by any writer ended as one line naming the file (each writer publishes
+  whole files only, so what was written before stays whole)."""
+  @functools.wraps(main)
+  def guarded(argv):
+    try:
+      return main(argv)
+    except OSError as e:
+      if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+        raise
+      fail(f'{e.filename or "writing"}: the disk is full ({e.strerror}); the files written before are whole', code=1)
+  return guarded
 
 
 def fail(message: str, code: int = 2):
@@ -67,6 +85,9 @@ def define_fields(cls) -> dict[str, flags.FlagHolder]:
   return holders
 
 
+MAX_FIXED_CELLS = MAX_STEPS * 128 * 2  # of each array of a --fixed_notes file: the longest piece, every MIDI note
+
+
 def field_values(cls, holders: Mapping[str, flags.FlagHolder]) -> dict:
   """The fields' values from their flags: a file is checked to exist, an .npz file read as `(mask, values)`; a
   flag that cannot be read ends the program naming it."""
@@ -78,9 +99,8 @@ def field_values(cls, holders: Mapping[str, flags.FlagHolder]) -> dict:
       fail(f'--{holder.name}: {value}: no such file')
     if value is not None and kind == 'npz':
       try:
-        with np.load(value, allow_pickle=False) as arrays:
-          value = (arrays['mask'], arrays['values'])
-      except (OSError, ValueError, KeyError) as e:
+        value = read_npz(value, ('mask', 'values'), MAX_FIXED_CELLS)
+      except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         fail(f'--{holder.name}: {value}: expected an .npz file with arrays mask and values ({e})')
     values[field.name] = tuple(value) if kind == 'list' and value is not None else value
   return values

@@ -14,11 +14,17 @@ import os
 import typing
 
 from biaxial_jax.errors import ConfigError, brief
-from biaxial_jax.music.piece import STYLE_NAME
+from biaxial_jax.music.piece import STYLE_NAME, Grid
 
 OPTIMIZERS = ('adam', 'adadelta')
 MAX_SEQ_LEN = 16_384  # steps per training segment: 17 minutes of music at 16ths and 60 qpm
 MAX_LEARNING_RATE = 10.0  # above it no optimizer here trains; inf and 1e30 diverge at once
+# Sizes that decide allocations, bounded before anything is allocated (a config read from a file is data).
+MAX_STEPS_PER_QUARTER = 96  # finer than any score's note values (a 128th-note triplet is 1/24 quarter)
+MAX_LAYERS = 16  # LSTM layers per axis
+MAX_LAYER_SIZE = 8192  # units per LSTM layer: 1 GB of float32 weights for one square layer
+MAX_STYLES = 256
+MAX_BATCH = 65_536  # segments or pieces per batch
 
 
 def _check(condition: bool, field: str, message: str):
@@ -39,12 +45,17 @@ class DataConfig:
   # model also predicts pieces whose voices are unknown (a chorale of five parts, MIDI files, benchmark data).
   hide_voices: float = 0.1
 
+  @property
+  def grid(self) -> Grid:
+    return Grid(self.lowest, self.num_notes, self.steps_per_quarter)
+
   def validate(self):
     _check(0 <= self.lowest <= 127, 'data.lowest', f'must be a MIDI note number in [0, 127], got {self.lowest}')
     _check(1 <= self.num_notes <= 128 - self.lowest, 'data.num_notes',
            f'must be in [1, {128 - self.lowest}] from MIDI {self.lowest} (notes {self.lowest}..'
            f'{self.lowest + self.num_notes - 1} fall outside MIDI 0..127)')
-    _check(self.steps_per_quarter >= 1, 'data.steps_per_quarter', f'must be >= 1, got {self.steps_per_quarter}')
+    _check(1 <= self.steps_per_quarter <= MAX_STEPS_PER_QUARTER, 'data.steps_per_quarter',
+           f'must be in [1, {MAX_STEPS_PER_QUARTER}], got {self.steps_per_quarter}')
     _check(self.out_of_range in ('fold', 'drop', 'error'), 'data.out_of_range',
            f"must be 'fold', 'drop' or 'error', got {self.out_of_range!r}")
     _check(2 <= self.seq_len <= MAX_SEQ_LEN, 'data.seq_len', f'must be in [2, {MAX_SEQ_LEN}], got {self.seq_len}')
@@ -78,7 +89,8 @@ class ModelConfig:
   def validate(self):
     for name in ('time_sizes', 'note_sizes'):
       sizes = getattr(self, name)
-      _check(len(sizes) >= 1 and all(s >= 1 for s in sizes), f'model.{name}', f'need >= 1 positive sizes, got {sizes}')
+      _check(1 <= len(sizes) <= MAX_LAYERS and all(1 <= s <= MAX_LAYER_SIZE for s in sizes), f'model.{name}',
+             f'need 1 to {MAX_LAYERS} sizes in [1, {MAX_LAYER_SIZE}], got {sizes}')
     _check(0 <= self.dropout < 1, 'model.dropout', f'must be in [0, 1), got {self.dropout}')
     _check(1 <= self.scan_unroll <= 64, 'model.scan_unroll', f'must be in [1, 64], got {self.scan_unroll}')
     _check(self.matmul_dtype in ('float32', 'bfloat16'), 'model.matmul_dtype',
@@ -88,6 +100,7 @@ class ModelConfig:
     _check(all(isinstance(s, str) and STYLE_NAME.fullmatch(s) for s in self.styles), 'model.styles',
            f"must be names of letters, digits, '_' and '-', got {self.styles}")
     _check(len(set(self.styles)) == len(self.styles), 'model.styles', f'names a style twice: {self.styles}')
+    _check(len(self.styles) <= MAX_STYLES, 'model.styles', f'at most {MAX_STYLES} styles, got {len(self.styles)}')
     _check(set(self.dynamics_styles) <= set(self.styles) and (self.dynamics or not self.dynamics_styles),
            'model.dynamics_styles', f'must be styles of the model (model.styles) with model.dynamics on, got '
            f'{self.dynamics_styles}')
@@ -113,8 +126,11 @@ class TrainConfig:
   keep_checkpoints: int = 3  # latest checkpoints kept, besides the best by valid NLL
 
   def validate(self):
-    for name in ('batch_size', 'num_steps', 'decay_steps', 'log_every', 'eval_batch_size', 'checkpoint_every', 'keep_checkpoints'):
+    for name in ('batch_size', 'num_steps', 'decay_steps', 'log_every', 'eval_batch_size', 'checkpoint_every',
+                 'keep_checkpoints'):
       _check(getattr(self, name) >= 1, f'train.{name}', f'must be >= 1, got {getattr(self, name)}')
+    for name in ('batch_size', 'eval_batch_size'):
+      _check(getattr(self, name) <= MAX_BATCH, f'train.{name}', f'must be <= {MAX_BATCH}, got {getattr(self, name)}')
     for name in ('warmup_steps', 'eval_every'):
       _check(getattr(self, name) >= 0, f'train.{name}', f'must be >= 0, got {getattr(self, name)}')
     _check(0 <= self.seed < 2**63, 'train.seed', f'must be in [0, 2^63), got {self.seed}')

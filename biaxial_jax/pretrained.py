@@ -17,7 +17,7 @@ import numpy as np
 
 from biaxial_jax import checkpoint
 from biaxial_jax.config import Config
-from biaxial_jax.music.files import atomic_path
+from biaxial_jax.music.files import atomic_path, read_json, read_npy_header
 
 SHIPPED = {name: os.path.join(os.path.dirname(__file__), 'pretrained', name)
            for name in ('bach', 'styles', 'styles_dynamics')}
@@ -71,12 +71,7 @@ def _read_arrays(path: str, abstract) -> dict:
       if info.file_size > nbytes + NPY_HEADER_BYTES:
         raise ValueError(f'{name} declares {info.file_size:,} bytes, more than its {nbytes:,}')
       with z.open(info) as f:
-        version = np.lib.format.read_magic(f)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-        if read_header is None:
-          raise ValueError(f'{name} has .npy format {version}, not 1.0 or 2.0')
-        shape, fortran, dtype = read_header(f)
+        shape, fortran, dtype = read_npy_header(f, name)
         if fortran:
           raise ValueError(f'{name} is stored in Fortran order')
         if tuple(shape) != tuple(leaf.shape) or dtype != np.dtype(leaf.dtype):
@@ -92,11 +87,13 @@ def load_export(path: str) -> tuple[Config, dict, int, dict]:
   """(config, params, step, the whole record) of an export folder; the record and the parameters are checked
   against their digests, the arrays against the config before they are read, the values for finiteness."""
   try:
-    with open(os.path.join(path, MODEL_FILE)) as f:
-      record = json.load(f)
+    record = read_json(os.path.join(path, MODEL_FILE))
     if not isinstance(record, dict):
       raise ValueError(f'{MODEL_FILE} holds no record')
-    if 'record_sha256' in record and record['record_sha256'] != _record_digest(record):
+    if 'record_sha256' not in record:
+      raise checkpoint.CheckpointError(f'{path}: {MODEL_FILE} has no digest of its own (record_sha256), so an edit '
+                                       'could not be told from the exported config (edited or damaged)')
+    if record['record_sha256'] != _record_digest(record):
       raise checkpoint.CheckpointError(f'{path}: {MODEL_FILE} does not match its digest (edited or damaged)')
     step = record.get('step')
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:

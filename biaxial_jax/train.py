@@ -25,9 +25,9 @@ from biaxial_jax.generation import Composer, Controls, Request
 from biaxial_jax.config import Config, ConfigError, TrainConfig
 from biaxial_jax.music.batches import Batch, training_batch
 from biaxial_jax.music.datasets import SPLITS, Dataset, load_dataset
-from biaxial_jax.music.files import atomic_path
+from biaxial_jax.music.files import atomic_path, loads_bounded
 from biaxial_jax.music.midi import write_midi
-from biaxial_jax.errors import BiaxialError, TrainingError
+from biaxial_jax.errors import BiaxialError, TrainingError, brief
 
 
 DYNAMICS_SHARE = 0.5  # a style has dynamics when at least this share of its training pieces carries velocities
@@ -139,8 +139,8 @@ def read_metrics(workdir: str) -> list[dict]:
     with open(os.path.join(workdir, 'metrics.jsonl'), encoding='utf-8', errors='replace') as f:
       for line in f:
         try:
-          record = json.loads(line)
-        except ValueError:
+          record = loads_bounded(line)
+        except ValueError:  # damaged, or nested deeper than a record of this file ever is
           continue
         if isinstance(record, dict) and isinstance(record.get('step'), int) and isinstance(record.get('split'), str):
           records.append(record)
@@ -208,8 +208,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
 def _train_and_evaluate(config: Config, workdir: str, stop: workdir_lib.StopRequests) -> dict:
   cfg = config.train
   try:
-    data = load_dataset(config.data.dataset, lowest=config.data.lowest, num_notes=config.data.num_notes,
-                        steps_per_quarter=config.data.steps_per_quarter, out_of_range=config.data.out_of_range)
+    data = load_dataset(config.data.dataset, grid=config.data.grid, out_of_range=config.data.out_of_range)
   except BiaxialError as e:
     raise ConfigError('data.dataset', str(e)) from None
   if not data.train:
@@ -309,11 +308,18 @@ def _train_and_evaluate(config: Config, workdir: str, stop: workdir_lib.StopRequ
     logging.warning('interrupted at step %d: saving a checkpoint; run the same command to resume', step)
     if step not in manager.all_steps():
       checkpoint.save(manager, step, state, config)
+  except (OSError, ValueError) as e:  # a checkpoint, metrics or sample written into a full disk
+    if workdir_lib.is_disk_full(e):
+      raise workdir_lib.disk_full_error(workdir, e) from None
+    raise
   finally:
     try:
       manager.wait_until_finished()
-    except OSError as e:  # orbax writes into a temporary folder first: the finished checkpoints stay whole
-      raise TrainingError(f'saving a checkpoint in {workdir} failed ({e}); the earlier checkpoints are intact') from e
+    except (OSError, ValueError) as e:  # orbax writes into a temporary folder first: finished checkpoints stay whole
+      if workdir_lib.is_disk_full(e):
+        raise workdir_lib.disk_full_error(workdir, e) from None
+      raise TrainingError(f'saving a checkpoint in {workdir} failed ({brief(e)}); the earlier checkpoints are '
+                          'intact') from None
     finally:
       recorder.close()
   return valid_metrics

@@ -4,6 +4,7 @@ that ask the run to stop."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -85,6 +86,21 @@ def workdir_lock(workdir: str):
       yield
     finally:
       fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def is_disk_full(error: BaseException) -> bool:
+  """Whether an error says the disk (or the user's quota) is full: an `OSError` of ENOSPC or EDQUOT, or one of
+  orbax's, which come from tensorstore as `ValueError`s with its status code RESOURCE_EXHAUSTED in the text."""
+  if isinstance(error, OSError):
+    return error.errno in (errno.ENOSPC, errno.EDQUOT)
+  text = str(error)
+  return 'RESOURCE_EXHAUSTED' in text and ('No space left' in text or 'quota' in text.lower())
+
+
+def disk_full_error(workdir: str, error: BaseException) -> TrainingError:
+  reason = error.strerror if isinstance(error, OSError) else 'no space left on device'
+  return TrainingError(f'{workdir}: the disk is full ({reason}); the checkpoints finished before are intact: free '
+                       'some space and run the same command to resume', 'workdir')
 
 
 def check_disk_space(workdir: str, state, keep: int):

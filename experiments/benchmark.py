@@ -249,4 +249,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=cli.parse_flags)
+  app.run(cli.full_disk_is_one_line(main), flags_parser=cli.parse_flags)

@@ -117,7 +117,7 @@ def main(argv):
         grid = composer.grid
         args = dict(request=Request(max_notes=_MAX_NOTES.value, cadences=_CADENCES.value),
                     controls=Controls(temperature=_TEMPERATURE.value, particles=_PARTICLES.value))
-        folk = melodies.folk_songs(**grid._asdict())
+        folk = melodies.folk_songs(grid=grid)
         result = {'sopranos': studies.harmonization_study(composer, [melodies.top_voice(p) for p in pieces], seeds,
                                                           references=pieces, **args),
                   'folk': studies.harmonization_study(composer, folk, seeds, **args),
@@ -163,4 +163,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=cli.parse_flags)
+  app.run(cli.full_disk_is_one_line(main), flags_parser=cli.parse_flags)

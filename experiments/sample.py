@@ -63,10 +63,9 @@ def main(argv):
 
   try:
     composer = load_checkpoint(_CHECKPOINT.value, best=_BEST.value)
-    names = [f'sample_{controls.seed}_{i}' for i in range(controls.num_samples)]
-    outputs = [os.path.join(_OUTPUT_DIR.value, f'{name}.{ext}') for name in names
+    outputs = [os.path.join(_OUTPUT_DIR.value, f'{name}.{ext}') for name in _sample_names(controls)
                for ext in ('mid', 'musicxml', 'png', 'score.png', 'wav')]
-    existing = [p for p in outputs + [os.path.join(_OUTPUT_DIR.value, 'index.html')] if os.path.exists(p)]
+    existing = [p for p in outputs + [os.path.join(_OUTPUT_DIR.value, 'index.html')] if os.path.lexists(p)]
     if existing and not _OVERWRITE.value:
       cli.fail(f'--output_dir: {existing[0]} exists ({len(existing)} files would be replaced); pass --overwrite or '
                'another --seed or --output_dir')
@@ -75,6 +74,19 @@ def main(argv):
     cli.fail(f'--checkpoint: {e}', code=1)
   except BiaxialError as e:
     cli.fail_with(e, flag_names())
+  try:
+    _write_outputs(composer, generation, controls)
+  except OSError as e:  # a full disk, a folder made read-only meanwhile: each file appears whole or not at all
+    cli.fail(f'--output_dir: cannot write {e.filename or _OUTPUT_DIR.value} ({e.strerror or e}); the files written '
+             'before it are whole', code=1)
+
+
+def _sample_names(controls) -> list[str]:
+  return [f'sample_{controls.seed}_{i}' for i in range(controls.num_samples)]
+
+
+def _write_outputs(composer, generation, controls):
+  """MIDI, MusicXML, piano roll, WAV and engraving of each sample, and the index page, with notes on stdout."""
   for change in generation.changes:
     print(f'note: {change}')
   model_config = composer.config.model
@@ -83,7 +95,7 @@ def main(argv):
     print(f'note: this model learned dynamics for {", ".join(model_config.dynamics_styles)} only (the data of '
           f'{styles.describe(generation.style)} has none): every note at --velocity={_VELOCITY.value}')
   entries, notes = [], set()
-  for i, (name, piece) in enumerate(zip(names, generation.pieces)):
+  for i, (name, piece) in enumerate(zip(_sample_names(controls), generation.pieces)):
     midi = write_midi(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.mid'), program=_PROGRAM.value,
                       velocity=_VELOCITY.value, given=generation.given, dynamics=_DYNAMICS.value == 'model')
     musicxml = write_musicxml(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.musicxml'), generation.given)

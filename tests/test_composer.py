@@ -87,7 +87,7 @@ def test_harmonizing_a_folk_tune_in_3_4_with_a_pickup(composer, tmp_path):
   piece = composer.generate(Request(melody=str(path)), Controls(seed=1)).pieces[0]
   assert piece.num_steps == 52 and piece.bar_position[:5].tolist() == [8, 9, 10, 11, 0]
   assert round(piece.tempos[0].qpm) == 90
-  out = bj.read_midi(bj.write_midi(piece, tmp_path / 'out.mid'), lowest=36, num_notes=40)
+  out = bj.read_midi(bj.write_midi(piece, tmp_path / 'out.mid'), grid=bj.Grid(36, 40))
   spans = set(note_spans(out.roll))
   for start, end, pitch in tune:
     assert (start, end, pitch - 36) in spans  # pitch, onset, length and the repeat, exactly
@@ -189,7 +189,7 @@ CONTROL_FIELDS = {f.name for f in dataclasses.fields(Controls)}
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(temperature=0), 'temperature: must be a finite number > 0'),
+    (dict(temperature=0), r'temperature: must be a finite number in \(0, '),
     (dict(temperature=float('nan')), 'temperature'),
     (dict(conservativity=-1), 'conservativity'),
     (dict(num_steps=0), 'num_steps: must be an integer in'),
@@ -210,9 +210,11 @@ CONTROL_FIELDS = {f.name for f in dataclasses.fields(Controls)}
     # values of the wrong kind are refused, never read as something else
     (dict(num_samples=True), 'num_samples: must be an integer'),
     (dict(adaptive='yes'), 'adaptive: must be True or False'),
-    (dict(cadences='no'), 'cadences: must be True, False or None'),
-    (dict(phrases='\u00b2'), 'phrases: expected phrase lengths'),
-    (dict(phrases=[2.0]), 'phrases: expected phrase lengths'),
+    (dict(cadences='no'), 'cadences: must be True or False'),
+    (dict(tempo=1), r'tempo: must be a number of quarter notes per minute in \[4, 1000\]'),
+    (dict(num_samples=np.float64(2)), 'num_samples: must be an integer'),
+    (dict(phrases='\u00b2'), 'phrases: must be a phrase length in whole bars'),
+    (dict(phrases=[2.0]), 'phrases: must be a phrase length in whole bars'),
     (dict(time_signature=(7.9, 8)), 'time_signature: expected a meter'),
     (dict(key=bj.Key(99, True)), 'key: a Key needs a tonic pitch class'),
     (dict(melody=bj.Piece(np.zeros((4, 40, 2)), lowest=36), pickup='1e1000000000'), 'pickup: expected a number'),
@@ -252,6 +254,18 @@ def test_conservativity_thins_the_texture(composer):
   assert sum(p.roll[..., 0].sum() for p in thin) < sum(p.roll[..., 0].sum() for p in thick)
 
 
+# Runs a script (argv[1]) whose MusicXML writer finds the disk full.
+FULL_DISK = """
+import errno, runpy, sys
+from biaxial_jax.music import notation
+def full(piece, path, *args, **kwargs):
+  raise OSError(errno.ENOSPC, 'No space left on device', str(path))
+notation.write_musicxml = full
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
 def test_sample_script_writes_midi_png_and_an_index_of_every_sample(tmp_path):
   config = Config(data=DataConfig(dataset=str(tmp_path / 'midi'), lowest=36, num_notes=40, seq_len=16),
                   model=ModelConfig(time_sizes=(8,), note_sizes=(6,)),
@@ -270,13 +284,13 @@ def test_sample_script_writes_midi_png_and_an_index_of_every_sample(tmp_path):
   page = open(out / 'index.html').read()
   for i in range(3):
     name = f'sample_4_{i}'
-    assert bj.read_midi(out / f'{name}.mid', lowest=36, num_notes=40).num_steps == 32
+    assert bj.read_midi(out / f'{name}.mid', grid=bj.Grid(36, 40)).num_steps == 32
     assert open(out / f'{name}.png', 'rb').read(4) == b'\x89PNG'
     assert f'src="{name}.png"' in page and f'href="{name}.mid"' in page and f'href="{name}.musicxml"' in page
-    score = bj.read_piece(out / f'{name}.musicxml', lowest=36, num_notes=40)
+    score = bj.read_piece(out / f'{name}.musicxml', grid=bj.Grid(36, 40))
     assert score.roll.shape == (32, 40, 2)  # the score holds the sample's notes on their steps
-    np.testing.assert_array_equal(score.roll[..., 0], bj.read_midi(out / f'{name}.mid', lowest=36,
-                                                                   num_notes=40).roll[..., 0])
+    np.testing.assert_array_equal(score.roll[..., 0],
+                                  bj.read_midi(out / f'{name}.mid', grid=bj.Grid(36, 40)).roll[..., 0])
   assert '<th>--seed</th><td>4</td>' in page and '<th>--temperature</th><td>1.0</td>' in page
   assert 'no audio: no WAV: fluidsynth not found' in page
   nowav = subprocess.run(args + ['--overwrite', '--nowav', '--num_samples=1'], capture_output=True, text=True,
@@ -284,15 +298,24 @@ def test_sample_script_writes_midi_png_and_an_index_of_every_sample(tmp_path):
   assert nowav.returncode == 0 and 'no audio: not rendered (--nowav)' in open(out / 'index.html').read()
   again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
   assert again.returncode == 2 and 'pass --overwrite' in again.stderr  # a user's files are never replaced silently
+  os.symlink(tmp_path / 'nowhere', out / 'sample_5_0.mid')  # a dangling link is a file of that name too
+  dangling = subprocess.run(args[:-1] + ['--seed=5'], capture_output=True, text=True, env=env, timeout=300)
+  assert dangling.returncode == 2 and 'sample_5_0.mid exists' in dangling.stderr
+  full = subprocess.run([sys.executable, '-c', FULL_DISK] + args[1:] + ['--overwrite'], capture_output=True,
+                        text=True, env=env, timeout=300)
+  assert full.returncode == 1 and full.stderr.strip().splitlines() == [
+      f'error: --output_dir: cannot write {out / "sample_4_0.musicxml"} (No space left on device); the files '
+      'written before it are whole']
   motif = make_midi(tmp_path / 'motif.mid', [(0, 4 * STEP, 60), (4 * STEP, 8 * STEP, 62)])
   modes = args[:3] + [f'--output_dir={tmp_path / "modes"}', '--num_bars=4', f'--motif={motif}', '--motif_at=2,3:+2',
                       '--ending=C major', '--particles=4']
   result = subprocess.run(modes, capture_output=True, text=True, env=env, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
-  piece = bj.read_midi(tmp_path / 'modes' / 'sample_0_0.mid', lowest=36, num_notes=40)
+  piece = bj.read_midi(tmp_path / 'modes' / 'sample_0_0.mid', grid=bj.Grid(36, 40))
   assert piece.roll[16:20, 60 - 36, 0].all() and piece.roll[36:40, 64 - 36, 0].all()  # the motif, moved up a tone
   assert '4 particles (sample)' in result.stdout and '4 particles' in open(tmp_path / 'modes' / 'index.html').read()
-  generation = bj.load_checkpoint(tmp_path / 'run').generate(Request(num_steps=64, motif=bj.read_midi(motif, lowest=36, num_notes=40), motif_at=(2,)))
+  motif_piece = bj.read_midi(motif, grid=bj.Grid(36, 40))
+  generation = bj.load_checkpoint(tmp_path / 'run').generate(Request(num_steps=64, motif=motif_piece, motif_at=(2,)))
   assert generation.given[16:20, 60 - 36].all() and generation.given.sum() == 8  # what the piano roll marks
   for flags, flag in ((modes + ['--ending=H minor'], '--ending'), (modes + ['--motif_at=9'], '--motif_at'),
                       (args[:3] + ['--num_steps=8', f'--primer={motif}'], '--primer')):

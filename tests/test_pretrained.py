@@ -53,7 +53,9 @@ def test_an_export_reads_back_exactly(export):
 @pytest.mark.parametrize('damage, message', [
     (lambda f: edit_record(f, lambda r: r['config']['data'].update(lowest=46)), 'model.json does not match its digest'),
     (lambda f: edit_record(f, lambda r: r.update(step=1.5)), 'does not match its digest'),
-    (lambda f: edit_record(f, lambda r: (r.update(step='x'), r.pop('record_sha256'))), 'step must be a whole number'),
+    (lambda f: edit_record(f, lambda r: (r.update(step='x'), r.pop('record_sha256'))), 'no digest of its own'),
+    (lambda f: edit_record(f, lambda r: (r.update(step='x'), r.update(record_sha256=pretrained._record_digest(r)))),  # pylint: disable=protected-access
+     'step must be a whole number'),
     (lambda f: rewrite_member(f, "['out']['w'].npy", npy_header((10**6, 10**6)) + b'\0' * 64),
      "declares .* more than|config asks for"),
     (lambda f: rewrite_member(f, "['out']['w'].npy", npy_header((6, 3)) + b'\0' * 72), r"is float32\[6, 3\], the config"),

@@ -1,6 +1,7 @@
 """Killed runs, damaged checkpoints and unusable workdirs: nothing lost, nothing half-written, clear messages."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -153,16 +154,33 @@ def test_a_full_disk_is_refused_before_training(folder, tmp_path, monkeypatch):
   assert not [d for d in os.listdir(tmp_path) if d.isdigit()]
 
 
-def test_a_failed_save_is_reported_and_earlier_checkpoints_stay(folder, tmp_path, monkeypatch):
-  train.train_and_evaluate(tiny(folder, num_steps=3), str(tmp_path))
-  original = checkpoint.ocp.CheckpointManager.wait_until_finished
+FULL = OSError(28, 'No space left on device')
+# What orbax raises when tensorstore cannot write: a ValueError carrying tensorstore's status.
+ORBAX_FULL = ValueError('RESOURCE_EXHAUSTED: Error writing local file "/w/6/state/d/1": [OS error 28: No space left '
+                        'on device] [source locations=\'tensorstore/internal/os/file_util_posix.cc:338\']')
 
-  def failing(self):
-    original(self)
-    raise OSError(28, 'No space left on device')
-  monkeypatch.setattr(checkpoint.ocp.CheckpointManager, 'wait_until_finished', failing)
-  with pytest.raises(train.TrainingError, match='saving a checkpoint .* failed .*No space left.*earlier checkpoints'):
+
+@pytest.mark.parametrize('where, error, message', [
+    ('wait_until_finished', FULL, 'the disk is full \\(No space left on device\\)'),
+    ('wait_until_finished', ORBAX_FULL, 'the disk is full \\(no space left on device\\)'),
+    ('wait_until_finished', OSError(5, 'Input/output error'), 'saving a checkpoint .* failed .*Input/output error'),
+    ('record', FULL, 'the disk is full'),
+])
+def test_a_failed_save_is_reported_and_earlier_checkpoints_stay(folder, tmp_path, monkeypatch, where, error,
+                                                               message):
+  train.train_and_evaluate(tiny(folder, num_steps=3), str(tmp_path))
+  if where == 'record':  # the metrics written at a log step
+    monkeypatch.setattr(train._Recorder, 'write', lambda *_: (_ for _ in ()).throw(error))  # pylint: disable=protected-access
+  else:
+    original = checkpoint.ocp.CheckpointManager.wait_until_finished
+
+    def failing(self):
+      original(self)
+      raise error
+    monkeypatch.setattr(checkpoint.ocp.CheckpointManager, 'wait_until_finished', failing)
+  with pytest.raises(train.TrainingError, match=message) as raised:
     train.train_and_evaluate(tiny(folder), str(tmp_path))
+  assert 'intact' in str(raised.value) and '\n' not in str(raised.value)
   monkeypatch.undo()
   assert checkpoint.restore_params(str(tmp_path))[2] >= 3
 
@@ -179,6 +197,8 @@ def edit_config_record(work, step, change):
     lambda text: text[:len(text) // 2],  # truncated
     lambda text: '',  # empty
     lambda text: '[1, 2]',  # not a record
+    # an edited config whose record's own digest was deleted
+    lambda text: re.sub(r',? *"record_sha256": *"[0-9a-f]*"', '', text).replace('"lowest": 36', '"lowest": 46'),
 ])
 def test_a_damaged_checkpoint_record_is_named_by_the_sampler_and_skipped_by_the_trainer(folder, tmp_path, damage):
   config = tiny(folder)
@@ -192,3 +212,18 @@ def test_a_damaged_checkpoint_record_is_named_by_the_sampler_and_skipped_by_the_
   train.train_and_evaluate(config, work)  # not "another config": the damaged checkpoint is set aside, step 6 redone
   assert any(name.startswith('6.unreadable-') for name in os.listdir(work))
   assert_same_params(before, params_of(work))
+
+
+def test_unreadable_metrics_are_set_aside_and_the_checkpoint_still_serves(folder, tmp_path, caplog):
+  work = str(tmp_path / 'run')
+  train.train_and_evaluate(tiny(folder), work)
+  metrics = os.path.join(work, '6', 'metrics', 'metrics')
+  for garbage in ('{garbage', '[]', '{"valid_nll_per_frame": "x"}', '[' * 100_000):
+    with open(metrics, 'w') as f:
+      f.write(garbage)
+    assert checkpoint.restore_params(work)[2] == 6  # the newest still samples
+    assert checkpoint.restore_params(work, best=True)[2] == 3  # the best among steps whose metrics can be read
+    assert 'unreadable metrics' in caplog.text and not os.path.exists(metrics)
+  assert len([f for f in os.listdir(os.path.dirname(metrics)) if f.startswith('metrics.unreadable-')]) == 4  # all kept
+  train.train_and_evaluate(tiny(folder, num_steps=9), work)  # the trainer resumes
+  assert checkpoint.restore_params(work)[2] == 9

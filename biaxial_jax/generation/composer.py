@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import os
 import typing
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +35,9 @@ from biaxial_jax.analysis.harmony import beat_onsets
 from biaxial_jax.music.piece import PLAY, BiaxialError, Grid, Key, Piece
 
 DEFAULT_PARTICLES = 32  # per sample, wherever constraints weigh the particles (or best-of / beam search asks)
-MAX_CELLS = 2**31  # steps x samples x particles x notes: the sampler's outputs stay within a few GB
+# steps x samples x particles x notes: the sampler holds about 12 bytes a cell at its peak (4,096 particles x 6,000
+# steps x 78 notes took 24 GB), so the bound keeps a request within about 3 GB of memory.
+MAX_CELLS = 2**28
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,8 +114,7 @@ class Composer:
 
   @property
   def grid(self) -> Grid:
-    data = self.config.data
-    return Grid(data.lowest, data.num_notes, data.steps_per_quarter)
+    return self.config.data.grid
 
   @property
   def lowest(self) -> int:
@@ -133,12 +135,11 @@ class Composer:
       if Grid.of(given) != self.grid:
         raise GenerationError(field, f'a piece of {Grid.of(given)}; this model uses {self.grid}')
       return given
-    grid = self.grid._asdict()
     try:
       if isinstance(given, (str, os.PathLike)):
-        return scores.read_piece(given, out_of_range=out_of_range, tune=tune, **grid)
+        return scores.read_piece(given, grid=self.grid, out_of_range=out_of_range, tune=tune)
       if type(given).__module__.startswith('music21.'):
-        return scores.stream_to_piece(given, out_of_range=out_of_range, **grid)
+        return scores.stream_to_piece(given, grid=self.grid, out_of_range=out_of_range)
     except abc.TuneError as e:
       raise GenerationError('tune', str(e)) from None
     except BiaxialError as e:
@@ -164,8 +165,12 @@ class Composer:
   def _given(self, field: str, given, what: str, out_of_range: str, *, meter_source: bool = False, meter=None,
              pickup=None, tune=None, changes: list[str]) -> Piece:
     """A given piece (`_piece`; of a tunebook, the `tune` where it sets the meter) cut to its notes, with the asked
-    meter and pickup where it sets the meter (`inputs.prepare`); what was changed goes to `changes`."""
-    piece = self._piece(field, given, out_of_range, tune if meter_source else None)
+    meter and pickup where it sets the meter (`inputs.prepare`); what was changed goes to `changes`, with what
+    reading it warned of (notes folded into range, grace notes with no room)."""
+    with warnings.catch_warnings(record=True) as warned:
+      warnings.simplefilter('always', UserWarning)
+      piece = self._piece(field, given, out_of_range, tune if meter_source else None)
+    changes.extend(f'{what}: {w.message}' for w in warned if issubclass(w.category, UserWarning))
     try:
       piece, changed = inputs.prepare(piece, what, trim_start=meter_source, meter=meter if meter_source else None,
                                       pickup=pickup if meter_source else None)

@@ -255,21 +255,31 @@ def _bridge_start(request: Prepared, meters, steps_per_quarter: int) -> int:
 
 
 def _length(request: Prepared, meters, steps_per_quarter: int) -> int:
+  """The piece's length in steps, within `MAX_STEPS`; else an error on the argument that set it."""
+  length, field = _asked_length(request, meters, steps_per_quarter)
+  if not 1 <= length <= MAX_STEPS:
+    what = {'num_bars': f'{request.num_bars} bars', 'melody': 'the melody', 'phrases': 'the phrases',
+            'bridge_bars': 'the primer, bridge and fragment'}.get(field, 'the piece')
+    raise GenerationError(field, f'{what} would be {length:,} steps long; at most {MAX_STEPS:,} are generated')
+  return length
+
+
+def _asked_length(request: Prepared, meters, steps_per_quarter: int) -> tuple[int, str]:
   if request.bridge_to is not None:
     length = _bridge_start(request, meters, steps_per_quarter) + request.bridge_to.num_steps
     for field in ('num_steps', 'num_bars'):
       if getattr(request, field) is not None and (field == 'num_bars' or request.num_steps != length):
         raise GenerationError(field, f'bridging sets the length ({length} steps); leave {field} out')
-    return length
+    return length, 'bridge_bars'
   if request.num_steps is not None:
-    return request.num_steps
+    return request.num_steps, 'num_steps'
   if request.num_bars is not None:
-    return _end_of_bar(request.num_bars, meters, steps_per_quarter)
+    return _end_of_bar(request.num_bars, meters, steps_per_quarter), 'num_bars'
   if request.melody is not None:
-    return request.melody.num_steps
+    return request.melody.num_steps, 'melody'
   if request.phrases:  # the piece ends with its last phrase
-    return _end_of_bar(sum(request.phrases), meters, steps_per_quarter)
-  return DEFAULT_STEPS
+    return _end_of_bar(sum(request.phrases), meters, steps_per_quarter), 'phrases'
+  return DEFAULT_STEPS, 'num_steps'
 
 
 def _end_of_bar(bar: int, meters, steps_per_quarter: int) -> int:
@@ -299,8 +309,6 @@ def assemble(request: Prepared, lowest: int, num_notes: int, steps_per_quarter: 
     request = dataclasses.replace(request, ending=Key(*request.ending))
   meters, tempos = _meter_and_tempo(request, steps_per_quarter)
   num_steps = _length(request, meters, steps_per_quarter)
-  if not 1 <= num_steps <= MAX_STEPS:
-    raise GenerationError('num_steps', f'must be in [1, {MAX_STEPS}], got {num_steps}')
   builder = Builder(num_steps, num_notes, lowest)
   if request.primer is not None:
     if request.primer.num_steps >= num_steps:

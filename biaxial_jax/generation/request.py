@@ -19,6 +19,7 @@ import re
 import typing
 from fractions import Fraction
 
+from biaxial_jax import values
 from biaxial_jax.errors import GenerationError
 from biaxial_jax.generation.constraints import MAX_STEPS
 from biaxial_jax.generation.sampler import MODES as SEARCH_MODES
@@ -29,6 +30,9 @@ MAX_SAMPLES = 4096
 MAX_PARTICLES = 4096
 MAX_PROPOSALS = 64
 MAX_SEED = 2**63 - 1
+MAX_EXPONENT = 1e6  # temperature and conservativity: far past where the output stops changing
+# MIDI writes a tempo as microseconds per quarter in 24 bits: 60e6 / (2**24 - 1) = 3.58 quarters a minute is the least.
+MIN_TEMPO, MAX_TEMPO = 4.0, 1000.0
 
 # How a flag reads its value: as absl's DEFINE_<kind> (a 'file' is a string naming a file that must exist; 'list' a
 # comma-separated list; 'npz' an .npz file with arrays mask and values).
@@ -126,19 +130,19 @@ class Request:
       'weights. A model with voices always sings four voices in their ranges, the melody as the soprano.', 'string')
 
   def __post_init__(self):
-    for name in ('num_steps', 'num_bars'):
-      _check_integer(name, getattr(self, name), 1, MAX_STEPS, optional=True)
-    _check_integer('max_notes', self.max_notes, 1, None, optional=True)
-    _check_integer('bridge_bars', self.bridge_bars, 0, 1000)
+    for name, high in (('num_steps', MAX_STEPS), ('num_bars', MAX_STEPS), ('max_notes', None)):
+      if getattr(self, name) is not None:
+        _set(self, name, values.integer(name, getattr(self, name), 1, high))
+    _set(self, 'bridge_bars', values.integer('bridge_bars', self.bridge_bars, 0, 1000))
     for name in ('allow_above_melody', 'form_harmony'):
-      if not isinstance(getattr(self, name), bool):
-        raise GenerationError(name, f'must be True or False, got {getattr(self, name)!r}')
-    if self.cadences is not None and not isinstance(self.cadences, bool):
-      raise GenerationError('cadences', f'must be True, False or None, got {self.cadences!r}')
+      _set(self, name, values.boolean(name, getattr(self, name)))
+    if self.cadences is not None:
+      _set(self, 'cadences', values.boolean('cadences', self.cadences))
     if self.num_steps is not None and self.num_bars is not None:
       raise GenerationError('num_bars', 'give num_steps or num_bars, not both')
-    if self.tempo is not None and not (_is_number(self.tempo) and 0 < self.tempo <= 1000):
-      raise GenerationError('tempo', f'must be in (0, 1000] quarter notes per minute, got {self.tempo!r}')
+    if self.tempo is not None:
+      _set(self, 'tempo', values.real('tempo', self.tempo, MIN_TEMPO, MAX_TEMPO,
+                                      what='a number of quarter notes per minute'))
     if self.key is not None and not isinstance(self.key, Key):
       try:
         object.__setattr__(self, 'key', Key.parse(self.key))
@@ -148,8 +152,6 @@ class Request:
                                           and isinstance(self.key.major, bool)):
       raise GenerationError('key', f'a Key needs a tonic pitch class in [0, 12) and major True or False, got '
                             f'{tuple(self.key)}')
-    _as_python(self, ('num_steps', 'num_bars', 'max_notes', 'bridge_bars'), int)
-    _as_python(self, ('tempo',), float)
     if self.phrases is not None:
       phrases = (self.phrases.split(',') if isinstance(self.phrases, str) else
                  self.phrases if isinstance(self.phrases, collections.abc.Iterable) else None)
@@ -195,19 +197,15 @@ class Controls:
 
   def __post_init__(self):
     for name in ('temperature', 'conservativity'):
-      value = getattr(self, name)
-      if not (_is_number(value) and math.isfinite(value) and value > 0):
-        raise GenerationError(name, f'must be a finite number > 0, got {value!r}')
-    _check_integer('num_samples', self.num_samples, 1, MAX_SAMPLES)
-    _check_integer('seed', self.seed, 0, MAX_SEED)
-    _check_integer('particles', self.particles, 1, MAX_PARTICLES, optional=True)
-    _check_integer('proposals', self.proposals, 1, MAX_PROPOSALS)
-    if not isinstance(self.adaptive, bool):
-      raise GenerationError('adaptive', f'must be True or False, got {self.adaptive!r}')
+      _set(self, name, values.real(name, getattr(self, name), 0, MAX_EXPONENT, above_low=True,
+                                   what='a finite number'))
+    for name, low, high in (('num_samples', 1, MAX_SAMPLES), ('seed', 0, MAX_SEED), ('proposals', 1, MAX_PROPOSALS)):
+      _set(self, name, values.integer(name, getattr(self, name), low, high))
+    if self.particles is not None:
+      _set(self, 'particles', values.integer('particles', self.particles, 1, MAX_PARTICLES))
+    _set(self, 'adaptive', values.boolean('adaptive', self.adaptive))
     if self.search not in SEARCH_MODES:
       raise GenerationError('search', f'must be one of {", ".join(SEARCH_MODES)}, got {self.search!r}')
-    _as_python(self, ('num_samples', 'seed', 'particles', 'proposals'), int)
-    _as_python(self, ('temperature', 'conservativity'), float)
 
 
 MAX_PICKUP = 64  # quarter notes: longer than any bar a score can have here
@@ -235,16 +233,8 @@ def _quarters(name: str, value) -> Fraction:
   return quarters
 
 
-def _as_python(value, names, kind):
-  """Numbers given as numpy scalars (np.int8, np.float32) become Python's, so that sizes computed from them
-  cannot overflow."""
-  for name in names:
-    if getattr(value, name) is not None:
-      object.__setattr__(value, name, kind(getattr(value, name)))
-
-
-def _is_number(value) -> bool:
-  return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def _set(value, name: str, checked):
+  object.__setattr__(value, name, checked)
 
 
 def _tune(value) -> int | str:
@@ -257,35 +247,20 @@ def _tune(value) -> int | str:
   raise GenerationError('tune', f'expected a tune number (its X: field) or part of its title, got {value!r}')
 
 
-def _check_integer(name: str, value, low: int, high: int | None, optional: bool = False):
-  if optional and value is None:
-    return
-  if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and low <= value and
-          (high is None or value <= high)):
-    bounds = f'>= {low}' if high is None else f'in [{low}, {high}]'
-    raise GenerationError(name, f'must be an integer {bounds}, got {value!r}')
-
-
 def _bars(item) -> int:
   """A phrase length in whole bars, from an int or its decimal digits."""
-  if isinstance(item, str) and item.strip().isascii() and item.strip().isdecimal():
-    item = int(item)
-  if not (isinstance(item, numbers.Integral) and not isinstance(item, bool) and 1 <= item <= 10_000):
-    raise GenerationError('phrases', f'expected phrase lengths in whole bars (1 to 10000) such as 2,2,2,2, got '
-                          f'{item!r}')
-  return int(item)
+  return values.integer('phrases', item, 1, 10_000, what='a phrase length in whole bars (2,2,2,2: four of 2)')
 
 
 def _motif_entry(item) -> tuple[int, int]:
   """A motif entry: a bar (from 1), or `(bar, semitones)`, or the text 'BAR' or 'BAR:+N'."""
   if isinstance(item, str):
     bar, _, shift = item.partition(':')
-    try:
-      item = (int(bar), int(shift or 0))
-    except ValueError:
-      raise GenerationError('motif_at', f'expected bars such as 1,5,13:+2, got {item!r}') from None
+    item = (bar, shift or 0)
   bar, transpose = item if isinstance(item, (tuple, list)) and len(item) == 2 else (item, 0)
-  if not (isinstance(bar, numbers.Integral) and not isinstance(bar, bool) and 1 <= bar <= 100_000 and
-          isinstance(transpose, numbers.Integral) and not isinstance(transpose, bool) and -127 <= transpose <= 127):
-    raise GenerationError('motif_at', f'expected bars from 1, or (bar, semitones) pairs, got {item!r}')
-  return int(bar), int(transpose)
+  try:
+    return (values.integer('motif_at', bar, 1, 100_000, what='a bar'),
+            values.integer('motif_at', transpose, -127, 127, what='a transposition in semitones'))
+  except GenerationError as e:
+    raise GenerationError('motif_at', f'expected bars such as 1,5,13:+2 (bar from 1, semitones), got '
+                          f'{item!r}: {e.message}') from None

@@ -8,12 +8,14 @@ network was never shown: the paper's "tunable parameters", to be judged by ear).
 
 from __future__ import annotations
 
-import math
 from typing import Mapping
 
 import numpy as np
 
+from biaxial_jax import values
 from biaxial_jax.errors import GenerationError
+
+MAX_WEIGHT = 1e6  # weights are normalized; a bound keeps their sum finite
 
 
 def parse(style: str | Mapping[str, float], known: tuple[str, ...]) -> dict[str, float]:
@@ -26,14 +28,9 @@ def parse(style: str | Mapping[str, float], known: tuple[str, ...]) -> dict[str,
     for part in style.split(','):
       name, sep, weight = part.partition(':')
       name = name.strip()
-      try:
-        value = float(weight) if sep else 1.0
-      except ValueError:
-        raise GenerationError('style', f'{part.strip()!r}: the weight is not a number (expected name or '
-                                       'name:weight, such as chorale:0.7,classical:0.3)') from None
       if name in weights:
         raise GenerationError('style', f'{name!r} is named twice')
-      weights[name] = value
+      weights[name] = weight if sep else 1.0
   elif isinstance(style, Mapping):
     weights = dict(style)
   else:
@@ -41,8 +38,7 @@ def parse(style: str | Mapping[str, float], known: tuple[str, ...]) -> dict[str,
   for name, value in weights.items():
     if name not in known:
       raise GenerationError('style', f'{name!r} is not a style of this model (it knows {", ".join(known)})')
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-      raise GenerationError('style', f'the weight of {name} must be a finite number >= 0, got {value!r}')
+    weights[name] = values.real('style', value, 0, MAX_WEIGHT, what=f'the weight of {name}: a finite number')
   total = sum(weights.values())
   if total <= 0:
     raise GenerationError('style', 'the weights sum to 0: give at least one style a weight > 0')

@@ -20,8 +20,8 @@ from mido.midifiles.meta import KeySignatureError
 import numpy as np
 
 from biaxial_jax.music.files import atomic_path
-from biaxial_jax.music.piece import (ARTICULATE, PLAY, RANGE_POLICIES, Key, MidiReadError, Piece, RangePolicy, ReadStats,
-                                    Tempo, TimeSignature, roll_from_notes, velocity_from_notes)
+from biaxial_jax.music.piece import (ARTICULATE, PLAY, RANGE_POLICIES, Grid, Key, MidiReadError, Piece, RangePolicy,
+                                    ReadStats, Tempo, TimeSignature, roll_from_notes, velocity_from_notes)
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0 as mido does
 STEPS_PER_BYTE = 256  # longest roll per byte of file: roll memory is at most 256 * 2 * num_notes bytes per file byte
@@ -35,7 +35,7 @@ def _to_step(tick: int, ticks_per_quarter: int, steps_per_quarter: int) -> int:
 
 def _open_midi(path, max_bytes: int) -> mido.MidiFile:
   if not os.path.isfile(path):
-    raise MidiReadError(f'{path}: no such file')
+    raise MidiReadError(f'{path}: {"not a regular file" if os.path.exists(path) else "no such file"}')
   size = os.path.getsize(path)
   if size == 0:
     raise MidiReadError(f'{path}: the file is empty')
@@ -115,10 +115,10 @@ def _lenient_key_signatures():
     specs[0x59] = strict
 
 
-def read_midi_with_stats(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78,
-                         steps_per_quarter: int = 4, out_of_range: RangePolicy = 'fold',
+def read_midi_with_stats(path: str | os.PathLike, *, grid: Grid = Grid(), out_of_range: RangePolicy = 'fold',
                          max_steps: int = 200_000, max_bytes: int = MAX_BYTES) -> tuple[Piece, ReadStats]:
   """Reads a MIDI file into a `Piece` (see `read_midi`) and says what was changed on the way."""
+  lowest, num_notes, steps_per_quarter = grid
   if out_of_range not in RANGE_POLICIES:
     raise ValueError(f'out_of_range must be one of {RANGE_POLICIES}, got {out_of_range!r}')
   if not 0 <= lowest <= 127 or num_notes < 1 or lowest + num_notes - 1 > 127:
@@ -205,16 +205,15 @@ def _first_key(keys: dict) -> Key | None:
   return Key.parse(name[:-1] + ' minor' if name.endswith('m') else name)
 
 
-def read_midi(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-              out_of_range: RangePolicy = 'fold', max_steps: int = 200_000, max_bytes: int = MAX_BYTES) -> Piece:
+def read_midi(path: str | os.PathLike, *, grid: Grid = Grid(), out_of_range: RangePolicy = 'fold',
+              max_steps: int = 200_000, max_bytes: int = MAX_BYTES) -> Piece:
   """Reads a MIDI file (type 0, 1 or 2) into a `Piece`, with its note-on velocities as `piece.velocity` unless
   every note is struck alike (a writer's default velocity says nothing about dynamics).
 
   Args:
     path: the MIDI file.
-    lowest: MIDI note number of the roll's first note, in [0, 127].
-    num_notes: notes in the roll; `lowest + num_notes - 1` is at most 127.
-    steps_per_quarter: grid steps per quarter note (4: sixteenth notes).
+    grid: the roll's notes (`lowest` in [0, 127], `lowest + num_notes - 1` at most 127) and grid steps per quarter
+      note (4: sixteenth notes).
     out_of_range: what to do with a note outside the range: 'fold' moves it by whole octaves into the range (or
       drops it when the range is under an octave), 'drop' leaves it out, 'error' raises. A warning counts changes;
       `read_midi_with_stats` returns the counts.
@@ -228,11 +227,11 @@ def read_midi(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78,
       file with a length reads as silence), only drum notes, no note in
       range, or a meter that does not fit the grid. The message names the file.
   """
-  piece, stats = read_midi_with_stats(path, lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter,
-                                      out_of_range=out_of_range, max_steps=max_steps, max_bytes=max_bytes)
+  piece, stats = read_midi_with_stats(path, grid=grid, out_of_range=out_of_range, max_steps=max_steps,
+                                      max_bytes=max_bytes)
   if stats.folded or stats.dropped:
     warnings.warn(f'{path}: {stats.folded} notes folded by octaves and {stats.dropped} dropped to fit MIDI '
-                  f'{lowest}..{lowest + num_notes - 1}', stacklevel=2)
+                  f'{grid.lowest}..{grid.lowest + grid.num_notes - 1}', stacklevel=2)
   if stats.unterminated:
     warnings.warn(f'{path}: {stats.unterminated} notes are never turned off; they are held to the end of their '
                   'track', stacklevel=2)

@@ -9,24 +9,22 @@ ends).
 from __future__ import annotations
 
 import os
+import warnings
 from fractions import Fraction
 
 import numpy as np
 
-from music21 import articulations, converter, expressions, key as m21key, meter, stream, tempo as m21tempo
+from music21 import articulations, expressions, key as m21key, meter, stream, tempo as m21tempo
 
-from biaxial_jax.music import abc, dynamics, voices as voices_lib
+from biaxial_jax.music import abc, dynamics, score_files, voices as voices_lib
 from biaxial_jax.errors import GenerationError
 from biaxial_jax.music.inputs import with_pickup
 from biaxial_jax.music.midi import read_midi
-from biaxial_jax.music.piece import (BiaxialError, Key, Piece, RangePolicy, Tempo, TimeSignature, roll_from_notes,
-                                     time_signature_for_steps, velocity_from_notes)
+from biaxial_jax.music.piece import (Grid, Key, Piece, RangePolicy, Tempo, TimeSignature,
+                                     roll_from_notes, time_signature_for_steps, velocity_from_notes)
 
 SCORE_EXTENSIONS = ('.musicxml', '.mxl', '.xml', '.abc', '.krn')
-
-
-class ScoreReadError(BiaxialError):
-  """A score file that cannot be turned into a `Piece`; the message names the file."""
+ScoreReadError = score_files.ScoreReadError
 
 
 def _to_step(quarters, steps_per_quarter) -> int:
@@ -59,11 +57,38 @@ def _tied_notes(part) -> list[tuple[Fraction, Fraction, int, bool]]:
   return out + [tuple(note) for note in held.values()]
 
 
-def score_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-                   out_of_range: RangePolicy = 'fold', vocal: bool = False, mode_named: bool = True,
-                   phrase_lines: tuple[Fraction, ...] = ()) -> Piece:
-  """A music21 score (all parts merged) as a `Piece`: tied notes joined, pickup bar and meter changes kept, its key
-  (`_notated_key`; `mode_named` False: the notation's mode is not to be trusted, as in an ABC `K:D`), its phrase ends
+def _on_grid(notes, steps_per_quarter: int) -> tuple[list[list], int]:
+  """A part's notes (`_tied_notes`) as `[start_step, end_step, midi, phrase_mark, start]`, and how many found no
+  room. A note that rounds to no length (a grace note; a tuplet finer than the grid) takes its step from the notes
+  that end where it starts (several in a row, a step each, in order), or from a rest there; where those notes are
+  too short to give one, it finds no room."""
+  spans = [[_to_step(start, steps_per_quarter), _to_step(end, steps_per_quarter), midi, mark, start]
+           for start, end, midi, mark in notes]
+  timed = [span for span in spans if span[1] > span[0]]
+  untimed: dict[int, list[list]] = {}
+  for span in spans:
+    if span[1] <= span[0]:
+      untimed.setdefault(span[0], []).append(span)
+  lost = 0
+  for anchor, group in sorted(untimed.items()):
+    k, first = len(group), anchor - len(group)
+    before = [span for span in timed if span[1] == anchor]
+    blocked = any(span[0] < anchor and span[1] > first for span in timed if span[1] != anchor)
+    if first < 0 or blocked or any(span[1] - span[0] <= k for span in before):
+      lost += k
+      continue
+    for span in before:
+      span[1] = first
+    for i, span in enumerate(group):
+      span[0], span[1] = first + i, first + i + 1
+      timed.append(span)
+  return timed, lost
+
+
+def score_to_piece(score, identifier: str, *, grid: Grid = Grid(), out_of_range: RangePolicy = 'fold',
+                   vocal: bool = False, mode_named: bool = True, phrase_lines: tuple[Fraction, ...] = ()) -> Piece:
+  """A music21 score (all parts merged) as a `Piece` on `grid`: tied notes joined, pickup bar and meter changes kept,
+  its key (`_notated_key`; `mode_named` False: the notation's mode is not to be trusted, as in an ABC `K:D`), its phrase ends
   (where notes marked with a fermata or a breath mark end, else the ends of `phrase_lines`, offsets in quarters,
   each moved back to the end of the last note before it; None when nothing marks them) and, where it has dynamic
   markings, velocities from them (`music.dynamics`).
@@ -78,17 +103,25 @@ def score_to_piece(score, identifier: str, *, lowest: int = 24, num_notes: int =
     parts = vocal_parts
   else:
     vocal_parts = None
+  lowest, num_notes, steps_per_quarter = grid
   notes, fermata_ends, strikes, sung = [], set(), [], []
   marked = dynamics.has_dynamics(score)
+  lost = 0
   for voice, part in enumerate(parts):
     velocity = dynamics.part_velocity(part, score) if marked else None
-    for start, end, midi, fermata in _tied_notes(part):
-      notes.append((_to_step(start, steps_per_quarter), _to_step(end, steps_per_quarter), midi))
+    placed, part_lost = _on_grid(_tied_notes(part), steps_per_quarter)
+    lost += part_lost
+    for first, last, midi, fermata, start in placed:
+      notes.append((first, last, midi))
       sung.append(voice)
       if fermata:
-        fermata_ends.add(notes[-1][1])
+        fermata_ends.add(last)
       if marked:
-        strikes.append((notes[-1][0], midi, velocity(start)))
+        strikes.append((first, midi, velocity(start)))
+  if lost:
+    warnings.warn(f'{identifier}: {lost} note{"s" if lost > 1 else ""} shorter than the grid of {steps_per_quarter} '
+                  'steps per quarter (grace notes, tuplets) found no room beside the notes before them and '
+                  f'{"are" if lost > 1 else "is"} left out', stacklevel=2)
   roll, _ = roll_from_notes(notes, lowest=lowest, num_notes=num_notes, out_of_range=out_of_range)
   velocities = velocity_from_notes(strikes, roll, lowest=lowest, out_of_range=out_of_range) if marked else None
   voices = None
@@ -198,48 +231,43 @@ def _meters(part, steps_per_quarter: int) -> tuple[TimeSignature, ...]:
   return meters
 
 
-def read_score(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-               out_of_range: RangePolicy = 'fold', tune: int | str | None = None) -> Piece:
+def read_score(path: str | os.PathLike, *, grid: Grid = Grid(), out_of_range: RangePolicy = 'fold',
+               tune: int | str | None = None) -> Piece:
   """A score file music21 can parse (MusicXML, compressed MusicXML, ABC, Humdrum ...) as a `Piece`, all parts merged.
   Of a file holding several tunes (an ABC tunebook, an opus), the one `tune` names (`music.abc.choose`: its number
   or part of its title; `abc.TuneError` listing them where that is ambiguous); an ABC tune's lines mark its phrases
   where nothing else does. `ScoreReadError` naming the file otherwise."""
   path = os.fspath(path)
   name = os.path.basename(path)
-  grid = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
+  on_grid = dict(grid=grid, out_of_range=out_of_range)
   try:
     if path.lower().endswith('.abc'):
-      with open(path, 'rb') as f:
-        raw = f.read()
-      try:
-        text = raw.decode('utf-8')
-      except UnicodeDecodeError:
-        text = raw.decode('latin-1')  # older tunebooks (the Essen collection among them)
+      text = score_files.decode(score_files.read_bytes(path))
+      score_files.check_text_meters(text, path, r'^M:\s*(\d+)\s*/\s*(\d+)')
       chosen = abc.choose(abc.tunes(text), tune, path)
       return score_to_piece(chosen.score(), name if chosen.number is None else f'{name}#{chosen.number}',
-                            mode_named=chosen.mode_named, phrase_lines=chosen.line_ends(), **grid)
-    score = converter.parse(path)
+                            mode_named=chosen.mode_named, phrase_lines=chosen.line_ends(), **on_grid)
+    score = score_files.parse(path)
     if isinstance(score, stream.Opus):
       book = [abc.Tune(s.metadata.number if s.metadata else None, s.metadata.title if s.metadata else '', '')
               for s in score.scores]
       score = score.scores[book.index(abc.choose(book, tune, path))]
     elif tune not in (None, 1):
       raise abc.TuneError(f'{path}: holds one tune; tune {tune!r} asks for another')
-    return score_to_piece(score, name, **grid)
-  except abc.TuneError:
+    return score_to_piece(score, name, **on_grid)
+  except (abc.TuneError, ScoreReadError):
     raise
   except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on damaged files
     raise ScoreReadError(f'{path}: not a readable score ({type(e).__name__}: {str(e)[:200]})') from None
 
 
-def stream_to_piece(s, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-                    out_of_range: RangePolicy = 'fold') -> Piece:
+def stream_to_piece(s, *, grid: Grid = Grid(), out_of_range: RangePolicy = 'fold') -> Piece:
   """A music21 stream (a score, a part, or notes) as a `Piece`; `ScoreReadError` when it holds nothing usable."""
   try:
     if not isinstance(s, stream.Score):
       s = stream.Score([s if isinstance(s, stream.Part) else stream.Part(s.flatten().notesAndRests)])
-    return score_to_piece(s, s.metadata.title if s.metadata and s.metadata.title else 'stream', lowest=lowest,
-                          num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
+    return score_to_piece(s, s.metadata.title if s.metadata and s.metadata.title else 'stream', grid=grid,
+                          out_of_range=out_of_range)
   except Exception as e:  # pylint: disable=broad-except  # music21 raises many types on odd streams
     raise ScoreReadError(f'a music21 {type(s).__name__}: not usable as a piece ({type(e).__name__}: '
                          f'{str(e)[:200]})') from None
@@ -257,17 +285,19 @@ def is_midi(path: str | os.PathLike) -> bool:
   return not head and os.fspath(path).lower().endswith(('.mid', '.midi', '.rmi'))
 
 
-def read_piece(path: str | os.PathLike, *, lowest: int = 24, num_notes: int = 78, steps_per_quarter: int = 4,
-               out_of_range: RangePolicy = 'fold', tune: int | str | None = None) -> Piece:
+def read_piece(path: str | os.PathLike, *, grid: Grid = Grid(), out_of_range: RangePolicy = 'fold',
+               tune: int | str | None = None) -> Piece:
   """MIDI or a score, by content and extension (see the module docstring; `tune` as in `read_score`, for a score);
   the package's own error naming the file otherwise."""
-  kwargs = dict(lowest=lowest, num_notes=num_notes, steps_per_quarter=steps_per_quarter, out_of_range=out_of_range)
+  kwargs = dict(grid=grid, out_of_range=out_of_range)
+  if not os.path.exists(path):
+    raise ScoreReadError(f'{path}: no such file')
+  if not os.path.isfile(path):  # a FIFO would block the first read
+    raise ScoreReadError(f'{path}: not a regular file')
   if is_midi(path):
     if tune not in (None, 1):
       raise abc.TuneError(f'{path}: a MIDI file holds one tune; tune {tune!r} asks for another')
     return read_midi(path, **kwargs)
-  if not os.path.isfile(path):
-    raise ScoreReadError(f'{path}: no such file')
   if not os.fspath(path).lower().endswith(SCORE_EXTENSIONS):
     raise ScoreReadError(f'{path}: neither a MIDI file nor a score ({", ".join(SCORE_EXTENSIONS)})')
   return read_score(path, tune=tune, **kwargs)
