@@ -14,10 +14,12 @@ import tempfile
 import zipfile
 from collections.abc import Mapping
 
+import jax
 from absl import flags
 
 from biaxial_jax.errors import BiaxialError, ConfigError
 from biaxial_jax.generation.constraints import MAX_STEPS
+from biaxial_jax.music.corpus import cache_dir
 from biaxial_jax.music.files import read_npz
 
 
@@ -33,6 +35,16 @@ def full_disk_is_one_line(main):
         raise
       fail(f'{e.filename or "writing"}: the disk is full ({e.strerror}); the files written before are whole', code=1)
   return guarded
+
+
+def compile_once_per_machine():
+  """A script's choice, for its process: jax keeps what it compiles on disk (`$JAX_COMPILATION_CACHE_DIR` where set,
+  else `compilations` in the package's cache folder, `~/.cache/biaxial_jax`), so that the next run of the same model
+  on the same shapes loads the compiled sampler or train step instead of compiling it again."""
+  if not os.environ.get('JAX_COMPILATION_CACHE_DIR'):
+    jax.config.update('jax_compilation_cache_dir', os.path.join(cache_dir(), 'compilations'))
+  # Also the hundred small functions (under jax's default of 1 s each) that a run compiles: together seconds.
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
 
 
 def fail(message: str, code: int = 2):

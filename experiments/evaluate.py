@@ -83,6 +83,7 @@ def main(argv):
       cli.fail(f'--output_dir: {os.path.join(_OUTPUT_DIR.value, existing[0])} exists; pass --overwrite or another '
                '--output_dir')
   cli.quiet_library_logs()
+  cli.compile_once_per_machine()
 
   try:
     composer = load_checkpoint(_CHECKPOINT.value, best=_BEST.value)

@@ -60,6 +60,7 @@ def main(argv):
     cli.fail_with(e, flag_names())
   cli.writable_dir('--output_dir', _OUTPUT_DIR.value)
   cli.quiet_library_logs()
+  cli.compile_once_per_machine()
 
   try:
     composer = load_checkpoint(_CHECKPOINT.value, best=_BEST.value)

@@ -54,6 +54,7 @@ def main(argv):
     cli.fail_with(e, code=2)
 
   cli.quiet_library_logs()
+  cli.compile_once_per_machine()
   try:
     host_memory.keep_freed_memory()  # this script's choice, before XLA's threads first allocate (host_memory)
     import jax  # pylint: disable=import-outside-toplevel  # after flag checks: a typo costs no jax start-up

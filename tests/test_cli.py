@@ -126,3 +126,14 @@ def test_a_config_file_that_does_not_work_is_one_line(tmp_path, text, message):
   lines = result.stderr.strip().splitlines()
   assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith('error: --config: '), result.stderr
   assert re.search(message, lines[0]), lines[0]
+
+
+def test_scripts_keep_what_they_compile_in_the_package_cache(tmp_path):
+  """A second run of a script loads its compiled functions (small ones too) from `compilations` in the cache."""
+  program = ('import jax, jax.numpy as jnp\nfrom biaxial_jax import cli\ncli.compile_once_per_machine()\n'
+             'print(jax.jit(lambda x: jnp.sin(x) * 2)(jnp.arange(3.0)).sum())\n')
+  env = {k: v for k, v in os.environ.items() if k != 'JAX_COMPILATION_CACHE_DIR'}
+  env.update(BIAXIAL_JAX_CACHE=str(tmp_path), PYTHONPATH=ROOT)
+  result = subprocess.run([sys.executable, '-c', program], capture_output=True, text=True, env=env, timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert os.listdir(tmp_path / 'compilations')  # the jitted function, though it compiled in milliseconds

@@ -185,11 +185,15 @@ def met(play_BxN, target_B, lowest: int, arrival_B=None):
 def unmet(roll: np.ndarray, targets_T: np.ndarray, lowest: int, beat_T: np.ndarray) -> list[int]:
   """Steps of a sampled roll whose chord misses its target (`beat_T`: whether each step starts a beat; targets fall
   on beats)."""
-  play_TxN = roll[..., PLAY] > 0
-  beat_play, arrived = np.zeros((1, play_TxN.shape[1]), bool), np.full(1, NO_BASS)
-  missed = []
-  for t in np.flatnonzero(beat_T):
-    beat_play, arrived = (np.asarray(x) for x in arrival(beat_play, arrived, play_TxN[t:t + 1], True, lowest))
-    if targets_T[t] != NONE and not bool(met(play_TxN[t:t + 1], targets_T[t:t + 1], lowest, arrived)[0]):
-      missed.append(int(t))
-  return missed
+  beats = np.flatnonzero(beat_T)
+  if not beats.size:
+    return []
+  # `arrival` over the beats at once: each beat's chord came from the bass of the beat before its last change.
+  play_KxN = roll[beats, :, PLAY] > 0
+  last_KxN = np.concatenate([np.zeros_like(play_KxN[:1]), play_KxN[:-1]])
+  changed_K = (play_KxN != last_KxN).any(axis=-1)
+  last_change_K = np.maximum.accumulate(np.where(changed_K, np.arange(len(beats)), -1))
+  bass_before_K = np.asarray(bass_of(last_KxN, lowest))
+  arrived_K = np.where(last_change_K >= 0, bass_before_K[np.maximum(last_change_K, 0)], NO_BASS)
+  ok_K = np.asarray(met(play_KxN, targets_T[beats], lowest, arrived_K))
+  return [int(t) for t, ok in zip(beats, ok_K) if targets_T[t] != NONE and not ok]
