@@ -34,6 +34,7 @@ class BiaxialLSTM(nnx.Module):
   def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs | None = None, params: model.Params | None = None):
     if (rngs is None) == (params is None):
       raise ValueError('give rngs (fresh parameters) or params (existing ones), not both')
+    config.validate()  # a ConfigError naming the field (time_sizes=(0,) divided by zero in the initializer)
     self.config = config
     tree = params if params is not None else model.init_params(rngs.params(), config)
     expected = jax.tree.map(jnp.shape, jax.eval_shape(functools.partial(model.init_params, config=config),

@@ -8,10 +8,13 @@ import zipfile
 
 import numpy as np
 import pytest
+from flax import nnx
+from music21 import note, stream, tempo
 
 import biaxial_jax as bj
 from biaxial_jax.checkpoint import CheckpointError
-from biaxial_jax.config import Config
+from biaxial_jax.config import Config, ModelConfig
+from biaxial_jax.flax_module import BiaxialLSTM
 from biaxial_jax.music import files
 
 BACH = os.path.join(os.path.dirname(bj.__file__), 'pretrained', 'bach')
@@ -98,3 +101,22 @@ def test_a_length_over_the_limit_names_what_set_it(shipped_bach):
   with pytest.raises(bj.GenerationError, match='the phrases would be 160,000 steps long') as raised:
     shipped_bach.constraints(bj.Request(phrases=(5000, 5000)))
   assert raised.value.field == 'phrases'
+
+
+def test_a_tempo_is_one_midi_can_hold(tmp_path):
+  for qpm in (1.0, 3.0, 1e-300, float('nan'), 1e9):
+    with pytest.raises(ValueError, match='what MIDI can hold'):
+      bj.Tempo(0, qpm)
+  slow = stream.Score([stream.Part([tempo.MetronomeMark(number=1), note.Note('C4', quarterLength=4)])])
+  path = slow.write('musicxml', fp=str(tmp_path / 'slow.musicxml'))
+  with pytest.raises(bj.BiaxialError, match='slow.musicxml: .*what MIDI can hold'):
+    bj.read_piece(path)
+
+
+@pytest.mark.parametrize('fields, field', [(dict(time_sizes=(0,)), 'model.time_sizes'),
+                                           (dict(note_sizes=()), 'model.note_sizes'),
+                                           (dict(dropout=2.0), 'model.dropout')])
+def test_the_flax_module_checks_its_config(fields, field):
+  with pytest.raises(bj.ConfigError) as raised:
+    BiaxialLSTM(ModelConfig(**fields), rngs=nnx.Rngs(params=0))
+  assert raised.value.field == field

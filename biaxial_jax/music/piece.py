@@ -75,15 +75,20 @@ class TimeSignature:
 
 @dataclasses.dataclass(frozen=True)
 class Tempo:
-  """A tempo of `qpm` quarter notes per minute (in (0, 6e7]) from grid step `step` on."""
+  """A tempo of `qpm` quarter notes per minute from grid step `step` on: one a MIDI file can hold, whose tempo is
+  microseconds per quarter in 24 bits (`MIN_QPM` = 60e6 / (2**24 - 1), about 3.58, up to 6e7)."""
   step: int
   qpm: float
 
   def __post_init__(self):
     if self.step < 0:
       raise ValueError(f'tempo step must be >= 0, got {self.step}')
-    if not 0 < self.qpm <= 6e7:
-      raise ValueError(f'tempo must be in (0, 6e7] quarter notes per minute, got {self.qpm}')
+    if not MIN_QPM <= self.qpm <= 6e7:
+      raise ValueError(f'tempo must be in [{MIN_QPM:.4g}, 6e7] quarter notes per minute (what MIDI can hold), got '
+                       f'{self.qpm}')
+
+
+MIN_QPM = 60e6 / (2**24 - 1)
 
 
 def time_signature_for_steps(num_steps: int, steps_per_quarter: int) -> TimeSignature | None:
