@@ -9,6 +9,6 @@ fi
 stamp="$VIRTUAL_ENV/.biaxial_jax-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   python -m pip install --quiet --upgrade pip
-  python -m pip install --quiet -e ".[test]"
+  python -m pip install --quiet -e ".[test,studio]"
   touch "$stamp"
 fi
