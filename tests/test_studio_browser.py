@@ -16,6 +16,7 @@ if not (CHROMIUM and DRIVER):
               allow_module_level=True)
 
 from selenium.webdriver.common.action_chains import ActionChains  # pylint: disable=wrong-import-position
+from selenium.common.exceptions import WebDriverException  # pylint: disable=wrong-import-position
 from selenium.webdriver.common.by import By  # pylint: disable=wrong-import-position
 from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=wrong-import-position
 from werkzeug.serving import make_server  # pylint: disable=wrong-import-position
@@ -43,7 +44,10 @@ def browser():
   options.binary_location = CHROMIUM
   for argument in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--window-size=1400,1000'):
     options.add_argument(argument)
-  driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=options)
+  try:
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=options)
+  except WebDriverException as e:  # installed but unable to start here (no display libraries, a sandbox)
+    pytest.skip(f'Chromium does not start: {str(e).splitlines()[0][:200]}')
   yield driver
   driver.quit()
 

@@ -10,11 +10,12 @@
   POST /api/jobs/<id>/cancel      cancels a queued job; a running one ends and its result is dropped
   GET  /api/versions/<id>/<file>  `score.musicxml` or `music.mid` of a version
 
-The POST routes answer when the music is ready: JSON with `version`, `musicxml` (text), `midi` (base64), `svg`
-(the engraved score, pages joined, where Verovio is installed), `notes` (start, end in steps, pitch, given), `steps`,
-`bars` (the first step of bar 0, a pickup, empty where there is none, then of bars 1, 2, ...). With `?wait=0` they answer at once with the job (`job`), whose result
-`GET /api/jobs/<id>` gives when done. A mistake is HTTP 400 with `{"error": "<field>: <what is wrong>"}`; a full
-queue 503; the server keeps serving.
+The POST routes answer when the music is ready: JSON with `version`, `parent`, `musicxml` (text), `midi` (base64),
+`svg` (the engraved score, pages joined, where Verovio is installed), `notes` (start, end in steps, pitch, given),
+`steps`, `bars` (where bar 0, a pickup, empty where there is none, then bars 1, 2, ... start) and `key`. With
+`?wait=0` they answer at once with the job (`job`), whose result `GET /api/jobs/<id>` gives when done. A mistake is
+HTTP 400 with `{"error": "<field>: <what is wrong>"}`; an upload over the limit 413, a full queue 503; the server
+keeps serving.
 """
 
 from __future__ import annotations
