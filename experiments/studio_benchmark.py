@@ -4,7 +4,7 @@ r"""Times the studio over HTTP against 127.0.0.1 and loads it: the figures of BU
 
 Serves the studio in this process, then: a harmonization of --melody (default: an Essen tune of 8 bars) twice (the
 first compiles), two bars of it drawn again twice, and --requests small compositions sent --concurrency at a time,
-with the server's resident memory before and after them.
+with the server's resident memory before them (after as many to compile their shapes) and after.
 """
 
 import concurrent.futures
@@ -78,10 +78,13 @@ def main(argv):
     status, _, seconds = _post(f'{base}/regenerate', {'version': version, 'first_bar': '2', 'last_bar': '3',
                                                       'seed': str(len(rows))})
     rows.append((label, status, seconds))
-  before = _resident_mb()
+  def compose(i):
+    return _post(f'{base}/compose', {'num_bars': '2', 'seed': str(i)})
+
   with concurrent.futures.ThreadPoolExecutor(_CONCURRENCY.value) as pool:
-    answers = list(pool.map(lambda i: _post(f'{base}/compose', {'num_bars': '2', 'seed': str(i)}),
-                            range(_REQUESTS.value)))
+    list(pool.map(compose, range(-_CONCURRENCY.value, 0)))  # compiles the composition's shapes first
+    before = _resident_mb()
+    answers = list(pool.map(compose, range(_REQUESTS.value)))
   after = _resident_mb()
   server.shutdown()
   for label, status, seconds in rows:
