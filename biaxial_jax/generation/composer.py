@@ -32,7 +32,7 @@ from biaxial_jax.generation.request import Controls, Request
 from biaxial_jax.music.melodies import top_voice
 from biaxial_jax.music import abc, inputs, scores, structure
 from biaxial_jax.analysis.harmony import beat_onsets
-from biaxial_jax.music.piece import PLAY, BiaxialError, Grid, Key, Piece
+from biaxial_jax.music.piece import PLAY, BiaxialError, Grid, Key, Piece, ReadNote
 
 DEFAULT_PARTICLES = 32  # per sample, wherever constraints weigh the particles (or best-of / beam search asks)
 # steps x samples x particles x notes: the sampler holds about 12 bytes a cell at its peak (4,096 particles x 6,000
@@ -168,9 +168,13 @@ class Composer:
     meter and pickup where it sets the meter (`inputs.prepare`); what was changed goes to `changes`, with what
     reading it warned of (notes folded into range, grace notes with no room)."""
     with warnings.catch_warnings(record=True) as warned:
-      warnings.simplefilter('always', UserWarning)
+      warnings.simplefilter('always', ReadNote)
       piece = self._piece(field, given, out_of_range, tune if meter_source else None)
-    changes.extend(f'{what}: {w.message}' for w in warned if issubclass(w.category, UserWarning))
+    for w in warned:
+      if issubclass(w.category, ReadNote):
+        changes.append(f'{what}: {w.message}')
+      else:  # another library's warning, shown as it would have been
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     try:
       piece, changed = inputs.prepare(piece, what, trim_start=meter_source, meter=meter if meter_source else None,
                                       pickup=pickup if meter_source else None)

@@ -21,7 +21,7 @@ import numpy as np
 
 from biaxial_jax.music.files import atomic_path
 from biaxial_jax.music.piece import (ARTICULATE, PLAY, RANGE_POLICIES, Grid, Key, MidiReadError, Piece, RangePolicy,
-                                    ReadStats, Tempo, TimeSignature, roll_from_notes, velocity_from_notes)
+                                    ReadNote, ReadStats, Tempo, TimeSignature, roll_from_notes, velocity_from_notes)
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0 as mido does
 STEPS_PER_BYTE = 256  # longest roll per byte of file: roll memory is at most 256 * 2 * num_notes bytes per file byte
@@ -230,11 +230,11 @@ def read_midi(path: str | os.PathLike, *, grid: Grid = Grid(), out_of_range: Ran
   piece, stats = read_midi_with_stats(path, grid=grid, out_of_range=out_of_range, max_steps=max_steps,
                                       max_bytes=max_bytes)
   if stats.folded or stats.dropped:
-    warnings.warn(f'{path}: {stats.folded} notes folded by octaves and {stats.dropped} dropped to fit MIDI '
-                  f'{grid.lowest}..{grid.lowest + grid.num_notes - 1}', stacklevel=2)
+    warnings.warn(ReadNote(f'{path}: {stats.folded} notes folded by octaves and {stats.dropped} dropped to fit '
+                           f'MIDI {grid.lowest}..{grid.lowest + grid.num_notes - 1}'), stacklevel=2)
   if stats.unterminated:
-    warnings.warn(f'{path}: {stats.unterminated} notes are never turned off; they are held to the end of their '
-                  'track', stacklevel=2)
+    warnings.warn(ReadNote(f'{path}: {stats.unterminated} notes are never turned off; they are held to the end of '
+                           'their track'), stacklevel=2)
   return piece
 
 

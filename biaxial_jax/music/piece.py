@@ -43,6 +43,11 @@ class Grid(typing.NamedTuple):
     return f'{self.num_notes} notes from MIDI {self.lowest} at {self.steps_per_quarter} steps per quarter'
 
 
+class ReadNote(UserWarning):
+  """What reading a file changed that the user should hear of (notes folded into range, notes with no room on the
+  grid); `Composer` passes these on as `Generation.changes`."""
+
+
 STYLE_NAME = re.compile(r'[A-Za-z0-9_-]{1,64}')
 
 

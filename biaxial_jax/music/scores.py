@@ -20,7 +20,7 @@ from biaxial_jax.music import abc, dynamics, score_files, voices as voices_lib
 from biaxial_jax.errors import GenerationError
 from biaxial_jax.music.inputs import with_pickup
 from biaxial_jax.music.midi import read_midi
-from biaxial_jax.music.piece import (Grid, Key, Piece, RangePolicy, Tempo, TimeSignature,
+from biaxial_jax.music.piece import (Grid, Key, Piece, RangePolicy, ReadNote, Tempo, TimeSignature,
                                      roll_from_notes, time_signature_for_steps, velocity_from_notes)
 
 SCORE_EXTENSIONS = ('.musicxml', '.mxl', '.xml', '.abc', '.krn')
@@ -119,9 +119,9 @@ def score_to_piece(score, identifier: str, *, grid: Grid = Grid(), out_of_range:
       if marked:
         strikes.append((first, midi, velocity(start)))
   if lost:
-    warnings.warn(f'{identifier}: {lost} note{"s" if lost > 1 else ""} shorter than the grid of {steps_per_quarter} '
-                  'steps per quarter (grace notes, tuplets) found no room beside the notes before them and '
-                  f'{"are" if lost > 1 else "is"} left out', stacklevel=2)
+    warnings.warn(ReadNote(f'{identifier}: {lost} note{"s" if lost > 1 else ""} shorter than the grid of '
+                           f'{steps_per_quarter} steps per quarter (grace notes, tuplets) found no room beside the '
+                           f'notes before them and {"are" if lost > 1 else "is"} left out'), stacklevel=2)
   roll, _ = roll_from_notes(notes, lowest=lowest, num_notes=num_notes, out_of_range=out_of_range)
   velocities = velocity_from_notes(strikes, roll, lowest=lowest, out_of_range=out_of_range) if marked else None
   voices = None
