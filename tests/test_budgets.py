@@ -101,6 +101,8 @@ def test_a_length_over_the_limit_names_what_set_it(shipped_bach):
   with pytest.raises(bj.GenerationError, match='the phrases would be 160,000 steps long') as raised:
     shipped_bach.constraints(bj.Request(phrases=(5000, 5000)))
   assert raised.value.field == 'phrases'
+  with pytest.raises(bj.GenerationError, match='phrases: 10,000,000 bars in all'):
+    bj.Request(phrases=(10_000,) * 1000)  # refused before any bar line is laid out
 
 
 def test_a_tempo_is_one_midi_can_hold(tmp_path):

@@ -158,6 +158,8 @@ class Request:
       object.__setattr__(self, 'phrases', None if phrases is None else tuple(_bars(p) for p in phrases))
       if not self.phrases:
         raise GenerationError('phrases', f'expected phrase lengths in whole bars such as 2,2,2,2, got {phrases!r}')
+      if sum(self.phrases) > MAX_STEPS:  # a bar is at least a step: checked before bar lines are laid out
+        raise GenerationError('phrases', f'{sum(self.phrases):,} bars in all; at most {MAX_STEPS:,} are generated')
     object.__setattr__(self, 'motif_at', tuple(_motif_entry(item) for item in self.motif_at))
     if (self.motif is None) != (not self.motif_at):
       raise GenerationError('motif_at' if self.motif is not None else 'motif', 'a motif needs the bars where it '
