@@ -122,3 +122,9 @@ def test_the_flax_module_checks_its_config(fields, field):
   with pytest.raises(bj.ConfigError) as raised:
     BiaxialLSTM(ModelConfig(**fields), rngs=nnx.Rngs(params=0))
   assert raised.value.field == field
+
+
+def test_too_many_cells_is_named_as_what_was_asked_for(shipped_bach):
+  with pytest.raises(bj.GenerationError, match='1,916,928,000 cells, over the limit of 268,435,456') as raised:
+    shipped_bach.generate(bj.Request(num_steps=6000), bj.Controls(particles=4096))
+  assert raised.value.field == 'particles'

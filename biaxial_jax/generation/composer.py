@@ -248,8 +248,9 @@ class Composer:
       particles = (DEFAULT_PARTICLES if c.weighs or weighs_voices or search != 'sample' or repeats or max_notes or
                    cadences else 1)
     cells = c.num_steps * num_samples * particles * self.num_notes
-    if cells > MAX_CELLS:
-      raise GenerationError('num_samples', f'{c.num_steps} steps x {num_samples} samples x {particles} particles x '
+    if cells > MAX_CELLS:  # named as the particles where they were asked for, else as the samples
+      raise GenerationError('num_samples' if controls.particles is None else 'particles',
+                            f'{c.num_steps} steps x {num_samples} samples x {particles} particles x '
                             f'{self.num_notes} notes is {cells:,} cells, over the limit of {MAX_CELLS:,}: ask for '
                             'fewer samples, particles or steps')
     search_settings = sampler.Search(particles=int(particles), mode=search,
