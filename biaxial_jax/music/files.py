@@ -37,16 +37,22 @@ def atomic_path(path: str | os.PathLike):
       os.remove(tmp)
 
 
-def read_json(path: str | os.PathLike, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH):
-  """A JSON file of at most `max_bytes` bytes nesting at most `max_depth` levels; `ValueError` saying which bound
-  it breaks (a FIFO or device is refused before it is opened)."""
+def read_limited(path: str | os.PathLike, limit: int, what: str) -> bytes:
+  """The bytes of a regular file of at most `limit` bytes; `ValueError` naming the file otherwise (a FIFO or device
+  is refused before it is opened, a file that grows past its size while read is caught too)."""
   if not stat.S_ISREG(os.stat(path).st_mode):
     raise ValueError(f'{path}: not a regular file')
   with open(path, 'rb') as f:
-    raw = f.read(max_bytes + 1)
-  if len(raw) > max_bytes:
-    raise ValueError(f'{path}: over {max_bytes:,} bytes, the limit for a record')
-  return loads_bounded(raw, max_depth)
+    raw = f.read(limit + 1)
+  if len(raw) > limit:
+    raise ValueError(f'{path}: over {limit:,} bytes, the limit for {what}')
+  return raw
+
+
+def read_json(path: str | os.PathLike, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH):
+  """A JSON file of at most `max_bytes` bytes nesting at most `max_depth` levels; `ValueError` saying which bound
+  it breaks."""
+  return loads_bounded(read_limited(path, max_bytes, 'a record'), max_depth)
 
 
 def loads_bounded(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import stat
 import zipfile
 from xml.etree import ElementTree
 
@@ -23,6 +22,7 @@ from music21 import converter
 from music21.musicxml import xmlToM21
 
 from biaxial_jax.errors import BiaxialError
+from biaxial_jax.music.files import read_limited
 
 MAX_FILE_BYTES = 8 << 20  # a score file as stored; the largest of music21's corpus is about 2 MB
 MAX_XML_BYTES = 32 << 20  # an .mxl's score as inflated
@@ -40,20 +40,12 @@ class ScoreReadError(BiaxialError):
 
 def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
   """The bytes of a regular file of at most `limit` bytes (a FIFO or device is refused before it is opened)."""
-  path = os.fspath(path)
   try:
-    info = os.stat(path)
-    if not stat.S_ISREG(info.st_mode):
-      raise ScoreReadError(f'{path}: not a regular file')
-    if info.st_size > limit:
-      raise ScoreReadError(f'{path}: {info.st_size:,} bytes, over the limit of {limit:,} for a score')
-    with open(path, 'rb') as f:
-      raw = f.read(limit + 1)
+    return read_limited(path, limit, 'a score')
   except OSError as e:
-    raise ScoreReadError(f'{path}: cannot be read ({e.strerror or e})') from None
-  if len(raw) > limit:
-    raise ScoreReadError(f'{path}: over the limit of {limit:,} bytes for a score')
-  return raw
+    raise ScoreReadError(f'{os.fspath(path)}: cannot be read ({e.strerror or e})') from None
+  except ValueError as e:
+    raise ScoreReadError(str(e)) from None
 
 
 def decode(raw: bytes) -> str:
