@@ -5,6 +5,7 @@ import io
 import threading
 
 import jax
+import numpy as np
 import pytest
 
 flask = pytest.importorskip('flask')
@@ -14,7 +15,7 @@ from biaxial_jax import model  # pylint: disable=wrong-import-position
 from biaxial_jax.config import Config, DataConfig, ModelConfig  # pylint: disable=wrong-import-position
 from biaxial_jax.studio import jobs as jobs_lib  # pylint: disable=wrong-import-position
 from biaxial_jax.studio.app import create_app  # pylint: disable=wrong-import-position
-from biaxial_jax.studio.service import MAX_UPLOAD_BYTES, Studio  # pylint: disable=wrong-import-position
+from biaxial_jax.studio.service import MAX_UPLOAD_BYTES, Studio, request_of  # pylint: disable=wrong-import-position
 
 CONFIG = Config(data=DataConfig(lowest=36, num_notes=40), model=ModelConfig(time_sizes=(12,), note_sizes=(8,)))
 # Four bars of 4/4 in C, a tune as a user would paste it.
@@ -74,6 +75,19 @@ def test_a_mistake_is_one_message_naming_the_field_and_the_server_keeps_serving(
   assert answer.status_code == status
   assert answer.get_json()['error'] and __import__('re').search(message, answer.get_json()['error'])
   assert client.get('/').status_code == 200
+
+
+def test_a_region_drawn_again_leaves_every_fixed_note_with_the_voice_that_sang_it(shipped_bach):
+  studio = Studio(shipped_bach)
+  melody = 'X:1\nM:4/4\nL:1/4\nK:G\nB A G A | B B B2 | A A B A | G4 |]\n'
+  request, controls = request_of({'seed': '1', 'particles': '8'}, melody=studio.save_upload(melody.encode(), 'm.abc'))
+  first = studio.generate(request, controls, 'harmonized')
+  again = studio.regenerate(first.id, 2, 2, controls)
+  start, end = 16, 32  # bar 2
+  outside = np.ones(first.piece.num_steps, bool)
+  outside[start:end] = False
+  np.testing.assert_array_equal(again.piece.roll[outside], first.piece.roll[outside])
+  np.testing.assert_array_equal(again.piece.voices[outside], first.piece.voices[outside])
 
 
 def test_the_page_and_its_script_ship_in_the_package(client):

@@ -147,12 +147,20 @@ class Composer:
     raise GenerationError(field, f'expected a Piece, a music21 stream or a MIDI or score file path, got '
                           f'{type(given).__name__}')
 
-  def _fixed(self, fixed) -> tuple[np.ndarray, np.ndarray]:
-    """User-given fixed notes as `[T, N, 2]` mask and values; a `[T, N]` mask fixes play and articulate together."""
+  def _fixed(self, fixed) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """User-given fixed notes as `[T, N, 2]` mask and values (a `[T, N]` mask fixes play and articulate together),
+    and for a model with voices optionally `[T, N]` voice bits of the fixed notes (soprano 1 .. bass 8)."""
     try:
-      mask, values = (np.asarray(a) for a in fixed)
+      mask, values, *rest = fixed
+      mask, values = np.asarray(mask), np.asarray(values)
     except (TypeError, ValueError):
-      raise GenerationError('fixed', 'expected a pair (mask, values) of arrays') from None
+      raise GenerationError('fixed', 'expected (mask, values) or (mask, values, voices) arrays') from None
+    if len(rest) > 1:
+      raise GenerationError('fixed', 'expected (mask, values) or (mask, values, voices) arrays')
+    voices = np.asarray(rest[0]) if rest and rest[0] is not None else None
+    if voices is not None and (voices.shape != mask.shape[:2] or not np.isin(voices, np.arange(16)).all()):
+      raise GenerationError('fixed', f'voices must be [T, {self.num_notes}] voice bits in 0..15, got '
+                            f'{voices.shape}')
     if mask.ndim == 2:
       mask = np.repeat(mask[..., None], 2, axis=-1)
     if mask.ndim != 3 or mask.shape[1:] != (self.num_notes, 2) or values.shape != mask.shape:
@@ -160,7 +168,7 @@ class Composer:
                             f'{self.num_notes}] mask), got {mask.shape} and {values.shape}')
     if not (np.isin(mask, (0, 1)).all() and np.isin(values, (0, 1)).all()):
       raise GenerationError('fixed', 'mask and values must hold 0/1 or booleans')
-    return mask.astype(bool), values.astype(bool)
+    return mask.astype(bool), values.astype(bool), None if voices is None else voices.astype(np.uint8)
 
   def _given(self, field: str, given, what: str, out_of_range: str, *, meter_source: bool = False, meter=None,
              pickup=None, tune=None, changes: list[str]) -> Piece:

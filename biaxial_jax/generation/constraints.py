@@ -210,7 +210,7 @@ class Prepared:
   bridge_to: Piece | None = None
   bridge_bars: int = 4
   ending: Piece | Key | None = None  # a final passage, or a key whose tonic triad ends the piece
-  fixed: tuple[np.ndarray, np.ndarray] | None = None  # [T, N, 2] mask and values
+  fixed: tuple | None = None  # [T, N, 2] mask and values, and optionally [T, N] voice bits (or None)
   forbid_above_melody: bool = True
   time_signature: tuple[int, int] = (4, 4)
   tempo: float | None = None
@@ -336,11 +336,16 @@ def assemble(request: Prepared, lowest: int, num_notes: int, steps_per_quarter: 
       raise GenerationError('ending', f'{request.ending.num_steps} steps long, not shorter than the piece')
     builder.fix_steps('ending', request.ending, num_steps - request.ending.num_steps, 'the ending')
   if request.fixed is not None:
-    mask, values = request.fixed
+    mask, values, *voices = request.fixed
+    voices = voices[0] if voices else None
     if mask.shape[0] > num_steps:
       raise GenerationError('fixed', f'{mask.shape[0]} steps long, longer than the {num_steps} steps asked for')
     builder.fix('fixed', mask, values & mask, 0, 'the fixed notes')
     builder.spans.update(_fixed_spans(mask, meters, steps_per_quarter))
+    if voices is not None:  # sung by the voices given, which generated notes leave to them while they sound
+      sung = np.where(mask[..., PLAY] & values[..., PLAY], voices, 0).astype(np.uint8)
+      builder.voices[:len(sung)] |= sung
+      builder.closed[:len(sung)] |= np.bitwise_or.reduce(sung, axis=1).astype(builder.closed.dtype)
   key, key_note = outline.told_key(request, lowest, steps_per_quarter)
   notes = list(request.changes) + [key_note]
   ending = request.ending if isinstance(request.ending, Key) else None

@@ -81,7 +81,7 @@ def told_key(request: Prepared, lowest: int, steps_per_quarter: int) -> tuple[Ke
   if request.primer is None and request.melody is None:
     fixed = None
     if request.fixed is not None:
-      mask, values = request.fixed
+      mask, values = request.fixed[:2]
       fixed = Piece((mask & values).astype(np.uint8), lowest=lowest, steps_per_quarter=steps_per_quarter)
     sources = [('ending', request.ending if isinstance(request.ending, Piece) else None, 0),
                ('motif', request.motif, request.motif_at[0][1] if request.motif_at else 0),

@@ -88,7 +88,8 @@ class Request:
       'passage (music), prepared by look-ahead.', 'string')
   fixed: typing.Any = _field(
       None, 'Notes the sampler must obey (infilling): (mask, values), [T, N, 2] arrays (T <= steps; a [T, N] mask fixes '
-      'play and articulate together); as a flag, an .npz file with arrays mask and values.', 'npz',
+      'play and articulate together), and for a model with voices optionally their [T, N] voice bits (mask, values, '
+      'voices); as a flag, an .npz file with arrays mask and values.', 'npz',
       flag='fixed_notes')
   allow_above_melody: bool = _field(
       False, 'Allow generated notes above the melody (or motif) while it sounds.', 'boolean')

@@ -133,7 +133,7 @@ class Studio:
         raise GenerationError('voice', f'expected a voice 0..{NUM_VOICES - 1} of a piece with voices, got {voice!r}')
       others = (piece.voices[start:end] & ~np.uint8(1 << voice)) > 0
       mask[start:end] = others[..., None]  # the other voices' notes stay; every other cell is free
-    fixed = (mask, np.where(mask, roll, False))
+    fixed = (mask, np.where(mask, roll, False), piece.voices)  # the fixed notes keep the voices that sang them
     request = dataclasses.replace(old.request, num_steps=piece.num_steps, num_bars=None, fixed=fixed,
                                   key=old.key or old.request.key)
     where = f'bars {first_bar}-{last_bar}' + ('' if voice is None else f', voice {voice}')
