@@ -11,7 +11,7 @@ import numpy as np
 from biaxial_jax.analysis import phrases
 from biaxial_jax.analysis.harmony import analyzed_key, beat_onsets, beat_steps
 from biaxial_jax.music import structure
-from biaxial_jax.music.piece import ARTICULATE, PLAY, Key, Piece, bar_positions
+from biaxial_jax.music.piece import ARTICULATE, PLAY, Key, Piece, bar_positions, canonical_roll
 
 if TYPE_CHECKING:
   from biaxial_jax.generation.constraints import Prepared
@@ -82,7 +82,8 @@ def told_key(request: Prepared, lowest: int, steps_per_quarter: int) -> tuple[Ke
     fixed = None
     if request.fixed is not None:
       mask, values = request.fixed[:2]
-      fixed = Piece((mask & values).astype(np.uint8), lowest=lowest, steps_per_quarter=steps_per_quarter)
+      # a note the mask cuts into holds on without its start: read as struck there
+      fixed = Piece(canonical_roll(mask & values), lowest=lowest, steps_per_quarter=steps_per_quarter)
     sources = [('ending', request.ending if isinstance(request.ending, Piece) else None, 0),
                ('motif', request.motif, request.motif_at[0][1] if request.motif_at else 0),
                ('fragment', request.bridge_to, 0), ('fixed notes', fixed, 0)]
