@@ -20,7 +20,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from biaxial_jax import cli, cudnn_lstm, host_memory, lstm, model, train
 from biaxial_jax import config as config_lib
 from biaxial_jax import mesh as mesh_lib
-from biaxial_jax.generation import sampler
+from biaxial_jax.generation import plans, sampler
 from biaxial_jax.music.batches import Batch
 
 _CONFIGS = flags.DEFINE_list('configs', ['tiny', 'small', 'default'], 'Config names or files to measure.')
@@ -70,7 +70,7 @@ def measure_generation(config: config_lib.Config, samples: int, num_steps: int, 
       mask[:, t, note:] = True
       values[:, t, note, 0] = True
       values[:, t, note, 1] = t % 4 == 0
-  plan = sampler.free_plan(samples, num_steps, n, mask_SxTxNx2=mask, values_SxTxNx2=values,
+  plan = plans.free_plan(samples, num_steps, n, mask_SxTxNx2=mask, values_SxTxNx2=values,
                            style_SxY=np.zeros((samples, len(config.model.styles)), np.float32))
   plan = plan._replace(context_SxTxC=np.tile(np.array([0, 1, 8], np.int32), (samples, num_steps, 1)))
   args = (params, jax.random.key(0), plan, sampler.Controls(jnp.float32(1), jnp.float32(1), jnp.float32(0)))

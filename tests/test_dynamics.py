@@ -15,7 +15,7 @@ import pytest
 from biaxial_jax import features, loss, model, train
 from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig
 from biaxial_jax.errors import ConfigError
-from biaxial_jax.generation import load_checkpoint, sampler
+from biaxial_jax.generation import load_checkpoint, plans, sampler
 from biaxial_jax.music.corpus import load_pieces, save_pieces
 from biaxial_jax.music.inputs import crop
 from biaxial_jax.music.midi import read_midi, write_midi
@@ -179,7 +179,7 @@ def test_the_sampler_draws_velocities_and_scores_them_as_teacher_forcing_does():
   params = model.init_params(jax.random.key(1), DYNAMIC)
   params['out']['b'] = jnp.array([-1.0, 0.0])
   s, t, n = 3, 12, 24
-  plan = sampler.free_plan(s, t, n)
+  plan = plans.free_plan(s, t, n)
   controls = sampler.Controls(jnp.float32(1), jnp.float32(1), jnp.float32(0))
   result = sampler.sample(params, jax.random.key(0), plan, controls, config=DYNAMIC, lowest=36)
   rolls, velocities = np.asarray(result.rolls), np.asarray(result.velocities)

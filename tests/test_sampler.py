@@ -12,7 +12,7 @@ import pytest
 import biaxial_jax as bj
 from biaxial_jax import evaluation, model
 from biaxial_jax.config import Config, DataConfig, ModelConfig
-from biaxial_jax.generation import sampler, smc
+from biaxial_jax.generation import plans, sampler, smc
 from biaxial_jax.generation.request import Controls, Request
 
 CONFIG = Config(data=DataConfig(lowest=36, num_notes=40), model=ModelConfig(time_sizes=(16, 12), note_sizes=(10, 6)))
@@ -26,7 +26,7 @@ def params():
 
 
 def plan(s, t, n, mask=None, values=None):
-  return sampler.free_plan(s, t, n, mask_SxTxNx2=mask, values_SxTxNx2=values)
+  return plans.free_plan(s, t, n, mask_SxTxNx2=mask, values_SxTxNx2=values)
 
 
 def controls(temperature=1.0, conservativity=1.0, adaptive=0.0):

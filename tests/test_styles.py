@@ -14,7 +14,7 @@ import pytest
 from biaxial_jax import model, train
 from biaxial_jax.config import Config, DataConfig, ModelConfig, TrainConfig
 from biaxial_jax.errors import ConfigError
-from biaxial_jax.generation import GenerationError, load_checkpoint, sampler
+from biaxial_jax.generation import GenerationError, load_checkpoint, plans, sampler
 from biaxial_jax.generation import styles as styles_lib
 from biaxial_jax.music.batches import piece_batches, training_batch
 from biaxial_jax.music.midi_folders import load_midi_folder
@@ -126,7 +126,7 @@ def test_sampler_scores_its_samples_as_teacher_forcing_does_under_a_style():
   params['out']['b'] = jnp.array([-1.0, 0.0])
   s, t, n = 2, 12, 24
   style = np.array([[1, 0], [0.25, 0.75]], np.float32)
-  plan = sampler.free_plan(s, t, n, style_SxY=style)
+  plan = plans.free_plan(s, t, n, style_SxY=style)
   controls = sampler.Controls(jnp.float32(1), jnp.float32(1), jnp.float32(0))
   result = sampler.sample(params, jax.random.key(0), plan, controls, config=CONFIG, lowest=36)
   rolls = jnp.asarray(result.rolls)

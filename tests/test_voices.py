@@ -10,7 +10,7 @@ import pytest
 import biaxial_jax as bj
 from biaxial_jax import loss, model, pretrained, voicing
 from biaxial_jax.config import Config, DataConfig, ModelConfig
-from biaxial_jax.generation import note_step, sampler, voice_leading
+from biaxial_jax.generation import note_step, plans, sampler, voice_leading
 from biaxial_jax.analysis import harmony
 from biaxial_jax.music import batches, corpus, dataset, inputs, voices
 from biaxial_jax.music.scores import score_to_piece
@@ -187,7 +187,7 @@ def test_tempering_weighs_each_drawn_bit_by_its_normalizer(params):
   plain = model.init_params(jax.random.key(0), config)
   plain['out']['b'] = jnp.array([-1.0, 0.0])
   t, temperature = 16, 0.7
-  result = sampler.sample(plain, jax.random.key(4), sampler.free_plan(1, t, 78), sampler.Controls(
+  result = sampler.sample(plain, jax.random.key(4), plans.free_plan(1, t, 78), sampler.Controls(
       jnp.float32(temperature), jnp.float32(1), jnp.float32(0)), config=config, lowest=24)
   roll = np.asarray(result.rolls)
   logits = model.teacher_forced_logits(plain, roll, jnp.arange(t)[None] % 16, config, lowest=24)

@@ -80,8 +80,15 @@ class Constraints:
     steps = np.flatnonzero(self.require.any(axis=1))
     return [int(t) for t in steps if not (roll[t, :, PLAY].astype(bool) & self.require[t]).any()]
 
+  def lookahead_steps(self, longest: int) -> int:
+    """How many steps of a span look-ahead scores: `longest`, or the power of two that covers what is left of the
+    piece after every span, where that is shorter (a final chord): nothing is given past the end, so more steps would
+    cost the same look-ahead again and score nothing more."""
+    room = max((self.num_steps - start for start in self.spans), default=longest)
+    return min(longest, 1 << max(room - 1, 0).bit_length())
+
   def lookahead_schedule(self, lookahead_steps: int, horizon_bars: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """`(lookahead_T, drop_T)` for `sampler.Plan`: after every beat of the `horizon_bars` bars before each span
+    """`(lookahead_T, drop_T)` for `plans.Plan`: after every beat of the `horizon_bars` bars before each span
     (and always right before it), score the span's first `lookahead_steps` steps; drop that score once they have
     been sampled. The last event is always a drop, so the final weights carry no look-ahead."""
     t = self.num_steps

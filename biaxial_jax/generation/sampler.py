@@ -61,12 +61,12 @@ import typing
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from biaxial_jax import features, lstm, model, voicing
 from biaxial_jax.config import ModelConfig
 from biaxial_jax.generation import cadences, note_step, smc
 from biaxial_jax.generation import voice_leading as voice_leading_lib
+from biaxial_jax.generation.plans import Plan, Start
 
 MODES = ('sample', 'best', 'beam')
 BEAM_FRACTION = 4  # beam search keeps the best K / 4 particles at each bar line
@@ -122,53 +122,6 @@ class Search:
       raise ValueError(f'bad search settings: {self}')
 
 
-class Plan(typing.NamedTuple):
-  """What the sampler must obey over `T` steps, for `S` samples (arrays; see `generation.constraints`).
-
-  bar_position_T: each step's position in its bar.
-  mask_SxTxNx2, values_SxTxNx2: cells whose (play, articulate) are given; values are False where not given.
-  force_SxTxN: a note played there must be struck anew (keeps a fixed note's length exact).
-  require_SxTxN: where a step marks notes, at least one of them must sound (a final chord's third).
-  cadence_SxT: the chord a step must sound (`cadences`: a root-position triad, or one on a given root, perhaps
-    reached by a bass leap; -1 none).
-  beat_T: whether each step starts a beat (where a chord arrives, for the cadences' bass leaps).
-  context_SxTxC: each step's key and phrase position (`music.structure`), for a model with phrase and key inputs.
-  style_SxY: each sample's weight per style of the model (`model.styles`; Y = 0 for a model without styles).
-  lookahead_T: after step t, score the span starting at this step by look-ahead (-1: no look-ahead then).
-  drop_T: after step t, drop the look-ahead weight (its span's cells have been weighted).
-  voices_SxTxN: for a model with voices, the voices given notes are sung by (a melody: the soprano), 0 elsewhere.
-  closed_SxT: for a model with voices, the voices generated notes may not take at each step (a melody's soprano).
-  """
-  bar_position_T: jnp.ndarray
-  mask_SxTxNx2: jnp.ndarray
-  values_SxTxNx2: jnp.ndarray
-  force_SxTxN: jnp.ndarray
-  require_SxTxN: jnp.ndarray
-  cadence_SxT: jnp.ndarray
-  context_SxTxC: jnp.ndarray
-  style_SxY: jnp.ndarray
-  lookahead_T: jnp.ndarray
-  drop_T: jnp.ndarray
-  beat_T: jnp.ndarray
-  voices_SxTxN: jnp.ndarray
-  closed_SxT: jnp.ndarray
-
-
-def free_plan(num_samples: int, num_steps: int, num_notes: int, *, mask_SxTxNx2=None, values_SxTxNx2=None,
-              style_SxY=None, context_channels: int = 3) -> Plan:
-  """A plan of 4/4 bars of 16 steps (beats of 4) whose only constraints are the cells `mask_SxTxNx2` fixes to
-  `values_SxTxNx2` (default none): no re-strikes, requirements, cadences, look-ahead, key or phrases, and no style
-  unless `style_SxY` is given. What the benchmark and tests sample with; `Composer` builds the full plans."""
-  s, t, n = num_samples, num_steps, num_notes
-  cells = np.zeros((s, t, n, 2), bool)
-  return Plan(jnp.arange(t) % 16, cells if mask_SxTxNx2 is None else mask_SxTxNx2,
-              cells if values_SxTxNx2 is None else values_SxTxNx2, np.zeros((s, t, n), bool),
-              np.zeros((s, t, n), bool), np.full((s, t), cadences.NONE, np.int32),
-              np.full((s, t, context_channels), -1, np.int32),
-              np.zeros((s, 0), np.float32) if style_SxY is None else style_SxY, np.full(t, -1, np.int32),
-              np.zeros(t, bool), jnp.arange(t) % 4 == 0, np.zeros((s, t, n), np.uint8), np.zeros((s, t), np.int32))
-
-
 class Result(typing.NamedTuple):
   """Per sample: the roll `uint8[S, T, N, 2]`, the model's log-likelihood of it (nats, as training scores it), the
   chosen particle's log-weight, the estimate of log q(constraints), the effective sample size after each step, and
@@ -183,7 +136,7 @@ class Result(typing.NamedTuple):
   voices: jnp.ndarray
 
 
-def _adapt(conservativity_B: jnp.ndarray, notes_BxNx2: jnp.ndarray, controls: Controls) -> jnp.ndarray:
+def adapt(conservativity_B: jnp.ndarray, notes_BxNx2: jnp.ndarray, controls: Controls) -> jnp.ndarray:
   """The original's adaptive rule (`gen_adaptive` in its main.py), when `controls.adaptive` is on."""
   few = notes_BxNx2[..., 0].sum(axis=-1) < 2
   lowered = jnp.where(conservativity_B > 1, 1.0, conservativity_B) - 0.02
@@ -193,9 +146,13 @@ def _adapt(conservativity_B: jnp.ndarray, notes_BxNx2: jnp.ndarray, controls: Co
 
 @functools.partial(jax.jit, static_argnames=('config', 'lowest', 'learned_articulation', 'search'))
 def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: ModelConfig, lowest: int,
-           learned_articulation: bool = True, search: Search = Search()) -> Result:
+           learned_articulation: bool = True, search: Search = Search(), start: Start | None = None) -> Result:
   """Samples `S` rolls of `T` steps under `plan` with `search.particles` particles each (see the module docstring).
-  `learned_articulation=False` (a model trained with `train.play_only`) articulates at onsets only."""
+  `learned_articulation=False` (a model trained with `train.play_only`) articulates at onsets only. With `start`,
+  the rolls continue given music (`Start`) instead of beginning from silence; the log-likelihood and weights are then
+  those of the `T` steps alone."""
+  if start is not None and config.dynamics:
+    raise ValueError('a start after given music is not for a model with dynamics')
   params = lstm.with_matmul_dtype(params, config.matmul_dtype)
   s, t, n, _ = plan.mask_SxTxNx2.shape
   k = search.particles
@@ -296,13 +253,15 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
       return (jax.tree.map(lambda x: x[kept_B], drawn),
               jax.nn.logsumexp(log_w_BxM, axis=-1) - jnp.log(jnp.float32(m)))
 
-    weighed = jnp.any(mask[..., 0] & values[..., 0]) | jnp.any(require) | jnp.any(cadences.closes(cadence))
+    # a step whose every cell is given draws the same thing however often it is drawn
+    weighed = ((jnp.any(mask[..., 0] & values[..., 0]) | jnp.any(require) | jnp.any(cadences.closes(cadence)))
+               & ~jnp.all(mask))
     drawn, step_log_w_B = jax.lax.cond(weighed, several, one) if search.proposals > 1 else one()
     notes_BxNx2, velocity_BxN, voices_BxN, step_log_lik_B, beat_play_BxN, arrival_B, new_twist_B = drawn
     level_B = features.step_level(velocity_BxN, level_B)
     log_w_B = log_w_B + step_log_w_B
     log_lik_B = log_lik_B + step_log_lik_B
-    conservativity_B = _adapt(conservativity_B, notes_BxNx2, controls)
+    conservativity_B = adapt(conservativity_B, notes_BxNx2, controls)
 
     new_psi_B = jax.lax.cond(lookahead_start >= 0,
                              lambda: lookahead(lookahead_start, time_states, notes_BxNx2,
@@ -333,22 +292,42 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
     drawn = (notes_BxNx2.astype(jnp.uint8), velocity_BxN.astype(jnp.uint8), voices_BxN.astype(jnp.uint8))
     return state, (drawn, rows_B, ess_S)
 
+  def step_or_skip(carry, per_step):
+    index, per_step = per_step[0], per_step[1:]
+    if plan.steps is None:
+      return time_step(carry, per_step)
+    nothing = jnp.zeros((b, n), jnp.uint8)
+    return jax.lax.cond(index < plan.steps, time_step,
+                        lambda carry, _: (carry, ((jnp.zeros((b, n, 2), jnp.uint8), nothing, nothing),
+                                                  jnp.arange(b, dtype=jnp.int32),
+                                                  jnp.full((s,), k, jnp.float32))), carry, per_step)
+
   def time_major(x):
     return jnp.swapaxes(x, 0, 1)
 
   bar_ends_T = jnp.append(plan.bar_position_T[1:] == 0, True)
+  if plan.steps is not None:
+    bar_ends_T |= jnp.arange(t) == plan.steps - 1
   given_play_SxTxN = (plan.mask_SxTxNx2[..., 0] & plan.values_SxTxNx2[..., 0]).astype(jnp.int32)
   reserved_SxTxN = jnp.cumsum(given_play_SxTxN[..., ::-1], axis=-1)[..., ::-1] - given_play_SxTxN  # given above
-  per_step = (jax.random.split(key, t), plan.bar_position_T, time_major(plan.mask_SxTxNx2),
+  per_step = (jnp.arange(t), jax.random.split(key, t), plan.bar_position_T, time_major(plan.mask_SxTxNx2),
               time_major(plan.values_SxTxNx2), time_major(plan.force_SxTxN), time_major(plan.require_SxTxN),
               time_major(reserved_SxTxN), time_major(plan.cadence_SxT), time_major(plan.context_SxTxC),
               plan.lookahead_T, plan.drop_T, bar_ends_T, plan.beat_T,
               time_major(jnp.asarray(plan.voices_SxTxN, jnp.int32)), time_major(jnp.asarray(plan.closed_SxT, jnp.int32)))
-  init = (time_states, jnp.zeros((b, n, 2)), jnp.zeros((b, n), jnp.int32), jnp.zeros((b, n), jnp.int32), jnp.zeros(b),
-          jnp.zeros((b, n), bool),
-          jnp.full((b,), cadences.NO_BASS, jnp.int32), jnp.zeros(b),
-          jnp.full((b,), controls.conservativity, jnp.float32), jnp.zeros(b), jnp.zeros(b), jnp.zeros(b))
-  final, (drawn_TxBx_, rows_TxB, ess_TxS) = jax.lax.scan(time_step, init, per_step)
+  if start is None:
+    init = (time_states, jnp.zeros((b, n, 2)), jnp.zeros((b, n), jnp.int32), jnp.zeros((b, n), jnp.int32),
+            jnp.zeros((b, n), bool), jnp.full((b,), cadences.NO_BASS, jnp.int32),
+            jnp.full((b,), controls.conservativity, jnp.float32))
+  else:  # each sample's start, one copy per particle (the time states have a row per note)
+    init = (jax.tree.map(lambda x: particles(x.reshape(s, n, -1)).reshape(b * n, -1), start.time_states),
+            particles(start.notes_SxNx2.astype(jnp.float32)), jnp.zeros((b, n), jnp.int32),
+            particles(start.voices_SxN.astype(jnp.int32)), particles(start.beat_play_SxN),
+            particles(start.arrival_S), particles(start.conservativity_S))
+  time_states, notes, velocity, voices, beat_play, arrival, conservativity = init
+  init = (time_states, notes, velocity, voices, jnp.zeros(b), beat_play, arrival, jnp.zeros(b), conservativity,
+          jnp.zeros(b), jnp.zeros(b), jnp.zeros(b))
+  final, (drawn_TxBx_, rows_TxB, ess_TxS) = jax.lax.scan(step_or_skip, init, per_step)
   *_, log_w_B, log_lik_B, _ = final
   log_w_SxK, log_lik_SxK = log_w_B.reshape(s, k), log_lik_B.reshape(s, k)
   if search.mode == 'sample':

@@ -114,6 +114,17 @@ def backtrack(notes_TxBx_, ancestors_TxB: jnp.ndarray, final_rows_S: jnp.ndarray
   return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), notes_TxSx_)
 
 
+def time_axis_step(params, states, prev_BxNx2, bar_position, context_BxC, dynamics, prev_voices_Bx4, style_BxY,
+                   lowest: int):
+  """One step of the time axis given the previous step's notes (teacher forced): the new states and outputs
+  `[B * N, H]`; `context_BxC`, `dynamics` and `prev_voices_Bx4` are None for a model without those inputs."""
+  b, n, _ = prev_BxNx2.shape
+  x = model.with_style(features.note_features(prev_BxNx2, jnp.full((b,), bar_position), lowest=lowest,
+                                              context_XxC=context_BxC, dynamics_XxN_X=dynamics,
+                                              prev_voices_Xx4=prev_voices_Bx4), style_BxY)
+  return lstm.stack_step(params['time'], states, x.reshape(b * n, -1))
+
+
 def lookahead_log_prob(params, time_states, prev_BxNx2: jnp.ndarray, span_mask_BxLxNx2: jnp.ndarray,
                        span_values_BxLxNx2: jnp.ndarray, span_bar_position_L: jnp.ndarray,
                        span_context_BxLxC: jnp.ndarray | None, style_BxY: jnp.ndarray, dynamics_BxN_B,
@@ -142,10 +153,7 @@ def lookahead_log_prob(params, time_states, prev_BxNx2: jnp.ndarray, span_mask_B
   def time_step(states, per_step):
     prev, bar_position, context, velocity, prev_voices = per_step
     dynamics = None if dynamics_BxN_B is None else (velocity, dynamics_BxN_B[1])
-    x = model.with_style(features.note_features(prev, jnp.full((b,), bar_position), lowest=lowest,
-                                                context_XxC=context, dynamics_XxN_X=dynamics,
-                                                prev_voices_Xx4=prev_voices), style_BxY)
-    return lstm.stack_step(params['time'], states, x.reshape(b * n, -1))
+    return time_axis_step(params, states, prev, bar_position, context, dynamics, prev_voices, style_BxY, lowest)
 
   contexts = None if span_context_BxLxC is None else jnp.swapaxes(span_context_BxLxC, 0, 1)
   velocities = None if dynamics_BxN_B is None else jnp.concatenate(
