@@ -12,7 +12,6 @@ import os
 import zipfile
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from biaxial_jax import checkpoint
@@ -102,7 +101,8 @@ def load_export(path: str) -> tuple[Config, dict, int, dict]:
     abstract = checkpoint.abstract_params(config)
     arrays = _read_arrays(os.path.join(path, PARAMS_FILE), abstract)
     paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(abstract)[0]]
-    params = jax.tree.unflatten(jax.tree.structure(abstract), [jnp.asarray(arrays[p]) for p in paths])
+    finite = all(np.isfinite(arrays[p]).all() for p in paths)
+    params = jax.tree.unflatten(jax.tree.structure(abstract), [jax.device_put(arrays[p]) for p in paths])
   except checkpoint.CheckpointError:
     raise
   except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as e:
@@ -110,6 +110,6 @@ def load_export(path: str) -> tuple[Config, dict, int, dict]:
                                      f'{str(e)[:300]})') from None
   if record.get('params_sha256') != checkpoint.digest(params):
     raise checkpoint.CheckpointError(f'{path}: parameters do not match their digest (damaged files)')
-  if not all(bool(jnp.isfinite(leaf).all()) for leaf in jax.tree.leaves(params)):
+  if not finite:
     raise checkpoint.CheckpointError(f'{path}: parameters hold NaN or infinity')
   return config, params, step, record

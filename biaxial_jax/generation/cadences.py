@@ -24,8 +24,10 @@ bits 0..11 (`ANY`: every root; `roots`), with `LEAP` where it must have arrived 
 
 from __future__ import annotations
 
+import functools
 from typing import Iterable, Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -193,7 +195,22 @@ def unmet(roll: np.ndarray, targets_T: np.ndarray, lowest: int, beat_T: np.ndarr
   last_KxN = np.concatenate([np.zeros_like(play_KxN[:1]), play_KxN[:-1]])
   changed_K = (play_KxN != last_KxN).any(axis=-1)
   last_change_K = np.maximum.accumulate(np.where(changed_K, np.arange(len(beats)), -1))
-  bass_before_K = np.asarray(bass_of(last_KxN, lowest))
-  arrived_K = np.where(last_change_K >= 0, bass_before_K[np.maximum(last_change_K, 0)], NO_BASS)
-  ok_K = np.asarray(met(play_KxN, targets_T[beats], lowest, arrived_K))
+  k = len(beats)
+  padded = -(-k // _BEATS_BUCKET) * _BEATS_BUCKET  # lengths share one compilation; padded beats target nothing
+  ok_K = np.asarray(_met_at_beats(
+      np.pad(play_KxN, ((0, padded - k), (0, 0))), np.pad(last_KxN, ((0, padded - k), (0, 0))),
+      np.pad(targets_T[beats], (0, padded - k), constant_values=NONE),
+      np.pad(last_change_K, (0, padded - k), constant_values=-1), lowest=lowest))[:k]
   return [int(t) for t, ok in zip(beats, ok_K) if targets_T[t] != NONE and not ok]
+
+
+_BEATS_BUCKET = 64
+
+
+@functools.partial(jax.jit, static_argnames='lowest')
+def _met_at_beats(play_KxN, last_KxN, targets_K, last_change_K, *, lowest: int):
+  """`met` of each beat's chord, whose bass arrived from the bass before the beat's last change (one compiled
+  function rather than an eager op per array operation)."""
+  bass_before_K = bass_of(last_KxN, lowest)
+  arrived_K = jnp.where(last_change_K >= 0, bass_before_K[jnp.maximum(last_change_K, 0)], NO_BASS)
+  return met(play_KxN, targets_K, lowest, arrived_K)

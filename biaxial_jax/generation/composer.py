@@ -273,7 +273,7 @@ class Composer:
     lookahead, drop = c.lookahead_schedule(search_settings.lookahead_steps)
 
     def batched(x):
-      return jnp.broadcast_to(x, (num_samples, *x.shape))
+      return np.broadcast_to(x, (num_samples, *x.shape))
 
     keys = [c.key] * num_samples
     if c.key is None:
@@ -291,13 +291,13 @@ class Composer:
                        np.full(c.num_steps, cadences_lib.NONE, np.int32) for k in keys])
     beat_T = np.zeros(c.num_steps, bool)
     beat_T[beat_onsets(c.bar_position, c.time_signatures, c.steps_per_quarter)] = True
-    plan = plans.Plan(jnp.asarray(c.bar_position), batched(c.mask), batched(c.values),
-                        batched(c.force_articulate), batched(c.require), jnp.asarray(closes), jnp.asarray(contexts),
-                        batched(styles_lib.weights_of(style, known)), jnp.asarray(lookahead), jnp.asarray(drop),
-                        jnp.asarray(beat_T), batched(c.voices), batched(c.closed))
-    sampler_controls = sampler.Controls(jnp.float32(controls.temperature), jnp.float32(controls.conservativity),
-                                        jnp.float32(controls.adaptive),
-                                        jnp.int32(sampler.NO_LIMIT if max_notes is None else max_notes), leading)
+    # host arrays: the compiled sampler takes them as they are (no eager op to compile for each)
+    plan = plans.Plan(np.asarray(c.bar_position), batched(c.mask), batched(c.values), batched(c.force_articulate),
+                      batched(c.require), closes, contexts, batched(styles_lib.weights_of(style, known)), lookahead,
+                      drop, beat_T, batched(c.voices), batched(c.closed))
+    sampler_controls = sampler.Controls(np.float32(controls.temperature), np.float32(controls.conservativity),
+                                        np.float32(controls.adaptive),
+                                        np.int32(sampler.NO_LIMIT if max_notes is None else max_notes), leading)
 
     def run(plan, round_index):
       key = jax.random.key(int(seed))

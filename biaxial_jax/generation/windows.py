@@ -56,10 +56,10 @@ def _window(plan: plans.Plan, first: int, length: int, steps: int) -> plans.Plan
     x = np.take(x, np.arange(first, first + length), axis=axis)
     if name == 'lookahead_T':
       x = np.where(x >= 0, x - first, -1)
-    return jnp.asarray(x)
+    return x
 
   fields = {name: cut(name, x) for name, x in plan._asdict().items() if name != 'steps'}
-  return plans.Plan(**fields, steps=jnp.int32(steps))
+  return plans.Plan(**fields, steps=np.int32(steps))
 
 
 @functools.partial(jax.jit, static_argnames=('config', 'lowest'))
@@ -139,7 +139,7 @@ def sample(params, key: jax.Array, plan: plans.Plan, controls: sampler.Controls,
   first, end = window or (0, t)
   start = None
   if window:
-    start = replay(params, _window(plan, 0, bucket(t), t), jnp.int32(first), controls, config=config, lowest=lowest)
+    start = replay(params, _window(plan, 0, bucket(t), t), np.int32(first), controls, config=config, lowest=lowest)
   result = jax.device_get(sampler.sample(params, key, _window(plan, first, bucket(end - first), end - first),
                                          controls, config=config, lowest=lowest,
                                          learned_articulation=learned_articulation, search=search, start=start))
