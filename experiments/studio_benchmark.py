@@ -2,8 +2,8 @@ r"""Times the studio over HTTP against 127.0.0.1 and loads it: the figures of BU
 
   python experiments/studio_benchmark.py --checkpoint=bach
 
-Serves the studio in this process, then: a harmonization of --melody (default: an Essen tune of 8 bars) twice (the
-first compiles), two bars of it drawn again twice, and --requests small compositions sent --concurrency at a time,
+Serves the studio in this process, then: a harmonization of --melody (default: an Essen tune of 16 bars of 4/4)
+twice (the first compiles), two bars of it drawn again twice, and --requests small compositions sent --concurrency at a time,
 with the server's resident memory before them (after as many to compile their shapes) and after.
 """
 
@@ -26,7 +26,8 @@ from biaxial_jax.studio.app import create_app
 from biaxial_jax.studio.service import Studio
 
 _CHECKPOINT = flags.DEFINE_string('checkpoint', 'bach', 'The model to serve.')
-_TUNE = flags.DEFINE_integer('tune', 4, 'Without --melody: the tune of the Essen book erk10 to harmonize.')
+_BOOK = flags.DEFINE_string('book', 'erk20', 'Without --melody: the Essen book (in music21\'s corpus) of the tune.')
+_TUNE = flags.DEFINE_integer('tune', 32, 'Without --melody: the tune of --book to harmonize.')
 _MELODY = flags.DEFINE_string('melody', None, 'A melody file to harmonize instead.')
 _REQUESTS = flags.DEFINE_integer('requests', 50, 'Compositions sent in the load test.', lower_bound=0)
 _CONCURRENCY = flags.DEFINE_integer('concurrency', 4, 'Requests in flight at once in the load test.', lower_bound=1)
@@ -64,8 +65,9 @@ def main(argv):
     with open(_MELODY.value, 'rb') as f:
       upload = (_MELODY.value.rsplit('/', 1)[-1], f.read())
   else:
-    book = abc.tunes(open(corpus.getWork('essenFolksong/erk10'), encoding='latin-1').read())
-    upload = ('tune.abc', abc.choose(book, _TUNE.value, 'erk10').text.encode('utf-8'))
+    with open(corpus.getWork(f'essenFolksong/{_BOOK.value}'), encoding='latin-1') as f:
+      book = abc.tunes(f.read())
+    upload = ('tune.abc', abc.choose(book, _TUNE.value, _BOOK.value).text.encode('utf-8'))
   server = make_server('127.0.0.1', 0, create_app(Studio(load_checkpoint(_CHECKPOINT.value))), threaded=True)
   threading.Thread(target=server.serve_forever, daemon=True).start()
   base = f'http://127.0.0.1:{server.server_port}/api'
@@ -74,6 +76,7 @@ def main(argv):
     status, answer, seconds = _post(f'{base}/harmonize', {'seed': str(len(rows))}, upload)
     rows.append((label, status, seconds))
   version = answer.get('version')
+  print(f'the melody: {len(answer.get("bars", [0])) - 1} bars, {answer.get("steps")} steps')
   for label in ('two bars again (first: compiles)', 'two bars again (warm)'):
     status, _, seconds = _post(f'{base}/regenerate', {'version': version, 'first_bar': '2', 'last_bar': '3',
                                                       'seed': str(len(rows))})
@@ -91,9 +94,10 @@ def main(argv):
     print(f'{label:34s} HTTP {status}  {seconds:6.2f} s')
   statuses = sorted({a[0] for a in answers})
   music = sum(a[0] == 200 for a in answers)
-  slowest = max((a[2] for a in answers), default=0.0)
+  seconds = sorted(a[2] for a in answers) or [0.0]
   print(f'load: {_REQUESTS.value} compositions of 2 bars, {_CONCURRENCY.value} at a time: HTTP {statuses}, {music} '
-        f'answered with music, slowest {slowest:.1f} s; resident memory {before:.0f} MB before, {after:.0f} MB after')
+        f'answered with music, median {seconds[len(seconds) // 2]:.1f} s, slowest {seconds[-1]:.1f} s (queued '
+        f'behind the others); resident memory {before:.0f} MB before, {after:.0f} MB after')
 
 
 if __name__ == '__main__':

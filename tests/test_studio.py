@@ -2,6 +2,7 @@
 
 import base64
 import io
+import shutil
 import threading
 
 import jax
@@ -11,7 +12,7 @@ import pytest
 flask = pytest.importorskip('flask')
 
 import biaxial_jax as bj  # pylint: disable=wrong-import-position
-from biaxial_jax import model  # pylint: disable=wrong-import-position
+from biaxial_jax import model, render  # pylint: disable=wrong-import-position
 from biaxial_jax.config import Config, DataConfig, ModelConfig  # pylint: disable=wrong-import-position
 from biaxial_jax.studio import jobs as jobs_lib  # pylint: disable=wrong-import-position
 from biaxial_jax.studio.app import create_app  # pylint: disable=wrong-import-position
@@ -56,6 +57,11 @@ def test_harmonize_then_regenerate_two_bars_with_everything_else_kept(client):
   assert sorted((n['start'], n['end'], n['pitch']) for n in second['notes'] if n['given']) == melody
   download = client.get(f'/api/versions/{second["version"]}/music.mid')
   assert download.status_code == 200 and download.data[:4] == b'MThd'
+  wav = client.get(f'/api/versions/{second["version"]}/music.wav')
+  if shutil.which('fluidsynth') and render.find_soundfont():
+    assert wav.status_code == 200 and wav.data[:4] == b'RIFF'
+  else:  # said, not a crash
+    assert wav.status_code == 503 and 'no WAV' in wav.get_json()['error']
 
 
 @pytest.mark.parametrize('path, data, status, message', [

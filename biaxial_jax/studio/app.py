@@ -8,7 +8,8 @@
                                   (0 soprano .. 3 bass), and the controls (seed, temperature, particles ...)
   GET  /api/jobs/<id>             a job's state: queued (with how many are ahead), running, done, failed, cancelled
   POST /api/jobs/<id>/cancel      cancels a queued job; a running one ends and its result is dropped
-  GET  /api/versions/<id>/<file>  `score.musicxml` or `music.mid` of a version
+  GET  /api/versions/<id>/<file>  `score.musicxml`, `music.mid` or `music.wav` (rendered by FluidSynth, where it
+                                  and a soundfont are installed; else HTTP 503 saying so) of a version
 
 The POST routes answer when the music is ready: JSON with `version`, `parent`, `musicxml` (text), `midi` (base64),
 `svg` (the engraved score, pages joined, where Verovio is installed), `notes` (start, end in steps, pitch, given),
@@ -155,7 +156,14 @@ def create_app(studio: Studio) -> flask.Flask:
     if name == 'music.mid':
       return flask.Response(studio.files(version)['midi'], mimetype='audio/midi',
                             headers={'Content-Disposition': f'attachment; filename=v{version.id}.mid'})
-    return error(f'file: expected score.musicxml or music.mid, got {name[:40]!r}', 404)
+    if name == 'music.wav':
+      try:
+        wav = studio.wav(version)
+      except BiaxialError as e:
+        return error(str(e), 503)
+      return flask.Response(wav, mimetype='audio/wav',
+                            headers={'Content-Disposition': f'attachment; filename=v{version.id}.wav'})
+    return error(f'file: expected score.musicxml, music.mid or music.wav, got {name[:40]!r}', 404)
 
   app.extensions['biaxial_jobs'] = jobs
   return app

@@ -17,6 +17,7 @@ import threading
 
 import numpy as np
 
+from biaxial_jax import render
 from biaxial_jax.errors import GenerationError
 from biaxial_jax.generation import Composer, Controls, Request
 from biaxial_jax.generation.outline import downbeats
@@ -165,6 +166,18 @@ class Studio:
       with open(midi, 'rb') as f:
         midi_bytes = f.read()
     return {'musicxml': musicxml_text, 'midi': midi_bytes, 'notes': notes_of(version)}
+
+
+  def wav(self, version: Version) -> bytes:
+    """The version played by FluidSynth (`render.render_wav`), as WAV bytes; a `GenerationError` on the field
+    `wav` says why where there is none (FluidSynth or a soundfont missing)."""
+    with tempfile.TemporaryDirectory(dir=self._uploads) as folder:
+      midi = write_midi(version.piece, os.path.join(folder, 'v.mid'), given=version.given)
+      wav, note = render.render_wav(midi, os.path.join(folder, 'v.wav'))
+      if wav is None:
+        raise GenerationError('wav', note)
+      with open(wav, 'rb') as f:
+        return f.read()
 
 
 def notes_of(version: Version) -> list[dict]:

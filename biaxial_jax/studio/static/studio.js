@@ -69,6 +69,7 @@ function show(result) {
   $('score').innerHTML = result.svg || '<p>(Install the studio extra for the engraved score.)</p>';
   $('download-musicxml').href = `/api/versions/${result.version}/score.musicxml`;
   $('download-midi').href = `/api/versions/${result.version}/music.mid`;
+  $('download-wav').href = `/api/versions/${result.version}/music.wav`;
   drawRoll();
   const list = $('versions');
   list.innerHTML = '';
