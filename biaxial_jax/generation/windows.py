@@ -137,9 +137,10 @@ def sample(params, key: jax.Array, plan: plans.Plan, controls: sampler.Controls,
   s, t, n, _ = plan.mask_SxTxNx2.shape
   window = None if config.dynamics else free_window(plan, search.lookahead_steps, config.voices)
   first, end = window or (0, t)
-  start = None
+  start = padded = None
   if window:
-    start = replay(params, _window(plan, 0, bucket(t), t), np.int32(first), controls, config=config, lowest=lowest)
+    padded = _window(plan, 0, bucket(t), t)
+    start = replay(params, padded, np.int32(first), controls, config=config, lowest=lowest)
   result = jax.device_get(sampler.sample(params, key, _window(plan, first, bucket(end - first), end - first),
                                          controls, config=config, lowest=lowest,
                                          learned_articulation=learned_articulation, search=search, start=start))
@@ -153,7 +154,6 @@ def sample(params, key: jax.Array, plan: plans.Plan, controls: sampler.Controls,
   voices[:, first:end] = result.voices[:, part]
   ess = np.full((s, t), search.particles, np.float32)
   ess[:, first:end] = result.ess_SxT[:, part]
-  padded = _window(plan, 0, bucket(t), t)
   scored = np.zeros((s, bucket(t), n, 2), np.uint8), np.zeros((s, bucket(t), n), np.uint8)
   scored[0][:, :t], scored[1][:, :t] = rolls, voices
   log_likelihood = _log_likelihood(params, padded, *scored, config=config, lowest=lowest)
