@@ -7,6 +7,8 @@ It serves on 127.0.0.1 unless --host says otherwise; the page and its HTTP API a
 biaxial_jax/studio/app.py (`POST /api/harmonize` with a `melody` file answers JSON with `musicxml` and `midi`).
 """
 
+import time
+
 from absl import app, flags
 
 from biaxial_jax import cli
@@ -18,6 +20,8 @@ _CHECKPOINT = flags.DEFINE_string('checkpoint', 'bach', 'A training workdir, an 
                                   f"model's name ({', '.join(SHIPPED)}).")
 _HOST = flags.DEFINE_string('host', '127.0.0.1', 'Address to listen on (127.0.0.1: this machine only).')
 _PORT = flags.DEFINE_integer('port', 8765, 'Port to listen on.', lower_bound=1, upper_bound=65535)
+_WARM_UP = flags.DEFINE_boolean('warm_up', True, 'Before serving, harmonize, redraw and compose a few bars once, so '
+                                'that the first request of that size does not wait for the compiler.')
 
 
 def main(argv):
@@ -34,8 +38,14 @@ def main(argv):
     composer = load_checkpoint(_CHECKPOINT.value)
   except CheckpointError as e:
     cli.fail(f'--checkpoint: {e}', code=1)
+  studio = Studio(composer)
+  if _WARM_UP.value:
+    start = time.perf_counter()
+    print('studio: compiling the sampler (loaded from the cache after the first time on this machine)', flush=True)
+    studio.warm_up()
+    print(f'studio: warm in {time.perf_counter() - start:.0f} s', flush=True)
   print(f'studio: {_CHECKPOINT.value} (step {composer.step}) at http://{_HOST.value}:{_PORT.value}/', flush=True)
-  create_app(Studio(composer)).run(host=_HOST.value, port=_PORT.value, threaded=True)
+  create_app(studio).run(host=_HOST.value, port=_PORT.value, threaded=True)
 
 
 if __name__ == '__main__':

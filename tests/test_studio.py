@@ -96,6 +96,17 @@ def test_a_region_drawn_again_leaves_every_fixed_note_with_the_voice_that_sang_i
   np.testing.assert_array_equal(again.piece.voices[outside], first.piece.voices[outside])
 
 
+def test_warming_up_compiles_what_a_first_request_runs_and_keeps_no_version():
+  composer = bj.Composer(CONFIG, model.init_params(jax.random.key(0), CONFIG.model), step=0)
+  studio = Studio(composer)
+  studio.warm_up()
+  compiled = bj.generation.sampler.sample._cache_size()  # pylint: disable=protected-access
+  first = studio.generate(*request_of({}, melody=studio.save_upload(TUNE.encode(), 't.abc')), 'harmonized')
+  studio.regenerate(first.id, 2, 3, request_of({'seed': '2'})[1])
+  assert bj.generation.sampler.sample._cache_size() == compiled  # pylint: disable=protected-access
+  assert first.id == '1'  # the warm-up left nothing behind
+
+
 def test_the_page_and_its_script_ship_in_the_package(client):
   page = client.get('/').get_data(as_text=True)
   assert '/static/studio.js' in page and 'id="regenerate"' in page

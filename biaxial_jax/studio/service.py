@@ -33,6 +33,7 @@ MAX_UPLOAD_BYTES = 2 << 20  # a melody or score; the largest chorale is 100 kB
 MAX_VERSIONS = 200  # kept in memory, oldest dropped first
 UPLOAD_EXTENSIONS = scores.SCORE_EXTENSIONS + ('.mid', '.midi')
 _TRUE, _FALSE = ('true', '1', 'on', 'yes'), ('false', '0', 'off', 'no')
+WARM_UP_TUNE = 'X:1\nT:warm-up\nM:4/4\nL:1/4\nK:C\nE D C D | E E E2 | D D E D | C4 |]\n'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +87,18 @@ class Studio:
     self._lock = threading.Lock()
     self._count = 0
     self._uploads = tempfile.mkdtemp(prefix='biaxial-studio-')
+
+  def warm_up(self) -> None:
+    """Compiles (or loads from jax's cache) what a first harmonization, region and composition of a few bars run:
+    a built-in tune of 4 bars harmonized, its bars 2-3 drawn again, 2 bars composed; then forgets them."""
+    melody = self.save_upload(WARM_UP_TUNE.encode('ascii'), 'warm-up.abc')
+    first = self.generate(Request(melody=melody), Controls(), 'warm-up')
+    self.regenerate(first.id, 2, 3, Controls())
+    self.generate(Request(num_bars=2), Controls(), 'warm-up')
+    os.remove(melody)
+    with self._lock:
+      self._versions.clear()
+      self._count = 0
 
   def save_upload(self, data: bytes, filename: str) -> str:
     """The uploaded bytes in the studio's own folder, named by the studio (only the extension is taken from
