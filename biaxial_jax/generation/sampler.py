@@ -108,7 +108,7 @@ class Search:
   lookahead_steps: steps of a future fixed span that look-ahead scores (from its start).
   proposals: at a step where a given note sounds (a melody's) or with a requirement (a phrase's closing chord, an
     ending's third), each particle draws the step this many times and keeps one by weight (see the module
-    docstring); 1 draws it once, as every other step.
+    docstring); 1 draws it once, as every other step and every step whose cells are all given.
   """
   particles: int = 1
   mode: str = 'sample'
