@@ -14,7 +14,6 @@ import typing
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from biaxial_jax import checkpoint, pretrained
@@ -315,9 +314,8 @@ class Composer:
         mask[:, start:end], values[:, start:end] = form_lib.copy_cells(rolls, spans[source], request.form_harmony)
       lookahead, drop = dataclasses.replace(c, spans=tuple(sorted({*c.spans, *(spans[t][0] for t, _ in batch)}))
                                             ).lookahead_schedule(search_settings.lookahead_steps)
-      plan = plan._replace(mask_SxTxNx2=jnp.asarray(c.mask | mask),
-                           values_SxTxNx2=jnp.asarray(np.where(c.mask, c.values, values)),
-                           lookahead_T=jnp.asarray(lookahead), drop_T=jnp.asarray(drop))
+      plan = plan._replace(mask_SxTxNx2=c.mask | mask, values_SxTxNx2=np.where(c.mask, c.values, values),
+                           lookahead_T=lookahead, drop_T=drop)
       result = run(plan, round_index)
     dynamic = self.config.model.dynamics and styles_lib.plays_dynamics(style, self.config.model.dynamics_styles)
     pieces = [Piece(roll, lowest=self.lowest, steps_per_quarter=self.steps_per_quarter,

@@ -27,9 +27,12 @@ import numpy as np
 from biaxial_jax import loss, lstm, model, voicing
 from biaxial_jax.config import ModelConfig
 from biaxial_jax.generation import cadences, plans, sampler, smc
+from biaxial_jax.music import structure
 
 BUCKET = 64  # plans are padded to a multiple of this many steps (4 bars of 4/4 at 4 steps per quarter)
 _STEP_FIELDS = ('bar_position_T', 'lookahead_T', 'drop_T', 'beat_T')  # the time axis leads; the others are [S, T, ...]
+# what a step past the end holds where it is not 0: no look-ahead, no cadence, an unknown key and phrase position
+_PADDING = {'lookahead_T': -1, 'cadence_SxT': cadences.NONE, 'context_SxTxC': structure.UNKNOWN}
 
 
 def bucket(num_steps: int) -> int:
@@ -49,10 +52,7 @@ def _window(plan: plans.Plan, first: int, length: int, steps: int) -> plans.Plan
     x = np.asarray(x)
     pad = [(0, 0)] * x.ndim
     pad[axis] = (0, max(first + length - t, 0))
-    fill = -1 if name in ('lookahead_T', 'cadence_SxT', 'context_SxTxC') else 0
-    if name == 'cadence_SxT':
-      fill = cadences.NONE
-    x = np.pad(x, pad, constant_values=fill)
+    x = np.pad(x, pad, constant_values=_PADDING.get(name, 0))
     x = np.take(x, np.arange(first, first + length), axis=axis)
     if name == 'lookahead_T':
       x = np.where(x >= 0, x - first, -1)
