@@ -116,7 +116,8 @@ def _write_outputs(composer, generation, controls):
       missed = generation.unmet[i]
       warning = (f'no particle met {"a requirement" if len(missed) == 1 else f"{len(missed)} requirements"}: '
                  + '; '.join(map(str, missed[:3])) + (' ...' if len(missed) > 3 else '')
-                 + ': try more --particles or another --seed')
+                 + f': try more --particles or --redraws (each phrase drawn again up to {controls.redraws} times), or '
+                 'another --seed')
     render.piano_roll_png(piece, os.path.join(_OUTPUT_DIR.value, f'{name}.png'), title=f'{name}: {info}',
                           given=generation.given)
     wav, no_audio = None, 'not rendered (--nowav)' if not _WAV.value else 'the piece is silent'

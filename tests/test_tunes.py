@@ -1,15 +1,18 @@
 """Tunes as a musician brings them: an ABC tunebook (which tune, its lines as phrases, a K: without a mode), phrases
 heard in a melody that marks none, the key from whatever is given, and the final chord under a melody."""
 
+import dataclasses
+
 import numpy as np
 import pytest
+from music21 import corpus
 
 import biaxial_jax as bj
 from biaxial_jax.analysis import harmony, phrases
 from biaxial_jax.errors import GenerationError
 from biaxial_jax.generation import outline
 from biaxial_jax.generation.request import Controls, Request
-from biaxial_jax.music import abc, scores
+from biaxial_jax.music import abc, melodies, scores
 from biaxial_jax.music.piece import Key, TimeSignature
 
 # Two tunes: the first a D-dorian tune written as Essen writes it (K: names the final; F and C natural), two phrases
@@ -153,3 +156,29 @@ def test_the_tonic_triad_in_root_position_counts_a_picardy_third_in_minor():
   assert harmony.is_tonic_triad([50, 57, 62, 66], Key(2, False))  # D major ending a D-minor piece
   assert not harmony.is_tonic_triad([50, 57, 62, 65], Key(2, True))  # D minor is no tonic of D major
   assert not harmony.is_tonic_triad([53, 57, 62], Key(2, False))  # first inversion
+
+
+def test_a_phrase_whose_close_no_particle_met_is_drawn_again_with_everything_else_kept(shipped_bach):
+  # Erk's song 1 closes its phrases on eighth notes; with two particles and no proposals its closes are missed
+  song = scores.read_score(corpus.getWork(melodies.FOLK_BOOK), tune=1, grid=shipped_bach.grid, out_of_range='error')
+  request = Request(melody=song)
+  controls = Controls(num_samples=4, particles=2, proposals=1, seed=0)
+  before = shipped_bach.generate(request, dataclasses.replace(controls, redraws=0))
+  after = shipped_bach.generate(request, controls)  # default redraws
+  missed = sum(map(len, before.unmet))
+  assert missed > 0 and sum(map(len, after.unmet)) < missed
+  ends = before.pieces[0].phrase_ends
+  spans = list(zip((0,) + ends[:-1], ends))
+  for b, a, unmet_before, unmet_after in zip(before.pieces, after.pieces, before.unmet, after.unmet):
+    assert len(unmet_after) <= len(unmet_before)
+    free = np.zeros(b.num_steps, bool)
+    for requirement in unmet_before + unmet_after:  # the phrases that held an unmet requirement
+      free[slice(*next(span for span in spans if span[0] <= requirement.step < span[1]))] = True
+    np.testing.assert_array_equal(a.roll[~free, :, 0], b.roll[~free, :, 0])
+    # a note held into the kept music is struck anew where what held it was drawn again; nothing else changes
+    struck = np.flatnonzero((a.roll[..., 1] != b.roll[..., 1]).any(axis=1) & ~free)
+    assert all(t > 0 and free[t - 1] for t in struck)
+    np.testing.assert_array_equal(a.voices[~free], b.voices[~free])
+    np.testing.assert_array_equal(a.roll[after.given], b.roll[after.given])  # the melody, as given
+  np.testing.assert_array_equal(after.given, before.given)
+

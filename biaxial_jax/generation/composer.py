@@ -22,7 +22,7 @@ from biaxial_jax.generation import cadences as cadences_lib
 from biaxial_jax.generation import constraints as constraints_lib
 from biaxial_jax.generation import form as form_lib
 from biaxial_jax.generation import outline
-from biaxial_jax.generation import plans, sampler
+from biaxial_jax.generation import plans, redraws, sampler
 from biaxial_jax.generation import styles as styles_lib
 from biaxial_jax.generation import voice_leading as voice_leading_lib
 from biaxial_jax.generation import windows
@@ -51,9 +51,11 @@ class Generation:
   log_weight: the chosen particle's log-weight (the sampling process's log-probability of the given cells).
   log_evidence: the sampler's estimate of log P(given cells) under the sampling process, over all particles.
   ess: `[samples, steps]` effective number of particles after each step (K where nothing weighs them).
+    For a piece drawn in parts (a `form`'s repeats, a phrase drawn again: `Controls.redraws`), these three are the
+    last part's, whose given cells include the music around it.
   particles: particles per sample (K).
-  unmet: per piece, the requirements no particle met (`Unmet`: an ending's third, a phrase's closing chord, four
-    voices), in order of their steps; normally empty.
+  unmet: per piece, the requirements no particle met, even where their phrase was drawn again (`Unmet`: an
+    ending's third, a phrase's closing chord, four voices), in order of their steps; normally empty.
   keys: per piece, the key the model was told (meaningful for a model with phrase and key inputs).
   given: `bool[steps, notes]`, the notes that were given (melody, primer, motif, fragments, fixed notes).
   changes: what reading the given material changed, in words (silence dropped, a meter or pickup applied).
@@ -298,11 +300,11 @@ class Composer:
                                         np.float32(controls.adaptive),
                                         np.int32(sampler.NO_LIMIT if max_notes is None else max_notes), leading)
 
-    def run(plan, round_index):
+    def run(plan, round_index, search=search_settings):
       key = jax.random.key(int(seed))
       return windows.sample(self.params, jax.random.fold_in(key, round_index) if round_index else key, plan,
                             sampler_controls, config=self.config.model, lowest=self.lowest,
-                            learned_articulation=not self.config.train.play_only, search=search_settings)
+                            learned_articulation=not self.config.train.play_only, search=search)
 
     result = run(plan, 0)
     for round_index, (prefix, batch) in enumerate(form_lib.rounds(repeats, spans), start=1):
@@ -318,17 +320,31 @@ class Composer:
                            lookahead_T=lookahead, drop_T=drop)
       result = run(plan, round_index)
     dynamic = self.config.model.dynamics and styles_lib.plays_dynamics(style, self.config.model.dynamics_styles)
-    pieces = [Piece(roll, lowest=self.lowest, steps_per_quarter=self.steps_per_quarter,
+
+    def pieces_of(result):
+      return [Piece(roll, lowest=self.lowest, steps_per_quarter=self.steps_per_quarter,
                     time_signatures=c.time_signatures, tempos=c.tempos, name=f'sample_{i}', key=k,
                     phrase_ends=c.phrase_ends, style=next(iter(style)) if len(style) == 1 else None,
                     velocity=velocity if dynamic else None, voices=voices if voiced else None)
               for i, (roll, k, velocity, voices) in enumerate(zip(np.asarray(result.rolls), keys,
                                                                   np.asarray(result.velocities),
                                                                   np.asarray(result.voices)))]
-    return Generation(pieces, np.asarray(result.log_likelihood), np.asarray(result.log_weight),
-                      np.asarray(result.log_evidence), np.asarray(result.ess_SxT), int(particles),
-                      [_unmet(c, piece, close, self.lowest, beat_T, voiced) for piece, close in zip(pieces, closes)],
-                      keys, c.mask[..., PLAY] & c.values[..., PLAY], c.changes, style)
+
+    def unmet_of(result):
+      return [_unmet(c, piece, close, self.lowest, beat_T, voiced) for piece, close in zip(pieces_of(result), closes)]
+
+    def redrawn(result, free_SxT, attempt):
+      starts = {int(t) for t in np.flatnonzero(np.diff(free_SxT.any(axis=0).astype(int), append=0) < 0) + 1}
+      schedule = dataclasses.replace(c, spans=tuple(sorted({*c.spans, *starts} - {c.num_steps}))
+                                     ).lookahead_schedule(FIXED_LOOKAHEAD_STEPS)
+      return run(redraws.fixed_plan(plan, result, free_SxT, *schedule), len(repeats) + attempt,
+                 dataclasses.replace(search_settings, lookahead_steps=c.lookahead_steps(FIXED_LOOKAHEAD_STEPS)))
+
+    result, unmet = redraws.redraw(result, unmet_of, redrawn, spans, {i for pair in repeats for i in pair},
+                                   controls.redraws)
+    return Generation(pieces_of(result), np.asarray(result.log_likelihood), np.asarray(result.log_weight),
+                      np.asarray(result.log_evidence), np.asarray(result.ess_SxT), int(particles), unmet, keys,
+                      c.mask[..., PLAY] & c.values[..., PLAY], c.changes, style)
 
   def sample(self, num_bars: int | None = None, *, key=None, phrases=None, time_signature=None, style=None,
              ending=None, num_samples: int = 1, seed: int = 0, temperature: float = 1.0) -> list[Piece]:

@@ -29,6 +29,7 @@ from biaxial_jax.music.keys import Key
 MAX_SAMPLES = 4096
 MAX_PARTICLES = 4096
 MAX_PROPOSALS = 64
+MAX_REDRAWS = 16
 MAX_SEED = 2**63 - 1
 MAX_EXPONENT = 1e6  # temperature and conservativity: far past where the output stops changing
 # MIDI writes a tempo as microseconds per quarter in 24 bits: 60e6 / (2**24 - 1) = 3.58 quarters a minute is the least.
@@ -197,12 +198,16 @@ class Controls:
       8, "At a step where a given note sounds (a melody's) or with a requirement (a phrase's closing chord, the final "
       "chord's third), each particle draws the step this many times and keeps one by weight; with particles, what "
       'meets a melody and its closes (1: once, as elsewhere).', 'integer')
+  redraws: int = _field(
+      8, 'Where no particle met a requirement (a phrase\'s closing chord, the final chord\'s third, four voices), '
+      'draw that phrase again, everything else kept, up to this many times (0: never).', 'integer')
 
   def __post_init__(self):
     for name in ('temperature', 'conservativity'):
       _set(self, name, values.real(name, getattr(self, name), 0, MAX_EXPONENT, above_low=True,
                                    what='a finite number'))
-    for name, low, high in (('num_samples', 1, MAX_SAMPLES), ('seed', 0, MAX_SEED), ('proposals', 1, MAX_PROPOSALS)):
+    for name, low, high in (('num_samples', 1, MAX_SAMPLES), ('seed', 0, MAX_SEED), ('proposals', 1, MAX_PROPOSALS),
+                            ('redraws', 0, MAX_REDRAWS)):
       _set(self, name, values.integer(name, getattr(self, name), low, high))
     if self.particles is not None:
       _set(self, 'particles', values.integer('particles', self.particles, 1, MAX_PARTICLES))
