@@ -5,7 +5,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from music21 import corpus
+from music21 import corpus, meter, note, spanner, stream
 
 import biaxial_jax as bj
 from biaxial_jax.analysis import harmony, phrases
@@ -182,3 +182,16 @@ def test_a_phrase_whose_close_no_particle_met_is_drawn_again_with_everything_els
     np.testing.assert_array_equal(a.roll[after.given], b.roll[after.given])  # the melody, as given
   np.testing.assert_array_equal(after.given, before.given)
 
+
+def test_musicxml_phrase_slurs_and_humdrum_phrase_ends_mark_phrases(tmp_path):
+  # 4 bars of 2/4 in eighths: phrase slurs over bars 1-2 and 3-4, and a legato slur over two notes, which marks nothing
+  notes = [note.Note(pitch, quarterLength=0.5) for pitch in 'G4 A4 B4 C5 D5 C5 B4 A4 G4 A4 B4 G4 D5 B4 G4 G4'.split()]
+  part = stream.Part([meter.TimeSignature('2/4')] + notes)
+  for spanned in (notes[:8], notes[8:], notes[2:4]):
+    part.insert(0, spanner.Slur(spanned))
+  path = stream.Score([part]).write('musicxml', fp=str(tmp_path / 'slurs.musicxml'))
+  assert bj.read_piece(path).phrase_ends == (16, 32)
+  # Humdrum: `{` starts and `}` ends a phrase (music21 drops them); the second phrase ends on a half note
+  kern = '**kern\n*M2/4\n{8g\n8a\n8b\n8cc}\n=\n{4dd\n4b\n=\n2g}\n*-\n'
+  (tmp_path / 'tune.krn').write_text(kern)
+  assert bj.read_piece(tmp_path / 'tune.krn').phrase_ends == (8, 24)

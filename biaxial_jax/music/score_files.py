@@ -63,13 +63,29 @@ def parse(path: str | os.PathLike):
   if path.lower().endswith('.krn'):
     text = decode(raw)
     check_text_meters(text, path, r'^\*M(\d+)/(\d+)')
-    return converter.parseData(text, format='humdrum')
+    return converter.parseData(humdrum_phrase_ends(text), format='humdrum')
   if path.lower().endswith('.mxl') or raw.startswith(b'PK\x03\x04'):
     raw = _mxl_score(raw, path)
   root = musicxml_root(raw, path)
   importer = xmlToM21.MusicXMLImporter()
   importer.xmlRootToScore(root, importer.stream)
   return importer.stream
+
+
+_KERN_NOTE = re.compile(r'\d.*[A-Ga-g]|[A-Ga-g].*\d')  # a **kern note token: a duration and a pitch
+
+
+def humdrum_phrase_ends(text: str) -> str:
+  """Humdrum text whose phrase ends (`}` on a note of a **kern spine) also carry a fermata (`;`): music21 reads
+  fermatas and drops phrase marks, and a fermata marks a phrase's end here (`scores.score_to_piece`)."""
+  lines = text.split('\n')
+  for i, line in enumerate(lines):
+    if '}' not in line or line.startswith(('!', '*', '=')):
+      continue
+    lines[i] = '\t'.join(' '.join(note + ';' if '}' in note and ';' not in note and _KERN_NOTE.search(note) else note
+                                   for note in field.split(' '))
+                          for field in line.split('\t'))
+  return '\n'.join(lines)
 
 
 def check_text_meters(text: str, path: str, pattern: str):

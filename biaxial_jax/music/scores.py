@@ -14,7 +14,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from music21 import articulations, expressions, key as m21key, meter, stream, tempo as m21tempo
+from music21 import articulations, exceptions21, expressions, key as m21key, meter, spanner, stream
+from music21 import tempo as m21tempo
 
 from biaxial_jax.music import abc, dynamics, score_files, voices as voices_lib
 from biaxial_jax.errors import GenerationError
@@ -31,39 +32,64 @@ def _to_step(quarters, steps_per_quarter) -> int:
   return int(np.floor(Fraction(quarters) * steps_per_quarter + Fraction(1, 2)))
 
 
-def _tied_notes(part) -> list[tuple[Fraction, Fraction, int, bool]]:
-  """`(start, end, midi, phrase_mark)` in quarters of every note of a part (a phrase mark: a fermata or a breath
-  mark), tied notes joined pitch by pitch (music21's `stripTies` joins whole chords, so a chord holding one note on
-  and striking another lost the new note)."""
-  held, out = {}, []  # held: midi -> [start, end, midi, fermata] of a note whose tie goes on
+PHRASE_SLUR_NOTES = 4  # a slur over at least this many notes and a bar marks a phrase; shorter ones are legato
+
+
+def _phrase_slur_ends(part) -> set[int]:
+  """`id`s of the notes that end a phrase slur: one over at least `PHRASE_SLUR_NOTES` notes that lasts at least a
+  bar (MusicXML writes phrase and legato slurs alike; a melisma's or a legato slur is shorter)."""
+  onsets = [Fraction(n.offset) for n in part.flatten().notes]
+  ends = set()
+  for slur in part.spannerBundle.getByClass(spanner.Slur):
+    first, last = slur.getFirst(), slur.getLast()
+    try:
+      start, stop = Fraction(first.getOffsetInHierarchy(part)), Fraction(last.getOffsetInHierarchy(part))
+    except (AttributeError, exceptions21.Music21Exception):  # a slur without notes, or notes outside the part
+      continue
+    signature = first.getContextByClass(meter.TimeSignature)
+    bar = Fraction(signature.barDuration.quarterLength) if signature else Fraction(4)
+    if (sum(start <= onset <= stop for onset in onsets) >= PHRASE_SLUR_NOTES
+        and stop + Fraction(last.quarterLength) - start >= bar):
+      ends.add(id(last))
+  return ends
+
+
+def _tied_notes(part) -> list[tuple[Fraction, Fraction, int, bool, bool]]:
+  """`(start, end, midi, phrase_mark, slur_end)` in quarters of every note of a part (a phrase mark: a fermata or
+  a breath mark; a slur end: the end of a phrase slur, `_phrase_slur_ends`), tied notes joined pitch by pitch
+  (music21's `stripTies` joins whole chords, so a chord holding one note on and striking another lost the new
+  note)."""
+  held, out = {}, []  # held: midi -> [start, end, midi, fermata, slur_end] of a note whose tie goes on
+  slur_ends = _phrase_slur_ends(part)
   for element in part.flatten().notes:
     start, end = Fraction(element.offset), Fraction(element.offset) + Fraction(element.quarterLength)
     fermata = (any(isinstance(e, expressions.Fermata) for e in element.expressions) or
                any(isinstance(a, articulations.BreathMark) for a in element.articulations))
+    slur_end = id(element) in slur_ends
     for member in ([element] if element.isNote else list(element.notes)):
       midi = member.pitch.midi
       tie = (member.tie or element.tie) and (member.tie or element.tie).type
       if tie in ('continue', 'stop') and midi in held and held[midi][1] == start:
-        held[midi][1], held[midi][3] = end, held[midi][3] or fermata
+        held[midi][1], held[midi][3], held[midi][4] = end, held[midi][3] or fermata, held[midi][4] or slur_end
         if tie == 'stop':
           out.append(tuple(held.pop(midi)))
         continue
       if midi in held:  # a tie that never stopped: the note ends where it was last extended
         out.append(tuple(held.pop(midi)))
       if tie in ('start', 'continue'):
-        held[midi] = [start, end, midi, fermata]
+        held[midi] = [start, end, midi, fermata, slur_end]
       else:
-        out.append((start, end, midi, fermata))
+        out.append((start, end, midi, fermata, slur_end))
   return out + [tuple(note) for note in held.values()]
 
 
 def _on_grid(notes, steps_per_quarter: int) -> tuple[list[list], int]:
-  """A part's notes (`_tied_notes`) as `[start_step, end_step, midi, phrase_mark, start]`, and how many found no
-  room. A note that rounds to no length (a grace note; a tuplet finer than the grid) takes its step from the notes
+  """A part's notes (`_tied_notes`) as `[start_step, end_step, midi, phrase_mark, slur_end, start]`, and how many
+  found no room. A note that rounds to no length (a grace note; a tuplet finer than the grid) takes its step from the notes
   that end where it starts (several in a row, a step each, in order), or from a rest there; where those notes are
   too short to give one, it finds no room."""
-  spans = [[_to_step(start, steps_per_quarter), _to_step(end, steps_per_quarter), midi, mark, start]
-           for start, end, midi, mark in notes]
+  spans = [[_to_step(start, steps_per_quarter), _to_step(end, steps_per_quarter), midi, mark, slur_end, start]
+           for start, end, midi, mark, slur_end in notes]
   timed = [span for span in spans if span[1] > span[0]]
   untimed: dict[int, list[list]] = {}
   for span in spans:
@@ -88,9 +114,10 @@ def _on_grid(notes, steps_per_quarter: int) -> tuple[list[list], int]:
 def score_to_piece(score, identifier: str, *, grid: Grid = Grid(), out_of_range: RangePolicy = 'fold',
                    vocal: bool = False, mode_named: bool = True, phrase_lines: tuple[Fraction, ...] = ()) -> Piece:
   """A music21 score (all parts merged) as a `Piece` on `grid`: tied notes joined, pickup bar and meter changes kept,
-  its key (`_notated_key`; `mode_named` False: the notation's mode is not to be trusted, as in an ABC `K:D`), its phrase ends
-  (where notes marked with a fermata or a breath mark end, else the ends of `phrase_lines`, offsets in quarters,
-  each moved back to the end of the last note before it; None when nothing marks them) and, where it has dynamic
+  its key (`_notated_key`; `mode_named` False: the notation's mode is not to be trusted, as in an ABC `K:D`), its
+  phrase ends (where notes marked with a fermata or a breath mark end; else where phrase slurs end; else the ends of
+  `phrase_lines`, offsets in quarters, each moved back to the end of the last note before it; None when nothing
+  marks them; a Humdrum file's phrase ends `}` read as fermatas, `score_files.parse`) and, where it has dynamic
   markings, velocities from them (`music.dynamics`).
 
   A score of exactly four vocal parts (`voices.vocal_parts`: Soprano, Alto, Tenor, Bass, or four unnamed parts)
@@ -104,18 +131,20 @@ def score_to_piece(score, identifier: str, *, grid: Grid = Grid(), out_of_range:
   else:
     vocal_parts = None
   lowest, num_notes, steps_per_quarter = grid
-  notes, fermata_ends, strikes, sung = [], set(), [], []
+  notes, fermata_ends, slur_ends, strikes, sung = [], set(), set(), [], []
   marked = dynamics.has_dynamics(score)
   lost = 0
   for voice, part in enumerate(parts):
     velocity = dynamics.part_velocity(part, score) if marked else None
     placed, part_lost = _on_grid(_tied_notes(part), steps_per_quarter)
     lost += part_lost
-    for first, last, midi, fermata, start in placed:
+    for first, last, midi, fermata, slur_end, start in placed:
       notes.append((first, last, midi))
       sung.append(voice)
       if fermata:
         fermata_ends.add(last)
+      if slur_end:
+        slur_ends.add(last)
       if marked:
         strikes.append((first, midi, velocity(start)))
   if lost:
@@ -134,6 +163,7 @@ def score_to_piece(score, identifier: str, *, grid: Grid = Grid(), out_of_range:
   meters = _meters(first_part, steps_per_quarter)
   marks = flat.getElementsByClass(m21tempo.MetronomeMark)
   qpm = next((m.getQuarterBPM() for m in marks if m.getQuarterBPM()), 100.0)
+  fermata_ends = fermata_ends or slur_ends
   if not fermata_ends:
     note_ends = sorted({end for _, end, _ in notes})
     for line_end in phrase_lines:
@@ -175,12 +205,12 @@ def score_lines(score, steps_per_quarter: int = 4) -> tuple[np.ndarray, np.ndarr
   held_TxV)`, each part's MIDI pitch at each step (its highest where it holds a chord; -1 where it rests), where it
   strikes a note, and how many notes it holds. Bach's chorales and this project's own MusicXML are measured so."""
   parts = [_tied_notes(part) for part in score.parts]
-  length = max((_to_step(end, steps_per_quarter) for notes in parts for _, end, _, _ in notes), default=0)
+  length = max((_to_step(note[1], steps_per_quarter) for notes in parts for note in notes), default=0)
   pitch = np.full((length, len(parts)), -1, np.int64)
   struck = np.zeros((length, len(parts)), bool)
   held = np.zeros((length, len(parts)), np.int64)
   for v, notes in enumerate(parts):
-    for start, end, midi, _ in notes:
+    for start, end, midi, *_ in notes:
       a, b = _to_step(start, steps_per_quarter), _to_step(end, steps_per_quarter)
       b = max(b, a + 1)
       pitch[a:b, v] = np.maximum(pitch[a:b, v], midi)
