@@ -61,3 +61,9 @@ def test_nothing_is_drawn_again_when_every_requirement_is_met_or_no_attempts_are
   assert unmet == [[], []] and result.rolls is not None
   rolls[0, 3, 0, 0] = 0
   assert redraws.redraw(result_of(rolls), unmet_of, draw, SPANS, keep=set(), attempts=0)[1] == [[Requirement(3)], []]
+
+
+def test_one_phrase_is_drawn_at_a_time_the_first_that_misses_and_is_not_kept():
+  free = redraws.free_steps([[Requirement(7), Requirement(11)], [Requirement(1), Requirement(5)]], SPANS, {0}, T)
+  np.testing.assert_array_equal(np.flatnonzero(free[0]), np.arange(4, 8))  # not both: the window would span both
+  np.testing.assert_array_equal(np.flatnonzero(free[1]), np.arange(4, 8))  # phrase 0 is kept

@@ -2,13 +2,13 @@
 
 A requirement can be out of reach of the particles that happen to be alive at its step: a close on a short note
 needs a complete root-position triad at one beat, and when the history the particles share already holds the wrong
-voices there, none of them can get to one (BUILD_NOTES.md, "Harmonizing tunes"). More particles for the whole piece would find
-it, at their cost on every step. The requirements are local, so is the remedy: the phrase holding the unmet
-requirement is sampled again with every other cell fixed to what was drawn (`windows.sample` draws only that
-window, the music before it replayed and the music after it weighing how the phrase leads into it), a block update
-of the piece under the same conditions, from the seed's own stream of keys. The new phrase is kept where the piece
-then misses fewer requirements; up to `Controls.redraws` times. The notes around it stay, except that a note the old
-phrase held into the kept music is struck where the new one does not hold it.
+voices there, none of them can get to one (BUILD_NOTES.md, "Harmonizing tunes"). More particles for the whole piece
+would find it, at their cost on every step. The requirements are local, so is the remedy: the first phrase holding
+an unmet requirement is sampled again with every other cell fixed to what was drawn (`windows.sample` draws only
+that window, the music before it replayed and the music after it weighing how the phrase leads into it), a block
+update of the piece under the same conditions, from the seed's own stream of keys. The new phrase is kept where the
+piece then misses fewer requirements; then the next, up to `Controls.redraws` draws in all. The notes around it
+stay, except that a note the old phrase held into the kept music is struck where the new one does not hold it.
 
 Phrases that `--form` repeats, or that are repeated, are left as they are: drawing one again would undo the repeat.
 """
@@ -27,14 +27,16 @@ Span = tuple[int, int]
 
 def free_steps(unmet: Sequence[Sequence[typing.Any]], spans: Sequence[Span], keep: set[int],
                num_steps: int) -> np.ndarray:
-  """`bool[S, T]`: per sample, the steps of every phrase (of `spans`, not in `keep`) that holds one of its unmet
-  requirements (anything with a `step`)."""
+  """`bool[S, T]`: per sample, the steps of the first phrase (of `spans`, not in `keep`) that holds one of its unmet
+  requirements (anything with a `step`). One phrase at a time: the window sampled runs from the first free step to
+  the last, so two phrases far apart would cost nearly the whole piece."""
   free_SxT = np.zeros((len(unmet), num_steps), bool)
   for s, requirements in enumerate(unmet):
     for requirement in requirements:
       phrase = next((i for i, (start, end) in enumerate(spans) if start <= requirement.step < end), None)
       if phrase is not None and phrase not in keep:
         free_SxT[s, slice(*spans[phrase])] = True
+        break
   return free_SxT
 
 
