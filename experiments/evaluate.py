@@ -4,6 +4,8 @@ r"""Evaluates a checkpoint: likelihood on whole pieces (the papers' protocol), o
   python experiments/evaluate.py --checkpoint=runs/jsb_bl --best --split=test --protocol=bl88
   python experiments/evaluate.py --checkpoint=bach --mode=music --num_samples=16 --output_dir=out/music
   python experiments/evaluate.py --checkpoint=bach --mode=harmonize --output_dir=out/harmonize
+  python experiments/evaluate.py --checkpoint=bach --mode=harmonize --tunebook=essenFolksong/erk20 \
+      --output_dir=out/erk20
   python experiments/evaluate.py --checkpoint=bach --mode=continue --output_dir=out/continue
   python experiments/evaluate.py --checkpoint=bach --mode=joins --num_samples=16 --output_dir=out/joins
   python experiments/evaluate.py --checkpoint=runs/styles --best --mode=styles --num_steps=128 --output_dir=out/styles
@@ -11,12 +13,13 @@ r"""Evaluates a checkpoint: likelihood on whole pieces (the papers' protocol), o
 Modes: `likelihood`; `music`: statistics of free samples against the split's pieces (histograms, copying, and the
 harmonic statistics, voice leading and register of `biaxial_jax.analysis.harmony`); `harmonize`: the split's chorale
 sopranos harmonized against Bach's own harmonizations of them, and the folk songs of `biaxial_jax.music.melodies`
-harmonized as their tunebook marks their phrases and with the phrases heard in the melody (one output per melody
-and seed, --num_samples seeds from --seed); `continue`: the first 4 bars of each of the split's pieces
-continued to 16 bars, the continuations' harmonic statistics against the real pieces; `joins`: motif return, bridging and a prepared ending, one output
-per seed, the model's NLL around each join for the SMC sampler and the plain masked sampler; `styles` (a model with
-styles): a style classifier (`biaxial_jax.analysis.style_classifier`) fitted to passages of the train split, its accuracy on
-the split's passages, and the share of --num_samples pieces per style classified as the style asked for.
+harmonized as their tunebook marks their phrases and with the phrases heard in the melody (or a --tunebook's tunes,
+without the sopranos; one output per melody and seed, --num_samples seeds from --seed); `continue`: the first 4 bars
+of each of the split's pieces continued to 16 bars, the continuations' harmonic statistics against the real pieces;
+`joins`: motif return, bridging and a prepared ending, one output per seed, the model's NLL around each join for the
+SMC sampler and the plain masked sampler; `styles` (a model with styles): a style classifier
+(`biaxial_jax.analysis.style_classifier`) fitted to passages of the train split, its accuracy on the split's
+passages, and the share of --num_samples pieces per style classified as the style asked for.
 """
 
 import dataclasses
@@ -59,6 +62,9 @@ _MAX_NOTES = flags.DEFINE_integer('max_notes', None, 'Music and harmonize modes:
                                   lower_bound=1)
 _CADENCES = flags.DEFINE_boolean('cadences', None, 'Music, harmonize and continue modes: phrases end on root-position '
                                  "triads as a condition (default: the sampler's, on for a model with phrase inputs).")
+_TUNEBOOK = flags.DEFINE_string('tunebook', None, 'Harmonize mode: an ABC tunebook (a file, or a music21 corpus name '
+                                 'such as essenFolksong/erk20) whose first 16 tunes of 8-16 bars are harmonized in '
+                                 'place of the folk songs, without the sopranos.')
 _PARTICLES = flags.DEFINE_integer('particles', None, 'Harmonize mode: SMC particles (default: the sampler\'s); 1 '
                                   'is the plain masked sampler.', lower_bound=1)
 _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace results of an earlier evaluation in --output_dir.')
@@ -118,12 +124,15 @@ def main(argv):
         grid = composer.grid
         args = dict(request=Request(max_notes=_MAX_NOTES.value, cadences=_CADENCES.value),
                     controls=Controls(temperature=_TEMPERATURE.value, particles=_PARTICLES.value))
-        folk = melodies.folk_songs(grid=grid)
-        result = {'sopranos': studies.harmonization_study(composer, [melodies.top_voice(p) for p in pieces], seeds,
-                                                          references=pieces, **args),
-                  'folk': studies.harmonization_study(composer, folk, seeds, **args),
+        folk = (melodies.tunebook_songs(_TUNEBOOK.value, grid=grid) if _TUNEBOOK.value else
+                melodies.folk_songs(grid=grid))
+        result = {'folk': studies.harmonization_study(composer, folk, seeds, **args),
                   'folk_heard': studies.harmonization_study(
-                      composer, [dataclasses.replace(p, phrase_ends=None) for p in folk], seeds, **args)}
+                      composer, [dataclasses.replace(p, phrase_ends=None) for p in folk], seeds, **args),
+                  'bach': harmony.statistics(pieces)}
+        if not _TUNEBOOK.value:
+          result['sopranos'] = studies.harmonization_study(
+              composer, [melodies.top_voice(p) for p in pieces], seeds, **args)
       elif _MODE.value == 'styles':
         if not composer.config.model.styles:
           cli.fail(f'--mode: styles needs a model with styles; {_CHECKPOINT.value} has none', code=1)

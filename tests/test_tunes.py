@@ -195,3 +195,19 @@ def test_musicxml_phrase_slurs_and_humdrum_phrase_ends_mark_phrases(tmp_path):
   kern = '**kern\n*M2/4\n{8g\n8a\n8b\n8cc}\n=\n{4dd\n4b\n=\n2g}\n*-\n'
   (tmp_path / 'tune.krn').write_text(kern)
   assert bj.read_piece(tmp_path / 'tune.krn').phrase_ends == (8, 24)
+
+
+def test_a_tunebook_gives_its_first_tunes_of_8_to_16_bars_within_the_notes(tmp_path):
+  bar = 'C2E2 G2c2|'
+  book = tmp_path / 'book.abc'
+  book.write_text('\n'.join([
+      'X:1\nT:too short\nM:4/4\nL:1/8\nK:C\n' + bar * 4,
+      'X:2\nT:eight bars\nM:4/4\nL:1/8\nK:C\n' + bar * 8,
+      'X:3\nT:too high\nM:4/4\nL:1/8\nK:C\n' + 'c\'\'\'\'8|' * 8,
+      'X:4\nT:sixteen bars\nM:4/4\nL:1/8\nK:C\n' + bar * 16,
+      'X:5\nT:nine bars\nM:4/4\nL:1/8\nK:C\n' + bar * 9]) + '\n')
+  songs = melodies.tunebook_songs(str(book), grid=bj.Grid(), count=2)
+  assert [s.name for s in songs] == ['book.abc#2', 'book.abc#4']
+  with pytest.raises(GenerationError, match='neither an ABC file nor a tunebook') as e:
+    melodies.tunebook_songs(str(tmp_path / 'missing.abc'))
+  assert e.value.field == 'tunebook'

@@ -59,7 +59,7 @@ def harmonize_table(result: dict) -> str:
   sets = {'sopranos': 'sopranos harmonized', 'folk': 'folk songs harmonized',
           'folk_heard': 'folk songs, phrases heard'}
   columns = {label: result[k]['generated'] for k, label in sets.items() if k in result}
-  columns["Bach's harmonizations"] = result['sopranos']['reference']
+  columns["Bach's harmonizations"] = result['bach']
   studies = [result[k] for k in sets if k in result]
   unmet = ', '.join(f'{label} {result[k]["with_unmet_requirement"]}/{result[k]["outputs"]}'
                     for k, label in sets.items() if k in result)
