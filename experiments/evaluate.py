@@ -65,6 +65,8 @@ _CADENCES = flags.DEFINE_boolean('cadences', None, 'Music, harmonize and continu
 _TUNEBOOK = flags.DEFINE_string('tunebook', None, 'Harmonize mode: an ABC tunebook (a file, or a music21 corpus name '
                                  'such as essenFolksong/erk20) whose first 16 tunes of 8-16 bars are harmonized in '
                                  'place of the folk songs, without the sopranos.')
+_REDRAWS = flags.DEFINE_integer('redraws', Controls().redraws, 'Harmonize mode: draws of a phrase whose requirement '
+                                'no particle met (0: none).', lower_bound=0)
 _PARTICLES = flags.DEFINE_integer('particles', None, 'Harmonize mode: SMC particles (default: the sampler\'s); 1 '
                                   'is the plain masked sampler.', lower_bound=1)
 _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace results of an earlier evaluation in --output_dir.')
@@ -123,7 +125,8 @@ def main(argv):
       elif _MODE.value == 'harmonize':
         grid = composer.grid
         args = dict(request=Request(max_notes=_MAX_NOTES.value, cadences=_CADENCES.value),
-                    controls=Controls(temperature=_TEMPERATURE.value, particles=_PARTICLES.value))
+                    controls=Controls(temperature=_TEMPERATURE.value, particles=_PARTICLES.value,
+                                      redraws=_REDRAWS.value))
         folk = (melodies.tunebook_songs(_TUNEBOOK.value, grid=grid) if _TUNEBOOK.value else
                 melodies.folk_songs(grid=grid))
         result = {'folk': studies.harmonization_study(composer, folk, seeds, **args),
