@@ -54,10 +54,12 @@ def tunebook_songs(book: str, *, grid: Grid = Grid(), count: int = 16) -> list[P
   `GenerationError` on `tunebook` where there is no such book or no such tune in it."""
   try:
     path = book if os.path.isfile(book) else str(corpus.getWork(book))
+  except exceptions21.Music21Exception:
+    raise GenerationError('tunebook', f'{book}: neither an ABC file nor a tunebook of music21\'s corpus') from None
+  try:
     numbers = [tune.number for tune in abc.tunes(score_files.decode(score_files.read_bytes(path)))]
-  except (BiaxialError, exceptions21.Music21Exception) as e:
-    raise GenerationError('tunebook', f'{book}: neither an ABC file nor a tunebook of music21\'s corpus '
-                          f'({e})') from None
+  except BiaxialError as e:
+    raise GenerationError('tunebook', str(e)) from None
   songs = []
   for number in numbers:
     try:
