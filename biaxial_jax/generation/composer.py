@@ -314,8 +314,7 @@ class Composer:
       for target, source in batch:
         start, end = spans[target]
         mask[:, start:end], values[:, start:end] = form_lib.copy_cells(rolls, spans[source], request.form_harmony)
-      lookahead, drop = dataclasses.replace(c, spans=tuple(sorted({*c.spans, *(spans[t][0] for t, _ in batch)}))
-                                            ).lookahead_schedule(search_settings.lookahead_steps)
+      lookahead, drop = c.lookahead_schedule_with((spans[t][0] for t, _ in batch), search_settings.lookahead_steps)
       plan = plan._replace(mask_SxTxNx2=c.mask | mask, values_SxTxNx2=np.where(c.mask, c.values, values),
                            lookahead_T=lookahead, drop_T=drop)
       result = run(plan, round_index)
@@ -335,8 +334,7 @@ class Composer:
 
     def redrawn(result, free_SxT, attempt):
       starts = {int(t) for t in np.flatnonzero(np.diff(free_SxT.any(axis=0).astype(int), append=0) < 0) + 1}
-      schedule = dataclasses.replace(c, spans=tuple(sorted({*c.spans, *starts} - {c.num_steps}))
-                                     ).lookahead_schedule(FIXED_LOOKAHEAD_STEPS)
+      schedule = c.lookahead_schedule_with(starts, FIXED_LOOKAHEAD_STEPS)
       return run(redraws.fixed_plan(plan, result, free_SxT, *schedule), len(repeats) + attempt,
                  dataclasses.replace(search_settings, lookahead_steps=c.lookahead_steps(FIXED_LOOKAHEAD_STEPS)))
 

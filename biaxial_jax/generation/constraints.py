@@ -87,6 +87,11 @@ class Constraints:
     room = max((self.num_steps - start for start in self.spans), default=longest)
     return min(longest, 1 << max(room - 1, 0).bit_length())
 
+  def lookahead_schedule_with(self, starts, lookahead_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """`lookahead_schedule` where fixed spans also begin at `starts` (music a later round fixes)."""
+    spans = tuple(sorted({*self.spans, *starts} - {self.num_steps}))
+    return dataclasses.replace(self, spans=spans).lookahead_schedule(lookahead_steps)
+
   def lookahead_schedule(self, lookahead_steps: int, horizon_bars: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """`(lookahead_T, drop_T)` for `plans.Plan`: after every beat of the `horizon_bars` bars before each span
     (and always right before it), score the span's first `lookahead_steps` steps; drop that score once they have
