@@ -81,10 +81,12 @@ def test_chord_inputs_reach_the_note_axis_from_every_note_below():
 def test_jit_hoisting_unrolling_and_eager_agree(params):
   notes = random_notes(jax.random.key(4))
   x = features.sequence_features(notes, jnp.zeros((2, 12), jnp.int32), lowest=48)
-  eager = model.apply(params, x, notes, SMALL)
-  jitted = jax.jit(model.apply, static_argnums=3)(params, x, notes, SMALL)
-  hoisted = model.apply(params, x, notes, dataclasses.replace(SMALL, hoist_input_projection=True))
-  unrolled = jax.jit(model.apply, static_argnums=3)(params, x, notes, dataclasses.replace(SMALL, scan_unroll=4))
+  # Full float32 matmuls: a GPU's default rounds their inputs to TF32 (about 1e-3), differently in each path.
+  with jax.default_matmul_precision('highest'):
+    eager = model.apply(params, x, notes, SMALL)
+    jitted = jax.jit(model.apply, static_argnums=3)(params, x, notes, SMALL)
+    hoisted = model.apply(params, x, notes, dataclasses.replace(SMALL, hoist_input_projection=True))
+    unrolled = jax.jit(model.apply, static_argnums=3)(params, x, notes, dataclasses.replace(SMALL, scan_unroll=4))
   np.testing.assert_allclose(eager, jitted, atol=1e-5)
   np.testing.assert_allclose(eager, hoisted, atol=1e-5)
   np.testing.assert_allclose(eager, unrolled, atol=1e-5)
