@@ -92,6 +92,17 @@ def test_jit_hoisting_unrolling_and_eager_agree(params):
   np.testing.assert_allclose(eager, unrolled, atol=1e-5)
 
 
+def test_the_prefetched_scan_is_a_scan():
+  """`lstm.prefetched_scan` carries each step's slice from the step before: the same carry and outputs, in order."""
+  def f(carry, x):
+    a_3, b = x
+    return carry * 0.5 + a_3.sum() + b, (carry, a_3 * b)
+  xs = (jnp.arange(15.0).reshape(5, 3), jnp.array([1.0, -2.0, 3.0, 0.5, 7.0]))
+  expected = jax.lax.scan(f, jnp.float32(1), xs)
+  got = jax.jit(lambda xs: lstm.prefetched_scan(f, jnp.float32(1), xs))(xs)
+  jax.tree.map(np.testing.assert_array_equal, got, expected)
+
+
 def test_the_cell_gradient_is_the_lstm_equations_gradient():
   """`lstm_cell` has a hand-written gradient; it must equal autodiff's of the textbook equations."""
   def textbook(layer, state, gates_in):

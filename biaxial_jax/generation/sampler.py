@@ -212,16 +212,19 @@ def sample(params, key: jax.Array, plan: Plan, controls: Controls, *, config: Mo
       uniform_RxNx2 = jax.random.uniform(keys[0], (rows, n, 2))
       gumbel_RxNxV = jax.random.gumbel(keys[1], (rows, n, features.VELOCITY_BINS if config.dynamics else 0))
       gumbel_RxNxC = jax.random.gumbel(keys[2], (rows, n, voicing.NUM_CLASSES if config.voices else 0))
-      per_note = (tile(time_gates_BxNx4H), uniform_RxNx2, gumbel_RxNxV, tile(dynamics_BxNxD), tile(mask_BxNx2),
+      per_note = (time_gates_BxNx4H, uniform_RxNx2, gumbel_RxNxV, tile(dynamics_BxNxD), tile(mask_BxNx2),
                   tile(values_BxNx2), tile(force_BxN), tile(prev_BxNx2[..., 0] > 0), tile(reserved_BxN),
                   jnp.broadcast_to(jnp.arange(n), (rows, n)), tile(previous_voices_BxNxD), tile(given_voices_BxN),
                   tile(voices_BxN), gumbel_RxNxC)
       per_note = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), per_note)  # notes lead: the scan runs over them
-      note = functools.partial(note_step.sample_note, params, config.chord_inputs, learned_articulation, controls.temperature,
-                               tile(conservativity_B), controls.max_notes, lowest,
-                               jax.tree.map(tile, step_voices)._replace(ranges_Vx2=step_voices.ranges_Vx2)
-                               if config.voices else None)
-      _, (pairs_NxRx2, log_w_NxR, log_lik_NxR, velocity_NxR, voices_NxR) = jax.lax.scan(
+      sample_note = functools.partial(
+          note_step.sample_note, params, config.chord_inputs, learned_articulation, controls.temperature,
+          tile(conservativity_B), controls.max_notes, lowest,
+          jax.tree.map(tile, step_voices)._replace(ranges_Vx2=step_voices.ranges_Vx2) if config.voices else None)
+
+      def note(carry, per_note):  # a particle's time gates serve its proposals: tiled a note at a time, not a step
+        return sample_note(carry, (tile(per_note[0]),) + per_note[1:])
+      _, (pairs_NxRx2, log_w_NxR, log_lik_NxR, velocity_NxR, voices_NxR) = lstm.prefetched_scan(
           note, (lstm.zero_state(params['note'], rows), jnp.zeros((rows, 2)), features.ChordCarry.empty(rows),
                  voicing.VoiceCarry.empty(rows)), per_note)
       notes_RxNx2 = jnp.swapaxes(pairs_NxRx2, 0, 1)
