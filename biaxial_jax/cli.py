@@ -47,6 +47,15 @@ def compile_once_per_machine():
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
 
 
+def sample_on_every_core():
+  """A generating script's choice, for its process, before jax starts: one CPU device per core this process may use
+  (`$JAX_NUM_CPU_DEVICES` where set), so that the sampler splits its particles' note scans over them
+  (`sampler.row_mesh`): the same music, 1.5-1.8x sooner on two cores. Nothing changes on an accelerator."""
+  if not os.environ.get('JAX_NUM_CPU_DEVICES'):
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()  # macOS: no affinity
+    jax.config.update('jax_num_cpu_devices', cores or 1)
+
+
 def fail(message: str, code: int = 2):
   """Ends the program with one line on stderr (no traceback, no usage text).
 

@@ -61,6 +61,7 @@ def main(argv):
   cli.writable_dir('--output_dir', _OUTPUT_DIR.value)
   cli.quiet_library_logs()
   cli.compile_once_per_machine()
+  cli.sample_on_every_core()
 
   try:
     composer = load_checkpoint(_CHECKPOINT.value, best=_BEST.value)

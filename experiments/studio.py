@@ -34,6 +34,7 @@ def main(argv):
     cli.fail(f'the studio needs its extra: pip install -e ".[studio]" ({e})')
   cli.quiet_library_logs()
   cli.compile_once_per_machine()
+  cli.sample_on_every_core()
   try:
     composer = load_checkpoint(_CHECKPOINT.value)
   except CheckpointError as e:

@@ -3,6 +3,9 @@
 import collections
 import dataclasses
 import itertools
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +19,7 @@ from biaxial_jax.generation import plans, sampler, smc
 from biaxial_jax.generation.request import Controls, Request
 
 CONFIG = Config(data=DataConfig(lowest=36, num_notes=40), model=ModelConfig(time_sizes=(16, 12), note_sizes=(10, 6)))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')
@@ -158,3 +162,40 @@ def test_systematic_resampling_copies_each_particle_in_proportion():
 def test_log1mexp_is_accurate_at_both_ends():
   x = jnp.array([-1e-8, -0.1, -0.7, -5.0, -50.0])
   np.testing.assert_allclose(smc.log1mexp(x), np.log(-np.expm1(np.array(x, np.float64))), rtol=1e-5, atol=1e-12)
+
+
+# A melody on note 30 of 40, silence above it, 16 particles with 2 proposals; prints what it drew.
+_SPLIT_PROGRAM = """
+import hashlib, jax, jax.numpy as jnp, numpy as np
+from biaxial_jax import model
+from biaxial_jax.generation import plans, sampler, windows
+from tests.test_sampler import CONFIG
+params = model.init_params(jax.random.key(0), CONFIG.model)
+params['out']['b'] = jnp.array([-1.0, 0.0])
+mask = np.zeros((1, 32, 40, 2), bool)
+mask[:, :, 30:] = True
+values = np.zeros_like(mask)
+values[:, :, 30, 0] = True
+values[:, ::8, 30, 1] = True
+result = windows.sample(params, jax.random.key(7), plans.free_plan(1, 32, 40, mask_SxTxNx2=mask, values_SxTxNx2=values),
+                        sampler.Controls(jnp.float32(1), jnp.float32(1), jnp.float32(0)), config=CONFIG.model,
+                        lowest=36, search=sampler.Search(particles=16, proposals=2))
+print(len(jax.devices()), sampler.row_mesh(16) is not None, hashlib.sha256(np.asarray(result.rolls).tobytes()).hexdigest(),
+      float(result.log_weight[0]))
+"""
+
+
+def _drawn_on(devices: int) -> list[str]:
+  env = dict(os.environ, JAX_NUM_CPU_DEVICES=str(devices), PYTHONPATH=ROOT, JAX_PLATFORMS='cpu')
+  done = subprocess.run([sys.executable, '-c', _SPLIT_PROGRAM], capture_output=True, text=True, env=env, timeout=300,
+                        cwd=ROOT)
+  assert done.returncode == 0, done.stderr[-3000:]
+  return done.stdout.split()
+
+
+def test_particles_split_over_cpu_devices_draw_the_same_music():
+  """With several CPU devices (`cli.sample_on_every_core`) each takes its share of the particles' note scans: the
+  same rolls and weights as one device draws."""
+  one, two = _drawn_on(1), _drawn_on(2)
+  assert one[:2] == ['1', 'False'] and two[:2] == ['2', 'True']
+  assert two[2] == one[2] and float(two[3]) == pytest.approx(float(one[3]), abs=1e-5)
