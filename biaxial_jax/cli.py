@@ -51,9 +51,12 @@ def sample_on_every_core():
   """A generating script's choice, for its process, before jax starts: one CPU device per core this process may use
   (`$JAX_NUM_CPU_DEVICES` where set), so that the sampler splits its particles' note scans over them
   (`sampler.row_mesh`): the same music, 1.5-1.8x sooner on two cores. Nothing changes on an accelerator."""
-  if not os.environ.get('JAX_NUM_CPU_DEVICES'):
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()  # macOS: no affinity
-    jax.config.update('jax_num_cpu_devices', cores or 1)
+  if os.environ.get('JAX_NUM_CPU_DEVICES'):  # jax read it at import; it fails later, and obscurely, below 1
+    if jax.config.jax_num_cpu_devices < 1:
+      fail(f'JAX_NUM_CPU_DEVICES: expected a number of CPU devices of at least 1, got {jax.config.jax_num_cpu_devices}')
+    return
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()  # macOS: no affinity
+  jax.config.update('jax_num_cpu_devices', cores or 1)
 
 
 def fail(message: str, code: int = 2):

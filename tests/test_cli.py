@@ -137,3 +137,19 @@ def test_scripts_keep_what_they_compile_in_the_package_cache(tmp_path):
   result = subprocess.run([sys.executable, '-c', program], capture_output=True, text=True, env=env, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
   assert os.listdir(tmp_path / 'compilations')  # the jitted function, though it compiled in milliseconds
+
+
+def test_the_generating_scripts_take_a_cpu_device_per_core_or_say_what_is_wrong_with_the_count():
+  """`cli.sample_on_every_core`: one CPU device per core (the sampler splits particles over them), the count from
+  `JAX_NUM_CPU_DEVICES` where set, and a count below 1 is one line naming the variable."""
+  program = 'import jax\nfrom biaxial_jax import cli\ncli.sample_on_every_core()\nprint(len(jax.devices("cpu")))\n'
+
+  def run(**env):
+    return subprocess.run([sys.executable, '-c', program], capture_output=True, text=True, timeout=120,
+                          env=dict({k: v for k, v in os.environ.items() if k != 'JAX_NUM_CPU_DEVICES'}, PYTHONPATH=ROOT,
+                                   JAX_PLATFORMS='cpu', **env))
+  assert run().stdout.split() == [str(len(os.sched_getaffinity(0)))]
+  assert run(JAX_NUM_CPU_DEVICES='3').stdout.split() == ['3']
+  bad = run(JAX_NUM_CPU_DEVICES='0')
+  lines = bad.stderr.strip().splitlines()
+  assert bad.returncode == 2 and len(lines) == 1 and lines[0].startswith('error: JAX_NUM_CPU_DEVICES: '), bad.stderr
