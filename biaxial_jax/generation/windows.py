@@ -141,11 +141,10 @@ def sample(params, key: jax.Array, plan: plans.Plan, controls: sampler.Controls,
   if window:
     padded = _window(plan, 0, bucket(t), t)
     start = replay(params, padded, np.int32(first), controls, config=config, lowest=lowest)
-  on_devices = sampler.replicated((params, key, start), s * search.particles)
-  result = jax.device_get(sampler.sample(*on_devices[:2], _window(plan, first, bucket(end - first), end - first),
+  shared_params, key, start = sampler.replicated((params, key, start), s * search.particles)  # params: scored below
+  result = jax.device_get(sampler.sample(shared_params, key, _window(plan, first, bucket(end - first), end - first),
                                          controls, config=config, lowest=lowest,
-                                         learned_articulation=learned_articulation, search=search,
-                                         start=on_devices[2]))
+                                         learned_articulation=learned_articulation, search=search, start=start))
   part = slice(0, end - first)
   if not window:
     return result._replace(rolls=result.rolls[:, part], ess_SxT=result.ess_SxT[:, part],
